@@ -1,0 +1,331 @@
+"""Load, validate and split a series.
+
+``load(DataSpec)`` reads a built-in dataset, a CSV or a Parquet file, checks it (columns exist,
+values are numeric and finite, timestamps unique and sorted, the target is not constant) and
+returns a :class:`Dataset`: the raw values ``[N, F]`` (the target is column 0), the
+chronological split sizes and the scaling statistics of the training part. Every problem is a
+:class:`DataError` whose one-line message names the problem and the fix.
+
+Windows are cut by :mod:`model.windows` as strided views of this array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from model.datasets import BUILTINS
+
+Missing = Literal["error", "interpolate", "drop"]
+MISSING_CHOICES = ("error", "interpolate", "drop")
+MIN_TRAIN_WINDOWS = 1
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """Bad input data. The message is one line naming the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the series comes from and how it is split.
+
+    Args:
+        source: a built-in name (``sine``, ``airline``, ``sunspots``, ``co2``) or a CSV/Parquet path.
+        target: the column to forecast (default: the built-in's, or the only numeric column).
+        time_column: optional time column; must be unique and sorted.
+        features: extra input columns (the target is always an input too).
+        season_length: season m for MASE and seasonal-naive (default: the built-in's, else 1).
+        val_fraction: fraction of points (before the test part) used for validation.
+        test_fraction: fraction of points at the end used for testing.
+        missing: what to do with NaN/inf values: ``error``, ``interpolate`` or ``drop``.
+    """
+
+    source: str = "sine"
+    target: str | None = None
+    time_column: str | None = None
+    features: tuple[str, ...] = ()
+    season_length: int | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    missing: Missing = "error"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise DataError(f"{name} must lie in (0, 1), got {value}: pass e.g. 0.2")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise DataError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} "
+                "leaves no training data: make their sum smaller than 1 (e.g. 0.15 + 0.2)"
+            )
+        if self.missing not in MISSING_CHOICES:
+            raise DataError(f"missing must be one of {', '.join(MISSING_CHOICES)}, got {self.missing!r}")
+        if self.season_length is not None and self.season_length < 1:
+            raise DataError(f"season_length must be >= 1, got {self.season_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["features"] = list(self.features)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        valid = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise DataError(f"unknown data option(s) {unknown}: valid ones are {sorted(valid)}")
+        return cls(**d)
+
+
+@dataclass
+class Dataset:
+    """A validated series, split chronologically, with train-only scaling statistics."""
+
+    name: str
+    values: np.ndarray  # (N, F) float32, target in column 0, original units
+    columns: tuple[str, ...]  # (F,) target first
+    time: np.ndarray | None  # (N,) time labels as strings, or None
+    season_length: int
+    n_train: int
+    n_val: int
+    n_test: int
+    mean: np.ndarray = field(repr=False)  # (F,) train mean
+    std: np.ndarray = field(repr=False)  # (F,) train std (1 for constant features)
+    spec: DataSpec = field(default_factory=DataSpec)
+
+    @property
+    def n_points(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def target(self) -> str:
+        return self.columns[0]
+
+    @property
+    def input_size(self) -> int:
+        return int(self.values.shape[1])
+
+    def scaled(self) -> np.ndarray:
+        """Values standardised with the training part's statistics, ``(N, F)`` float32."""
+        return ((self.values - self.mean) / self.std).astype(np.float32)
+
+    def unscale_target(self, y: np.ndarray) -> np.ndarray:
+        """Map target values from standardised back to original units (float64)."""
+        return np.asarray(y, dtype=np.float64) * float(self.std[0]) + float(self.mean[0])
+
+    def summary(self) -> dict[str, Any]:
+        """The spec plus the split sizes, for tunecast.json."""
+        d = self.spec.to_dict()
+        d.update(
+            name=self.name,
+            target=self.target,
+            features=list(self.columns[1:]),
+            season_length=self.season_length,
+            n_points=self.n_points,
+            n_train=self.n_train,
+            n_val=self.n_val,
+            n_test=self.n_test,
+        )
+        return d
+
+
+def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Chronological split: ``(n_train, n_val, n_test)`` with the test part last."""
+    n_test = round(test_fraction * n)
+    n_val = round(val_fraction * n)
+    return n - n_val - n_test, n_val, n_test
+
+
+def min_length(window: int, horizon: int, val_fraction: float, test_fraction: float) -> int:
+    """The shortest series that leaves a training window and a val/test forecast."""
+    n = window + horizon
+    while True:
+        n_train, n_val, n_test = split_sizes(n, val_fraction, test_fraction)
+        if n_val >= horizon and n_test >= horizon and n_train >= window + horizon + MIN_TRAIN_WINDOWS - 1:
+            return n
+        n += 1
+
+
+def check_window(data: Dataset, window: int, horizon: int) -> None:
+    """Raise :class:`DataError` if the series is too short for this window and horizon."""
+    if window < 1 or horizon < 1:
+        raise DataError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
+    need = min_length(window, horizon, data.spec.val_fraction, data.spec.test_fraction)
+    if data.n_points < need:
+        raise DataError(
+            f"series '{data.name}' has {data.n_points} points, too short for window={window}, "
+            f"horizon={horizon} and the splits (val {data.spec.val_fraction:g}, "
+            f"test {data.spec.test_fraction:g}): it needs at least {need} points; use a "
+            "smaller window/horizon or a longer series"
+        )
+
+
+def load(spec: DataSpec) -> Dataset:
+    """Read and validate the series described by ``spec``."""
+    frame, name, target, time_column, season = _read(spec)
+    columns = [target, *[f for f in spec.features if f != target]]
+    _require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
+    time = _check_time(frame[time_column], time_column) if time_column else None
+    numeric = pd.DataFrame({c: _numeric(frame[c], c) for c in columns})
+    numeric, time = _handle_missing(numeric, time, spec.missing)
+    values = numeric.to_numpy(dtype=np.float64)
+    n_train, n_val, n_test = split_sizes(len(values), spec.val_fraction, spec.test_fraction)
+    if n_train < 2 or n_val < 1 or n_test < 1:
+        need = min_length(1, 1, spec.val_fraction, spec.test_fraction)
+        raise DataError(
+            f"series '{name}' has {len(values)} points, too short for the splits: it needs at "
+            f"least {need} points (and more for a useful window)"
+        )
+    train = values[:n_train]
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    if std[0] == 0.0:
+        raise DataError(
+            f"target '{target}' is constant ({train[0, 0]:g}) over the training part: there is "
+            "nothing to forecast; choose another column or a longer series"
+        )
+    std[std == 0.0] = 1.0
+    return Dataset(
+        name=name,
+        values=values.astype(np.float32),
+        columns=tuple(columns),
+        time=time,
+        season_length=season,
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        mean=mean.astype(np.float32),
+        std=std.astype(np.float32),
+        spec=spec,
+    )
+
+
+def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str, str | None, int]:
+    """Read the raw frame; resolve the target, time column and season length."""
+    builtin = BUILTINS.get(spec.source)
+    if builtin is not None:
+        frame = pd.read_csv(builtin.path)
+        target = spec.target or builtin.target
+        time_column = spec.time_column or builtin.time_column
+        season = spec.season_length or builtin.season_length
+        return frame, builtin.name, target, time_column, season
+    path = Path(spec.source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"unknown data source '{spec.source}': no such file, and not a built-in dataset "
+            f"({', '.join(sorted(BUILTINS))})"
+        )
+    if path.is_dir():
+        raise DataError(f"data source '{spec.source}' is a directory: pass a CSV or Parquet file")
+    parquet = path.suffix.lower() in PARQUET_SUFFIXES
+    try:
+        frame = pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        kind = "Parquet" if parquet else "CSV"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read '{spec.source}' as {kind}: {reason}") from None
+    if frame.empty or len(frame.columns) == 0:
+        raise DataError(f"data file '{spec.source}' has no rows: it needs a header and values")
+    target = spec.target or _guess_target(frame, spec)
+    return frame, path.name, target, spec.time_column, spec.season_length or 1
+
+
+def _guess_target(frame: pd.DataFrame, spec: DataSpec) -> str:
+    skip = {spec.time_column, *spec.features}
+    candidates = [c for c in frame.columns if c not in skip]
+    numeric = [c for c in candidates if pd.api.types.is_numeric_dtype(frame[c])]
+    for choice in (candidates, numeric):
+        if len(choice) == 1:
+            return str(choice[0])
+    raise DataError(
+        f"cannot tell which column of '{spec.source}' to forecast: pass --target "
+        f"(columns: {', '.join(map(str, frame.columns))})"
+    )
+
+
+def _require_columns(frame: pd.DataFrame, wanted: list[str], name: str) -> None:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(repr(c) for c in missing)} not found in '{name}': "
+            f"the columns are {', '.join(map(str, frame.columns))}"
+        )
+
+
+def _numeric(column: pd.Series, name: str) -> pd.Series:
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())
+        raise DataError(
+            f"column '{name}' has {len(rows)} non-numeric value(s) (first at row {rows[0]}: "
+            f"{column.iloc[rows[0]]!r}): clean the data or choose another column"
+        )
+    return converted.astype(np.float64)
+
+
+def _check_time(column: pd.Series, name: str) -> np.ndarray:
+    """Check the time column is unique and increasing; return its labels as strings."""
+    if pd.api.types.is_numeric_dtype(column):
+        parsed: pd.Series = column
+    else:
+        parsed = pd.to_datetime(column, errors="coerce")
+        bad = parsed.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"time column '{name}' has {int(bad.sum())} value(s) that are not dates "
+                f"(first at row {row}: {column.iloc[row]!r}): fix them or drop --time-column"
+            )
+    duplicated = parsed.duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise DataError(
+            f"time column '{name}' has {int(duplicated.sum())} duplicate timestamp(s) (first: "
+            f"{column.iloc[row]!s} at row {row}): aggregate or remove the duplicates"
+        )
+    order = parsed.to_numpy()
+    decreasing = np.flatnonzero(order[1:] < order[:-1])
+    if len(decreasing):
+        row = int(decreasing[0]) + 1
+        raise DataError(
+            f"time column '{name}' is not sorted (row {row}: {column.iloc[row]!s} comes after "
+            f"{column.iloc[row - 1]!s}): sort the data by '{name}'"
+        )
+    return column.astype(str).to_numpy()
+
+
+def _handle_missing(
+    numeric: pd.DataFrame, time: np.ndarray | None, missing: Missing
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    numeric = numeric.replace([np.inf, -np.inf], np.nan)
+    bad = numeric.isna()
+    if not bad.any().any():
+        return numeric, time
+    if missing == "error":
+        column = str(bad.sum().idxmax())
+        rows = np.flatnonzero(bad[column].to_numpy())
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        raise DataError(
+            f"column '{column}' has {len(rows)} missing or infinite value(s) (rows {shown}): "
+            "fix the data, or pass --missing interpolate or --missing drop"
+        )
+    if missing == "drop":
+        keep = ~bad.any(axis=1).to_numpy()
+        return numeric[keep].reset_index(drop=True), None if time is None else time[keep]
+    if bad.all().any():
+        column = str(bad.all().idxmax())
+        raise DataError(f"column '{column}' has no finite values: nothing to interpolate from")
+    return numeric.interpolate(limit_direction="both"), time
+
+
+def describe_builtins() -> str:
+    """One line per built-in dataset, for --help texts."""
+    return "; ".join(f"{b.name}: {b.description}" for b in BUILTINS.values())

@@ -1,0 +1,101 @@
+"""Predict and evaluate on the test split (DESIGN.md's protocol), in original units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from model.data import Dataset
+from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
+from model.training import EVAL_BATCH, TrainConfig
+from model.windows import Windows, split_windows
+
+
+@dataclass
+class Evaluation:
+    """Test forecasts of one model and of the baselines, with metrics."""
+
+    positions: np.ndarray  # (K, H) series positions of the forecast targets
+    y_true: np.ndarray  # (K, H) original units
+    y_pred: np.ndarray  # (K, H) original units
+    attention: np.ndarray  # (K, T) attention weights of every test forecast
+    metrics: dict[str, dict[str, float]]  # {"model"|"naive"|"seasonal_naive": {metric: value}}
+    protocol: str
+
+
+@torch.no_grad()
+def predict(model: nn.Module, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Model outputs ``[K, H]`` (scaled units) and attention weights ``[K, T]`` for every window."""
+    model.eval()
+    predictions, weights = [], []
+    for start in range(0, len(windows), EVAL_BATCH):
+        prediction, weight = model(windows.x(slice(start, start + EVAL_BATCH)))
+        predictions.append(prediction.cpu().numpy())
+        weights.append(weight.cpu().numpy())
+    return np.concatenate(predictions), np.concatenate(weights)
+
+
+def evaluate(model: nn.Module, data: Dataset, config: TrainConfig) -> Evaluation:
+    """Forecast the test split and score model, naive and seasonal-naive on the same points."""
+    device = next(model.parameters()).device
+    series = torch.from_numpy(data.scaled()).to(device)
+    test = split_windows(data, config.window, config.horizon, series)["test"]
+    scaled_pred, attention = predict(model, test)
+    positions = test.target_positions()  # (K, H)
+    target = data.values[:, 0].astype(np.float64)  # (N,) original units
+    y_true = target[positions]
+    y_pred = data.unscale_target(scaled_pred)
+    insample = target[: data.n_train + data.n_val]
+    m = data.season_length
+    forecasts = {
+        "model": y_pred,
+        "naive": naive_forecast(target, positions),
+        "seasonal_naive": seasonal_naive_forecast(target, positions, m),
+    }
+    metrics = {
+        name: all_metrics(y_true.ravel(), forecast.ravel(), insample, m)
+        for name, forecast in forecasts.items()
+    }
+    protocol = "rolling one-step" if config.horizon == 1 else f"non-overlapping blocks of {config.horizon}"
+    return Evaluation(positions, y_true, y_pred, attention.astype(np.float32), metrics, protocol)
+
+
+def predictions_frame(data: Dataset, evaluation: Evaluation) -> pd.DataFrame:
+    """One row per series point: index, time, split, y_true, y_pred (test only), block."""
+    n = data.n_points
+    split = np.array(["train"] * n, dtype=object)
+    split[data.n_train : data.n_train + data.n_val] = "val"
+    split[data.n_train + data.n_val :] = "test"
+    y_pred = np.full(n, np.nan)
+    block = np.full(n, np.nan)
+    y_pred[evaluation.positions.ravel()] = evaluation.y_pred.ravel()
+    if evaluation.positions.shape[1] > 1:
+        block[evaluation.positions.ravel()] = np.repeat(
+            np.arange(len(evaluation.positions)), evaluation.positions.shape[1]
+        )
+    return pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "time": data.time if data.time is not None else [""] * n,
+            "split": split,
+            "y_true": data.values[:, 0].astype(np.float64),
+            "y_pred": y_pred,
+            "block": pd.Series(block).astype("Int64"),
+        }
+    )
+
+
+def metrics_record(evaluation: Evaluation, data: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """The test part of best/metrics.json."""
+    return {
+        "horizon": config.horizon,
+        "season_length": data.season_length,
+        "protocol": evaluation.protocol,
+        "n_test_points": int(evaluation.positions.size),
+        "test": evaluation.metrics,
+    }

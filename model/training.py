@@ -1,0 +1,258 @@
+"""Training: ``TrainConfig`` and ``fit()``.
+
+``fit`` trains an :class:`AttentionLSTM` with mini-batch Adam and gradient clipping, evaluates
+``val_loss`` after every epoch, stops early after ``patience`` epochs without improvement and
+restores the best weights. Losses are mean squared errors in the globally standardised units of
+the series (train statistics), whatever the scaler, so ``val_loss`` compares across trials.
+
+The only seam to a tuner is the ``on_epoch`` callback (and ``on_improve`` for checkpoints).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from model.data import Dataset, check_window
+from model.network import AttentionLSTM
+from model.windows import Windows, split_windows
+
+SCALERS = ("standard", "window")
+EVAL_BATCH = 4096
+
+
+class ConfigError(ValueError):
+    """A bad training configuration; the message names the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs besides the data."""
+
+    hidden_size: int = 64
+    num_layers: int = 1
+    window: int = 24
+    horizon: int = 1
+    dropout: float = 0.0
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 50
+    patience: int = 8
+    scaler: str = "standard"
+    seed: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "hidden_size",
+            "num_layers",
+            "window",
+            "horizon",
+            "batch_size",
+            "max_epochs",
+            "patience",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 < self.lr < 1e30:
+            raise ConfigError(f"lr must be a positive number below 1e30, got {self.lr}")
+        if self.scaler not in SCALERS:
+            raise ConfigError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
+        if self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ConfigError("weight_decay must be >= 0 and grad_clip > 0")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build a config from a (Ray/YAML/JSON) dict: cast types, reject unknown keys."""
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(d) - set(types))
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {unknown}: valid ones are {sorted(types)}")
+        cast: dict[str, Any] = {}
+        for key, value in d.items():
+            kind = {"int": int, "float": float, "str": str}[str(types[key])]
+            try:
+                if kind is int and float(value) != int(float(value)):
+                    raise ValueError
+                cast[key] = kind(float(value)) if kind is int else kind(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be {types[key]}, got {value!r}") from None
+        return cls(**cast)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` returns: the best model (on CPU), its history and how training ended."""
+
+    model: AttentionLSTM
+    config: TrainConfig
+    status: str  # "completed" (max_epochs), "early_stopped" (patience) or "diverged"
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+    seconds: float
+    device: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when available (or asked for), else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
+    """The network a config describes (used by fit and to reload checkpoints)."""
+    return AttentionLSTM(
+        input_size=input_size,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        horizon=config.horizon,
+        dropout=config.dropout,
+        window_norm=config.scaler == "window",
+    )
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, windows: Windows) -> float:
+    """Mean squared error of ``model`` over all ``windows`` (eval mode)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(windows), EVAL_BATCH):
+        idx = slice(start, start + EVAL_BATCH)
+        prediction, _ = model(windows.x(idx))  # (B, H)
+        target = windows.y(idx)  # (B, H)
+        total += float(torch.sum((prediction - target) ** 2))
+        count += target.numel()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def fit(
+    config: TrainConfig,
+    data: Dataset,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_improve: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
+    device: str | torch.device | None = None,
+) -> TrainResult:
+    """Train an Attention-LSTM on ``data`` with ``config``.
+
+    Args:
+        config: hyperparameters.
+        data: a loaded dataset (its split and scaling are used as they are).
+        on_epoch: called once per epoch with ``{"epoch", "train_loss", "val_loss",
+            "best_val_loss", "last_epoch"}`` (``last_epoch`` is True on the epoch that ends
+            the run by max_epochs, patience or divergence).
+        on_improve: called with the CPU state_dict and the epoch's metrics whenever
+            ``val_loss`` improves, before ``on_epoch`` of that epoch.
+        device: force a device; default CUDA if available, else CPU.
+    """
+    check_window(data, config.window, config.horizon)
+    dev = resolve_device(device)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    shuffle = torch.Generator().manual_seed(config.seed)
+
+    series = torch.from_numpy(data.scaled()).to(dev)  # (N, F), one copy on the device
+    windows = split_windows(data, config.window, config.horizon, series)
+    train, val = windows["train"], windows["val"]
+    model = build_model(config, data.input_size).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    best_state = _cpu_state(model)
+    best_val, best_epoch, stale, status = math.inf, 0, 0, "completed"
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, config.max_epochs + 1):
+        train_loss = _train_epoch(model, optimizer, train, config, shuffle, dev)
+        val_loss = mean_loss(model, val) if math.isfinite(train_loss) else math.nan
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            status = "diverged"
+        elif val_loss < best_val:
+            best_val, best_epoch, stale = val_loss, epoch, 0
+            best_state = _cpu_state(model)
+        else:
+            stale += 1
+            if stale >= config.patience:
+                status = "early_stopped"
+        last = status != "completed" or epoch == config.max_epochs
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "best_val_loss": best_val,
+            "last_epoch": last,
+        }
+        history.append(metrics)
+        if on_improve is not None and best_epoch == epoch:
+            on_improve(best_state, metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+        if last:
+            break
+
+    final = build_model(config, data.input_size)
+    final.load_state_dict(best_state)
+    final.eval()
+    return TrainResult(
+        model=final,
+        config=config,
+        status=status,
+        best_epoch=best_epoch,
+        best_val_loss=best_val,
+        epochs_run=epoch,
+        seconds=time.perf_counter() - started,
+        device=str(dev),
+        history=history,
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Windows,
+    config: TrainConfig,
+    shuffle: torch.Generator,
+    dev: torch.device,
+) -> float:
+    """One pass over the shuffled training windows; mean loss per target value."""
+    model.train()
+    order = torch.randperm(len(train), generator=shuffle).to(dev)
+    total, count = 0.0, 0
+    for start in range(0, len(train), config.batch_size):
+        idx = order[start : start + config.batch_size]
+        x, y = train.x(idx), train.y(idx)  # (B, T, F), (B, H)
+        prediction, _ = model(x)  # (B, H)
+        assert prediction.shape == y.shape, f"prediction {prediction.shape} vs target {y.shape}"
+        loss = torch.mean((prediction - y) ** 2)
+        if not torch.isfinite(loss):
+            return math.nan
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total += float(loss.detach()) * y.numel()
+        count += y.numel()
+    return total / max(count, 1)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in copy.copy(model.state_dict()).items()}

@@ -1,0 +1,89 @@
+"""Sliding windows as strided views.
+
+``Windows`` never copies the series: ``Tensor.unfold`` gives a ``[N - T + 1, F, T]`` view of the
+``[N, F]`` data, and only the windows of one mini-batch are gathered into a new tensor. Memory
+stays O(N), not O(N * T).
+
+A window starting at ``s`` has inputs ``s .. s+T-1`` and targets ``s+T .. s+T+H-1`` (target is
+feature 0). Windows of a split take their *inputs* from anywhere before, their *targets* lie
+inside the split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from model.data import Dataset
+
+
+@dataclass
+class Windows:
+    """The windows of one split: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``.
+
+    Window ``i`` starts at ``first + i * step``; the starts are never materialised.
+    """
+
+    series: torch.Tensor  # (N, F) scaled float32, shared with the numpy array
+    first: int  # start of window 0
+    count: int  # number of windows
+    step: int  # distance between window starts (1, or H for test blocks)
+    window: int
+    horizon: int
+
+    def __post_init__(self) -> None:
+        self.count = max(0, self.count)
+        self._inputs = self.series.unfold(0, self.window, 1)  # (N - T + 1, F, T) view
+        self._targets = self.series[:, 0].unfold(0, self.horizon, 1)  # (N - H + 1, H) view
+
+    def __len__(self) -> int:
+        return self.count
+
+    def starts(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Start positions of the selected windows (all of them for ``None``)."""
+        if idx is None:
+            idx = slice(None)
+        if isinstance(idx, slice):
+            idx = torch.arange(*idx.indices(self.count), device=self.series.device)
+        return self.first + self.step * idx.to(self.series.device)
+
+    def x(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Inputs of the selected windows, ``[B, T, F]`` (a copy of just these windows)."""
+        return self._inputs[self.starts(idx)].transpose(1, 2)  # (B, F, T) -> (B, T, F)
+
+    def y(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Targets of the selected windows, ``[B, H]``."""
+        return self._targets[self.starts(idx) + self.window]  # (B, H)
+
+    def target_positions(self) -> np.ndarray:
+        """Positions in the series of every target, ``[W, H]``."""
+        first = self.starts().cpu().numpy() + self.window
+        return first[:, None] + np.arange(self.horizon)[None, :]
+
+
+def split_windows(
+    data: Dataset, window: int, horizon: int, series: torch.Tensor | None = None
+) -> dict[str, Windows]:
+    """Training, validation and test windows.
+
+    Train and val windows use stride 1 (every H-step target inside the split). Test windows
+    follow the evaluation protocol: rolling one-step forecasts for H = 1; for H > 1 the last
+    ``floor(n_test / H) * H`` points cut into non-overlapping blocks of H.
+    """
+    if series is None:
+        series = torch.from_numpy(data.scaled())
+    n_pre = data.n_train + data.n_val
+    n_blocks = data.n_test // horizon
+    test_first = data.n_points - n_blocks * horizon
+    val_first = max(0, data.n_train - window)
+    ranges = {  # name: (first start, number of windows, step)
+        "train": (0, data.n_train - window - horizon + 1, 1),
+        "val": (val_first, n_pre - window - horizon + 1 - val_first, 1),
+        "test": (test_first - window, n_blocks, horizon),
+    }
+    return {
+        name: Windows(series, first, count, step, window=window, horizon=horizon)
+        for name, (first, count, step) in ranges.items()
+    }

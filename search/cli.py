@@ -1,0 +1,161 @@
+"""The ``tunecast`` command line: search, train, report, submit.
+
+Every user error (bad data, bad config, bad options) ends as one line ``error: ...`` on stderr
+and exit code 2, with no traceback and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+USER_ERROR = 2
+
+
+class UsageError(ValueError):
+    """A bad command-line option; the message names it and the fix."""
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from model.data import DataError
+    from model.training import ConfigError
+    from search.config import SearchConfigError
+
+    return (DataError, ConfigError, SearchConfigError, UsageError)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that describe the series (shared by search and train)."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", help="built-in dataset (sine, airline, sunspots, co2) or a CSV/Parquet file")
+    g.add_argument("--target", help="column to forecast")
+    g.add_argument("--time-column", help="time column (checked unique and sorted)")
+    g.add_argument("--features", help="extra input columns, comma-separated")
+    g.add_argument("--season-length", type=int, help="season m for MASE / seasonal-naive")
+    g.add_argument("--val-fraction", type=float, help="validation fraction (default 0.15)")
+    g.add_argument("--test-fraction", type=float, help="test fraction (default 0.2)")
+    g.add_argument(
+        "--missing",
+        choices=("error", "interpolate", "drop"),
+        help="what to do with NaN/inf values (default: error)",
+    )
+
+
+def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The data options given on the command line, as DataSpec keys."""
+    mapping = {
+        "data": "source",
+        "target": "target",
+        "time_column": "time_column",
+        "season_length": "season_length",
+        "val_fraction": "val_fraction",
+        "test_fraction": "test_fraction",
+        "missing": "missing",
+    }
+    out = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg) is not None}
+    if args.features:
+        out["features"] = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunecast",
+        description="Hyperparameter search for an Attention-LSTM forecaster (Ray Tune + Optuna).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from search.cli_search import add_search_parser
+
+    add_search_parser(sub)
+
+    train = sub.add_parser("train", help="train one model with fixed hyperparameters")
+    add_data_arguments(train)
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training option, e.g. --set window=24 --set lr=0.003 (repeatable)",
+    )
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    report = sub.add_parser("report", help="write the HTML report of an experiment directory", add_help=False)
+    report.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train one model and print its validation and test metrics."""
+    from model.data import DataSpec, load
+    from model.evaluate import evaluate
+    from model.training import TrainConfig, fit
+
+    spec = DataSpec.from_dict(data_overrides(args))
+    config = TrainConfig.from_dict(_parse_sets(args.set))
+    data = load(spec)
+
+    def show(m: dict[str, Any]) -> None:
+        if not args.json:
+            print(
+                f"epoch {m['epoch']:3d}  train_loss {m['train_loss']:.5f}  val_loss {m['val_loss']:.5f}",
+                flush=True,
+            )
+
+    result = fit(config, data, on_epoch=show)
+    evaluation = evaluate(result.model, data, config)
+    summary = {
+        "status": result.status,
+        "best_epoch": result.best_epoch,
+        "val_loss": result.best_val_loss,
+        "seconds": round(result.seconds, 2),
+        "device": result.device,
+        "test": evaluation.metrics,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{result.status} after {result.epochs_run} epochs ({result.seconds:.1f}s on "
+            f"{result.device}); best val_loss {result.best_val_loss:.5f} at epoch {result.best_epoch}"
+        )
+        for name, values in evaluation.metrics.items():
+            print(f"  test {name:15s} " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tunecast`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":
+        from reports.cli import main as report_main
+
+        return report_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return run_train(args)
+        from search.cli_search import run_search_command
+
+        if args.command is None:
+            args = parser.parse_args(["search"])
+        return run_search_command(args)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,119 @@
+"""``tunecast search``: options, smoke test, resume."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+SMOKE = {"trials": 4, "max_epochs": 3, "grace_period": 1}
+SMOKE_SPACE = {
+    "hidden_size": {"low": 8, "high": 16},
+    "num_layers": 1,
+    "window": {"low": 8, "high": 16},
+}
+
+
+def add_search_parser(sub: Any) -> None:
+    from search.cli import add_data_arguments
+
+    p = sub.add_parser(
+        "search", help="run a hyperparameter search (default: a quick one on the airline data)"
+    )
+    add_data_arguments(p)
+    g = p.add_argument_group("search")
+    g.add_argument("--config", help="YAML file with data/search/train/space sections")
+    g.add_argument("--trials", type=int, help="number of trials (default 16)")
+    g.add_argument("--max-epochs", type=int, help="epochs per trial at most (default 40)")
+    g.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial (default 4)")
+    g.add_argument("--scheduler", choices=("asha", "fifo"), help="early stopping of trials (default asha)")
+    g.add_argument("--horizon", type=int, help="steps forecast at once (default 1)")
+    g.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default 1)")
+    g.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25 (default 0)")
+    g.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
+    g.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
+    g.add_argument("--max-failures", type=int, help="retries of a failed trial (default 0)")
+    g.add_argument("--storage", help="folder (or shared mount) for experiments (default ./tunecast-runs)")
+    g.add_argument("--name", help="experiment name (default: dataset and time)")
+    g.add_argument("--resume", metavar="DIR", help="continue an interrupted experiment")
+    g.add_argument("--address", help="Ray cluster to join ('auto' inside a Ray Job)")
+    g.add_argument("--seed", type=int, help="seed of the sampler and of every trial (default 0)")
+    g.add_argument("--smoke-test", action="store_true", help="a tiny search that ends in seconds")
+    g.add_argument("--no-report", action="store_true", help="do not write report.html")
+    g.add_argument("--quiet", action="store_true", help="no progress table")
+
+
+def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {
+        "trials": "trials",
+        "max_epochs": "max_epochs",
+        "grace_period": "grace_period",
+        "scheduler": "scheduler",
+        "cpus_per_trial": "cpus_per_trial",
+        "gpus_per_trial": "gpus_per_trial",
+        "max_concurrent": "max_concurrent",
+        "time_budget": "time_budget_s",
+        "max_failures": "max_failures",
+        "storage": "storage",
+        "name": "name",
+        "address": "address",
+        "seed": "seed",
+    }
+    out = {key: getattr(args, arg) for arg, key in names.items() if getattr(args, arg) is not None}
+    if args.no_report:
+        out["report"] = False
+    if args.quiet:
+        out["verbose"] = 0
+    return out
+
+
+def run_search_command(args: argparse.Namespace) -> int:
+    from search.cli import UsageError, data_overrides
+    from search.config import build_config, read_yaml
+
+    if args.resume:
+        given = [
+            k
+            for k, v in vars(args).items()
+            if v not in (None, False) and k not in ("command", "resume", "address", "quiet")
+        ]
+        if given:
+            raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
+        from search.driver import resume_config, run_search
+
+        path = Path(args.resume).expanduser().resolve()
+        config = resume_config(path)
+        if args.address:
+            config = config.__class__.from_dict({**config.to_dict(), "address": args.address})
+        return _finish(run_search(config, resume=path))
+
+    sections = read_yaml(args.config) if args.config else {}
+    search = search_overrides(args)
+    if args.smoke_test:
+        search = {**SMOKE, **search}
+        sections = {**sections, "space": {**SMOKE_SPACE, **sections.get("space", {})}}
+    if args.horizon is not None:
+        sections = {**sections, "train": {**sections.get("train", {}), "horizon": args.horizon}}
+    config = build_config(sections, data_overrides(args), search)
+
+    from search.driver import run_search
+
+    return _finish(run_search(config))
+
+
+def _finish(outcome: Any) -> int:
+    counts = outcome.trials["status"].value_counts().to_dict() if len(outcome.trials) else {}
+    print(f"\nsearch {outcome.status}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if outcome.best_metrics:
+        test = outcome.best_metrics["test"]
+        print(
+            f"best trial {outcome.best_metrics['trial_id']}: val_loss "
+            f"{outcome.best_metrics['val_loss']:.5f}; test MASE {test['model']['mase']:.3f} "
+            f"(naive {test['naive']['mase']:.3f}, seasonal-naive {test['seasonal_naive']['mase']:.3f})"
+        )
+    print(f"experiment: {outcome.path}")
+    if outcome.status == "interrupted":
+        print(f"resume with: tunecast search --resume {outcome.path}")
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
+    return 0 if outcome.status in ("completed", "interrupted") else 1

@@ -1,0 +1,208 @@
+"""``SearchConfig``: everything one search needs, from CLI options and an optional YAML file.
+
+A YAML config has up to four sections, each optional::
+
+    data:   {source: airline, target: passengers, season_length: 12}
+    search: {trials: 32, max_epochs: 40, grace_period: 4, scheduler: asha}
+    train:  {horizon: 1, patience: 8}           # fixed training options
+    space:                                       # tuned ones: range, choices or a value
+      hidden_size: {low: 16, high: 128, log: true}
+      scaler: [standard, window]
+      num_layers: 1
+
+Unknown keys anywhere are an error that names the valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from model.data import DataError, DataSpec
+from model.training import ConfigError, TrainConfig
+from search.space import SpaceError, parse_param
+
+METRIC = "val_loss"
+MODE = "min"
+SCHEDULERS = ("asha", "fifo")
+SECTIONS = ("data", "search", "train", "space")
+DEFAULT_SOURCE = "airline"
+
+
+class SearchConfigError(ValueError):
+    """A bad search option or config file; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One search: data, budget, resources, scheduler, space and where to store it."""
+
+    data: DataSpec = field(default_factory=lambda: DataSpec(source=DEFAULT_SOURCE))
+    name: str | None = None
+    storage: str = "tunecast-runs"
+    trials: int = 16
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    time_budget_s: float | None = None
+    scheduler: str = "asha"
+    max_epochs: int = 40
+    grace_period: int = 4
+    reduction_factor: int = 2
+    max_failures: int = 0
+    seed: int = 0
+    address: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options
+    space: dict[str, Any] = field(default_factory=dict)  # user overrides of the default space
+    report: bool = True
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise SearchConfigError(f"trials must be >= 1, got {self.trials}")
+        if self.cpus_per_trial <= 0:
+            raise SearchConfigError(f"cpus-per-trial must be > 0, got {self.cpus_per_trial}")
+        g = self.gpus_per_trial
+        if g != 0 and not 0 < g <= 1:
+            raise SearchConfigError(
+                f"gpus-per-trial must lie in (0, 1] (a share of one GPU) or be 0, got {g}"
+            )
+        if g and abs(round(1 / g) * g - 1) > 1e-6:
+            raise SearchConfigError(
+                f"gpus-per-trial {g} does not divide a GPU into whole trials: use 1, 0.5, "
+                "0.25, 0.2, 0.125 (1/k for k trials per GPU)"
+            )
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise SearchConfigError(f"max-concurrent must be >= 1, got {self.max_concurrent}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise SearchConfigError(f"time-budget must be > 0 seconds, got {self.time_budget_s}")
+        if self.scheduler not in SCHEDULERS:
+            raise SearchConfigError(
+                f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}"
+            )
+        if self.max_epochs < 1 or self.grace_period < 1 or self.reduction_factor < 2:
+            raise SearchConfigError("max_epochs and grace_period must be >= 1 and reduction_factor >= 2")
+        if self.grace_period > self.max_epochs:
+            raise SearchConfigError(
+                f"grace_period {self.grace_period} exceeds max_epochs {self.max_epochs}: make it smaller"
+            )
+        reserved = sorted({"max_epochs", "seed"} & set(self.train))
+        if reserved:
+            raise SearchConfigError(f"set {reserved} under search:, not under train:")
+        overlap = sorted(set(self.train) & set(self.space))
+        if overlap:
+            raise SearchConfigError(f"{overlap} given both under train: and space: pick one")
+        try:
+            TrainConfig.from_dict({**self.train, "max_epochs": self.max_epochs})
+            for name, spec in self.space.items():
+                parse_param(name, spec)
+        except (ConfigError, SpaceError) as exc:
+            raise SearchConfigError(str(exc)) from None
+        if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
+            raise SearchConfigError(f"name {self.name!r} must be a plain folder name")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["data"] = self.data.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
+        d = dict(d)
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise SearchConfigError(f"unknown search option(s) {unknown}: valid ones are {sorted(valid)}")
+        types = {f.name: str(f.type) for f in fields(cls)}
+        for key, value in d.items():
+            if key not in ("data", "train", "space"):
+                d[key] = _cast_option(key, types[key], value)
+        try:
+            d["data"] = DataSpec.from_dict({"source": DEFAULT_SOURCE, **(d.get("data") or {})})
+        except (DataError, TypeError) as exc:
+            raise SearchConfigError(str(exc)) from None
+        return cls(**d)
+
+    def train_options(self) -> dict[str, Any]:
+        """Fixed TrainConfig options for every trial (seed and max_epochs included)."""
+        return {"seed": self.seed, **self.train, "max_epochs": self.max_epochs}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read and check a YAML config file; returns its sections."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SearchConfigError(f"config file '{path}' not found: check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SearchConfigError(f"cannot read config file '{path}': {exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SearchConfigError(f"config file '{path}' is not valid YAML{line}: {problem}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SearchConfigError(f"config file '{path}' must be a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(map(str, loaded)) - set(SECTIONS))
+    if unknown:
+        raise SearchConfigError(
+            f"config file '{path}': unknown section(s) {unknown}: valid ones are {', '.join(SECTIONS)}"
+        )
+    for section, body in loaded.items():
+        if body is not None and not isinstance(body, dict):
+            raise SearchConfigError(f"config file '{path}': section '{section}' must be a mapping")
+    return {k: dict(v or {}) for k, v in loaded.items()}
+
+
+def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: dict[str, Any]) -> SearchConfig:
+    """Merge a YAML file's sections with command-line options (which win)."""
+    search_section = dict(yaml_sections.get("search", {}))
+    for key in ("data", "train", "space"):
+        if key in search_section:
+            raise SearchConfigError(f"put '{key}' at the top level of the config file, not under search")
+    merged: dict[str, Any] = {**search_section, **search}
+    merged["data"] = {**yaml_sections.get("data", {}), **data}
+    merged["train"] = dict(yaml_sections.get("train", {}))
+    merged["space"] = dict(yaml_sections.get("space", {}))
+    for key in ("time_budget_s",):
+        if merged.get(key) is not None and not math.isfinite(float(merged[key])):
+            raise SearchConfigError(f"{key} must be a finite number")
+    return SearchConfig.from_dict(merged)
+
+
+def _cast_option(key: str, kind: str, value: Any) -> Any:
+    """Cast a YAML/CLI value to the field's type, or say what was expected."""
+    if value is None:
+        if "None" in kind:
+            return None
+        raise SearchConfigError(f"{key} needs a value")
+    base = kind.replace(" | None", "")
+    try:
+        if base == "bool":
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if base == "int":
+            number = float(value)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if base == "float":
+            number = float(value)
+            if math.isnan(number):
+                raise ValueError
+            return number
+        if isinstance(value, (dict, list)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        raise SearchConfigError(f"{key} must be {base}, got {value!r}") from None

@@ -1,0 +1,177 @@
+"""The search space, as a pure description (no Ray, no Optuna objects).
+
+``default_space()`` is what tunecast tunes unless told otherwise; ``apply_overrides`` merges a
+user's YAML ``space:`` section (change a range, fix a value, or list choices);
+``adapt_to_series`` narrows the window range so that no sampled trial is impossible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from model.training import TrainConfig
+
+TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
+RANGE_KEYS = ("low", "high", "log", "choices", "value")
+MIN_TRAIN_WINDOWS = 16
+MIN_TRAIN_WINDOW_FRACTION = 1 / 3
+
+
+class SpaceError(ValueError):
+    """A bad search-space entry; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: an int/float range, a list of choices, or a fixed value."""
+
+    type: str  # "int" | "float" | "categorical" | "fixed"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": self.type}
+        if self.type in ("int", "float"):
+            d.update(low=self.low, high=self.high, log=self.log)
+        elif self.type == "categorical":
+            d["choices"] = list(self.choices)
+        else:
+            d["value"] = self.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Param:
+        d = dict(d)
+        if "choices" in d:
+            d["choices"] = tuple(d["choices"])
+        return cls(**d)
+
+
+def default_space() -> dict[str, Param]:
+    """What tunecast tunes by default."""
+    return {
+        "hidden_size": Param("int", 16, 128, log=True),
+        "num_layers": Param("int", 1, 2),
+        "window": Param("int", 8, 64),
+        "lr": Param("float", 3e-4, 1e-2, log=True),
+        "batch_size": Param("categorical", choices=(16, 32, 64, 128)),
+        "dropout": Param("float", 0.0, 0.3),
+        "scaler": Param("categorical", choices=("standard", "window")),
+    }
+
+
+def _field_type(name: str) -> str:
+    return str(TrainConfig.__dataclass_fields__[name].type)
+
+
+def parse_param(name: str, spec: Any) -> Param:
+    """Turn one YAML entry (a scalar, a list, or a mapping) into a :class:`Param`."""
+    if name not in TUNABLE:
+        raise SpaceError(f"unknown search-space key '{name}': valid keys are {', '.join(TUNABLE)}")
+    kind = _field_type(name)
+    if isinstance(spec, list):
+        spec = {"choices": spec}
+    if not isinstance(spec, dict):
+        return Param("fixed", value=_cast(name, kind, spec))
+    unknown = sorted(set(spec) - set(RANGE_KEYS))
+    if unknown:
+        raise SpaceError(f"space.{name}: unknown key(s) {unknown}: use low/high (and log), choices, or value")
+    if "value" in spec:
+        return Param("fixed", value=_cast(name, kind, spec["value"]))
+    if "choices" in spec:
+        choices = tuple(_cast(name, kind, c) for c in spec["choices"] or [])
+        if not choices:
+            raise SpaceError(f"space.{name}: choices is empty: list at least one value")
+        return Param("categorical", choices=choices) if len(choices) > 1 else Param("fixed", value=choices[0])
+    if kind == "str":
+        raise SpaceError(f"space.{name}: a text option takes choices: [...] or a value")
+    if "low" not in spec or "high" not in spec:
+        raise SpaceError(f"space.{name}: a range needs both low and high")
+    low, high = _cast(name, kind, spec["low"]), _cast(name, kind, spec["high"])
+    log = bool(spec.get("log", False))
+    if low > high:
+        raise SpaceError(f"space.{name}: range is inverted (low {low} > high {high}): swap them")
+    if low == high:
+        raise SpaceError(f"space.{name}: range is empty (low == high == {low}): use value: {low}")
+    if log and low <= 0:
+        raise SpaceError(f"space.{name}: a log range needs low > 0, got {low}")
+    return Param(kind, low, high, log=log)
+
+
+def _cast(name: str, kind: str, value: Any) -> Any:
+    try:
+        if kind == "int":
+            number = float(value)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if kind == "float":
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+        if isinstance(value, (dict, list)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        raise SpaceError(f"space.{name}: {value!r} is not a valid {kind}") from None
+
+
+def apply_overrides(space: dict[str, Param], overrides: dict[str, Any]) -> dict[str, Param]:
+    """The default space with the user's entries replacing or fixing parameters."""
+    merged = dict(space)
+    for name, spec in overrides.items():
+        merged[name] = parse_param(name, spec)
+    return merged
+
+
+def max_window(n_train: int, horizon: int) -> int:
+    """Largest window that still leaves enough training windows.
+
+    At least ``MIN_TRAIN_WINDOWS`` windows and a third of the training points must remain as
+    training windows.
+    """
+    keep = max(MIN_TRAIN_WINDOWS, math.ceil(n_train * MIN_TRAIN_WINDOW_FRACTION))
+    return n_train - horizon + 1 - keep
+
+
+def adapt_to_series(space: dict[str, Param], n_train: int, horizon: int) -> dict[str, Param]:
+    """Clip the window range (or check a fixed window) against the training length."""
+    limit = max_window(n_train, horizon)
+    if limit < 2:
+        raise SpaceError(
+            f"the training part has only {n_train} points, too few for any window with horizon "
+            f"{horizon}: use a longer series, a smaller horizon or a smaller val/test fraction"
+        )
+    window = space.get("window")
+    if window is None:
+        return space
+    out = dict(space)
+    if window.type == "fixed" and int(window.value) > limit:
+        raise SpaceError(
+            f"window {window.value} leaves too few training windows ({n_train} training points, "
+            f"horizon {horizon}): use a window of at most {limit}"
+        )
+    if window.type == "categorical":
+        kept = tuple(c for c in window.choices if int(c) <= limit)
+        if not kept:
+            raise SpaceError(f"every window choice exceeds {limit}, the largest this series allows")
+        out["window"] = replace(window, choices=kept) if len(kept) > 1 else Param("fixed", value=kept[0])
+    if window.type == "int" and window.high is not None and window.high > limit:
+        low = min(int(window.low or 2), limit - 1)
+        out["window"] = replace(window, low=low, high=limit)
+    return out
+
+
+def describe(space: dict[str, Param]) -> dict[str, dict[str, Any]]:
+    """JSON-ready description (for tunecast.json and the report)."""
+    return {name: param.to_dict() for name, param in space.items()}
+
+
+def space_from_description(d: dict[str, dict[str, Any]]) -> dict[str, Param]:
+    return {name: Param.from_dict(p) for name, p in d.items()}

@@ -1,0 +1,35 @@
+import torch
+
+from model.network import AttentionLSTM
+
+
+def test_shapes_and_weights_sum_to_one():
+    torch.manual_seed(0)
+    net = AttentionLSTM(input_size=3, hidden_size=8, num_layers=2, horizon=4, dropout=0.1)
+    x = torch.randn(5, 12, 3)  # (B, T, F)
+    prediction, weights = net(x)
+    assert prediction.shape == (5, 4)
+    assert weights.shape == (5, 12)
+    assert torch.all(weights >= 0)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(5))
+
+
+def test_attention_is_additive_softmax_over_time():
+    torch.manual_seed(0)
+    net = AttentionLSTM(input_size=1, hidden_size=6, num_layers=1, horizon=1)
+    x = torch.randn(2, 7, 1)
+    hidden, _ = net.lstm(x)
+    scores = net.attention.score(torch.tanh(net.attention.proj(hidden))).squeeze(-1)
+    expected = torch.softmax(scores, dim=1)
+    _, weights = net(x)
+    torch.testing.assert_close(weights, expected)
+
+
+def test_window_norm_is_shift_and_scale_equivariant():
+    torch.manual_seed(0)
+    net = AttentionLSTM(input_size=1, hidden_size=8, num_layers=1, horizon=2, window_norm=True)
+    net.eval()
+    x = torch.randn(4, 10, 1)
+    base, _ = net(x)
+    shifted, _ = net(x * 3.0 + 100.0)
+    torch.testing.assert_close(shifted, base * 3.0 + 100.0, rtol=1e-4, atol=1e-3)
