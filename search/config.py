@@ -31,6 +31,7 @@ MODE = "min"
 SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
+DEFAULT_GRACE_PERIOD = 4
 
 
 class SearchConfigError(ValueError):
@@ -51,7 +52,7 @@ class SearchConfig:
     time_budget_s: float | None = None
     scheduler: str = "asha"
     max_epochs: int = 40
-    grace_period: int = 4
+    grace_period: int | None = None  # default: min(4, max_epochs)
     reduction_factor: int = 2
     max_failures: int = 0
     seed: int = 0
@@ -84,6 +85,9 @@ class SearchConfig:
             raise SearchConfigError(
                 f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}"
             )
+        if self.grace_period is None:
+            object.__setattr__(self, "grace_period", min(DEFAULT_GRACE_PERIOD, self.max_epochs))
+        assert self.grace_period is not None
         if self.max_epochs < 1 or self.grace_period < 1 or self.reduction_factor < 2:
             raise SearchConfigError("max_epochs and grace_period must be >= 1 and reduction_factor >= 2")
         if self.grace_period > self.max_epochs:

@@ -13,6 +13,7 @@ import platform
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -127,8 +128,24 @@ def _init_ray(address: str | None) -> bool:
     return True
 
 
-def _records(grid: tune.ResultGrid) -> list[TrialRecord]:
+def _saved_statuses(path: Path) -> dict[str, str]:
+    """Trial statuses in Tune's last saved experiment state (RUNNING there survives a Ctrl-C)."""
+    import json
+
+    states = sorted(path.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return {}
+    try:
+        saved = json.loads(states[-1].read_text())
+        trials = (json.loads(entry[0]) for entry in saved["trial_data"])
+        return {t["trial_id"]: t["status"] for t in trials}
+    except (ValueError, KeyError, IndexError, TypeError):
+        return {}
+
+
+def _records(grid: tune.ResultGrid, path: Path) -> list[TrialRecord]:
     trials = grid._experiment_analysis.trials  # same order as the ResultGrid's results
+    saved = _saved_statuses(path)
     records = []
     for trial, result in zip(trials, [grid[i] for i in range(len(grid))], strict=True):
         history = result.metrics_dataframe
@@ -136,12 +153,13 @@ def _records(grid: tune.ResultGrid) -> list[TrialRecord]:
             import pandas as pd
 
             history = pd.DataFrame()
+        tune_status = saved.get(trial.trial_id, trial.status)
         if result.error is not None:
             status = "failed"
-        elif trial.status in ("PENDING", "RUNNING", "PAUSED"):
-            status = trial.status.lower() if trial.status != "PAUSED" else "pending"
         elif len(history) and int(history["last_epoch"].iloc[-1]) == 1:
             status = "completed"
+        elif tune_status in ("PENDING", "RUNNING", "PAUSED"):
+            status = "running" if tune_status == "RUNNING" else "pending"
         else:
             status = "stopped"
         checkpoints = [c for c, _ in (result.best_checkpoints or [])] or (
@@ -177,6 +195,9 @@ def run_search(config: SearchConfig, resume: Path | None = None, trainable: Any 
         raise SearchConfigError(
             f"experiment '{path}' exists already: resume it with --resume {path}, or pick another --name"
         )
+    if config.address is None and not ray.is_initialized():  # local: say so before Ray starts
+        local = {"total_gpus": torch.cuda.device_count()}
+        cluster_checks.check_gpus(config.gpus_per_trial, local)
     started_ray = _init_ray(config.address)
     try:
         cluster = cluster_checks.describe_cluster(config.address)
@@ -186,12 +207,17 @@ def run_search(config: SearchConfig, resume: Path | None = None, trainable: Any 
         state_path = path / STATE_FILE
         state = _initial_state(config, data, space, cluster, concurrency, path, resume)
         write_json(state_path, state)
+        began = time.monotonic()
         grid = _tuner(config, data, fixed, tuned, concurrency, path, resume, trainable).fit()
-        records = _records(grid)
+        records = _records(grid, path)
         trials = write_tables(path, records, fixed, config.gpus_per_trial)
         best = pick_best(trials, records)
         best_metrics = write_best(path, best, data) if best is not None else None
-        unfinished = trials["status"].isin(["pending", "running"]).any() if len(trials) else True
+        out_of_time = config.time_budget_s is not None and (
+            resume is not None or time.monotonic() - began >= 0.9 * config.time_budget_s
+        )
+        unfinished = bool(trials["status"].isin(["pending", "running"]).any()) if len(trials) else True
+        unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
         status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
         state.update(
             status=status,
@@ -253,6 +279,7 @@ def _tuner(
             num_samples=config.trials,
             max_concurrent_trials=concurrency,
             time_budget_s=config.time_budget_s,
+            reuse_actors=True,  # a new trial reuses a finished trial's worker: no torch re-import
         ),
         run_config=tune.RunConfig(
             name=path.name,

@@ -8,6 +8,7 @@ weights; ``CheckpointConfig(num_to_keep=1)`` keeps only the best one.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -50,6 +51,7 @@ def train_trial(
 ) -> None:
     """Tune function trainable: train one configuration and report every epoch."""
     train_config = TrainConfig.from_dict({**fixed, **config})
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # one line per ckpt
     torch.set_num_threads(max(1, int(resources.get("cpu", 1))))
     device = trial_device(resources.get("gpu", 0.0))
     context = ray.get_runtime_context()

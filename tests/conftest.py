@@ -1,0 +1,50 @@
+"""Shared fixtures: a real small search on the sine data, run once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+SMALL_SPACE = {
+    "hidden_size": {"low": 8, "high": 16},
+    "num_layers": 1,
+    "window": {"low": 8, "high": 16},
+    "batch_size": [32, 64],
+}
+
+
+def small_search(tmp: Path, name: str, **overrides):
+    """A real 4-trial search on the sine data; returns (SearchConfig, SearchOutcome)."""
+    from search.config import SearchConfig
+    from search.driver import run_search
+
+    settings = {
+        "data": {"source": "sine"},
+        "name": name,
+        "storage": str(tmp),
+        "trials": 4,
+        "max_epochs": 3,
+        "grace_period": 1,
+        "space": SMALL_SPACE,
+        "verbose": 0,
+        **overrides,
+    }
+    config = SearchConfig.from_dict(settings)
+    return config, run_search(config)
+
+
+@pytest.fixture(scope="session")
+def sine_search(tmp_path_factory):
+    """(config, outcome) of a finished real search (4 trials, 3 epochs) on the sine data."""
+    return small_search(tmp_path_factory.mktemp("runs"), "sine-session")
+
+
+@pytest.fixture(scope="session")
+def sine_experiment(sine_search) -> Path:
+    """Path of a finished real experiment directory."""
+    return sine_search[1].path

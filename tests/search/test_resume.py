@@ -1,0 +1,95 @@
+"""Kill a running search's driver with SIGKILL, resume it, and check nothing was lost or rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TRIALS = 6
+
+
+def finished_trials(exp: Path) -> dict[str, list[float]]:
+    """trial id -> val_loss per epoch, for trials whose last report says they finished."""
+    out = {}
+    for result in exp.glob("train_trial_*/result.json"):
+        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        if rows and rows[-1].get("last_epoch") == 1:
+            out[rows[-1]["trial_id"]] = [r["val_loss"] for r in rows]
+    return out
+
+
+def test_sigkill_then_resume(tmp_path):
+    storage, name = tmp_path / "runs", "killed"
+    exp = storage / name
+    cmd = [
+        sys.executable,
+        "-m",
+        "search",
+        "--data",
+        "sine",
+        "--trials",
+        str(TRIALS),
+        "--max-epochs",
+        "25",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--storage",
+        str(storage),
+        "--name",
+        name,
+        "--quiet",
+        "--no-report",
+    ]
+    driver = subprocess.Popen(
+        cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and len(finished_trials(exp)) < 2:
+            assert driver.poll() is None, "the search ended before it could be killed"
+            time.sleep(0.5)
+        before = finished_trials(exp)
+        assert len(before) >= 2
+    finally:
+        driver.send_signal(signal.SIGKILL)  # the driver dies without any clean-up
+        driver.wait(timeout=30)
+        time.sleep(1)
+        try:  # then what Ray left behind in the driver's session goes too
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not (exp / "trials.csv").exists()
+    state = json.loads((exp / "tunecast.json").read_text())
+    assert state["status"] == "running"
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "search completed" in resumed.stdout
+
+    trials = pd.read_csv(exp / "trials.csv")
+    history = pd.read_csv(exp / "history.csv")
+    assert len(trials) == TRIALS and trials["trial_id"].is_unique
+    assert (trials["status"] == "completed").all()
+    for trial_id, losses in before.items():  # finished trials kept, not rerun
+        rows = history[history["trial_id"] == trial_id]
+        assert list(rows["val_loss"]) == pytest.approx(losses)
+    state = json.loads((exp / "tunecast.json").read_text())
+    assert state["status"] == "completed" and len(state["resumed_at"]) == 1
