@@ -263,7 +263,7 @@ def _tuner(
         ASHAScheduler(
             time_attr="training_iteration",
             max_t=config.max_epochs,
-            grace_period=config.grace_period,
+            grace_period=config.grace_period or 1,
             reduction_factor=config.reduction_factor,
         )
         if config.scheduler == "asha"

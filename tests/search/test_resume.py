@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,10 +67,8 @@ def test_sigkill_then_resume(tmp_path):
         driver.send_signal(signal.SIGKILL)  # the driver dies without any clean-up
         driver.wait(timeout=30)
         time.sleep(1)
-        try:  # then what Ray left behind in the driver's session goes too
+        with contextlib.suppress(ProcessLookupError):  # what Ray left of the driver's session
             os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert not (exp / "trials.csv").exists()
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "running"
