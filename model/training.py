@@ -45,11 +45,12 @@ class TrainConfig:
     lr: float = 1e-3
     batch_size: int = 64
     max_epochs: int = 50
-    patience: int = 8
+    patience: int = 15
     scaler: str = "standard"
     seed: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
 
     def __post_init__(self) -> None:
         positive = (
@@ -233,11 +234,16 @@ def _train_epoch(
     shuffle: torch.Generator,
     dev: torch.device,
 ) -> float:
-    """One pass over the shuffled training windows; mean loss per target value."""
+    """Shuffled passes over the training windows (at least ``min_batches_per_epoch`` batches).
+
+    Returns the mean loss per target value.
+    """
     model.train()
-    order = torch.randperm(len(train), generator=shuffle).to(dev)
+    n = len(train)
+    passes = max(1, math.ceil(config.min_batches_per_epoch * config.batch_size / n))
+    order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)]).to(dev)
     total, count = 0.0, 0
-    for start in range(0, len(train), config.batch_size):
+    for start in range(0, len(order), config.batch_size):
         idx = order[start : start + config.batch_size]
         x, y = train.x(idx), train.y(idx)  # (B, T, F), (B, H)
         prediction, _ = model(x)  # (B, H)

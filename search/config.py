@@ -31,7 +31,7 @@ MODE = "min"
 SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
-DEFAULT_GRACE_PERIOD = 4
+DEFAULT_GRACE_PERIOD = 10
 
 
 class SearchConfigError(ValueError):
@@ -51,8 +51,8 @@ class SearchConfig:
     max_concurrent: int | None = None
     time_budget_s: float | None = None
     scheduler: str = "asha"
-    max_epochs: int = 40
-    grace_period: int | None = None  # default: min(4, max_epochs)
+    max_epochs: int = 100
+    grace_period: int | None = None  # default: min(10, max_epochs)
     reduction_factor: int = 2
     max_failures: int = 0
     seed: int = 0

@@ -16,7 +16,7 @@ from model.training import TrainConfig
 TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
 RANGE_KEYS = ("low", "high", "log", "choices", "value")
 MIN_TRAIN_WINDOWS = 16
-MIN_TRAIN_WINDOW_FRACTION = 1 / 3
+MIN_TRAIN_WINDOW_FRACTION = 3 / 4
 
 
 class SpaceError(ValueError):
@@ -59,7 +59,7 @@ def default_space() -> dict[str, Param]:
         "num_layers": Param("int", 1, 2),
         "window": Param("int", 8, 64),
         "lr": Param("float", 3e-4, 1e-2, log=True),
-        "batch_size": Param("categorical", choices=(16, 32, 64, 128)),
+        "batch_size": Param("categorical", choices=(16, 32, 64)),
         "dropout": Param("float", 0.0, 0.3),
         "scaler": Param("categorical", choices=("standard", "window")),
     }
@@ -133,7 +133,7 @@ def apply_overrides(space: dict[str, Param], overrides: dict[str, Any]) -> dict[
 def max_window(n_train: int, horizon: int) -> int:
     """Largest window that still leaves enough training windows.
 
-    At least ``MIN_TRAIN_WINDOWS`` windows and a third of the training points must remain as
+    At least ``MIN_TRAIN_WINDOWS`` windows and three quarters of the training points remain as
     training windows.
     """
     keep = max(MIN_TRAIN_WINDOWS, math.ceil(n_train * MIN_TRAIN_WINDOW_FRACTION))

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+
+from tests.conftest import SMALL_SPACE
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +35,8 @@ def finished_trials(exp: Path) -> dict[str, list[float]]:
 def test_sigkill_then_resume(tmp_path):
     storage, name = tmp_path / "runs", "killed"
     exp = storage / name
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
     cmd = [
         sys.executable,
         "-m",
@@ -40,8 +45,10 @@ def test_sigkill_then_resume(tmp_path):
         "sine",
         "--trials",
         str(TRIALS),
+        "--config",
+        str(config),
         "--max-epochs",
-        "25",
+        "15",
         "--scheduler",
         "fifo",
         "--max-concurrent",
