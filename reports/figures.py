@@ -1,0 +1,186 @@
+"""The report's figures: matplotlib ``Figure`` objects, never pyplot's global state.
+
+As in Optuna's ``visualization`` package, each figure has a function that computes a small
+typed info object from the collected :class:`~reports.collect.Experiment` (what the tests
+check) and a function that draws it. This module holds the best trial's figures (forecast and
+attention) and :func:`make_figures`, which assembles every figure of the report; the search's
+figures live in :mod:`reports.search_figures`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from reports import search_figures as sf
+from reports.collect import BestTrial, Experiment
+from reports.importance import ImportanceInfo
+from reports.style import FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
+
+__all__ = ["AttentionInfo", "ForecastInfo", "ReportFigure", "attention_info",
+           "draw_attention", "draw_forecast", "forecast_info", "make_figures"]
+
+
+class ForecastInfo(NamedTuple):
+    """The best trial's test forecasts with the series before them."""
+
+    x: np.ndarray  # (N,) position of every point
+    y_true: np.ndarray  # (N,) original units
+    boundaries: dict[str, float]  # split name -> x of its first point ("val", "test")
+    blocks: list[tuple[np.ndarray, np.ndarray]]  # one (x, y_pred) per forecast block
+    horizon: int
+    time_labels: list[str]  # (N,) time column values; all "" when the data has none
+    zoom_start: float  # x where the close-up panel starts
+    target: str
+    protocol: str
+
+
+class AttentionInfo(NamedTuple):
+    """The best trial's attention weights over the input window of every test forecast."""
+
+    weights: np.ndarray  # (test windows, window); column j is lag window - 1 - j
+    lags: np.ndarray  # (window,) lag of each column; 0 = most recent input step
+    mean_by_lag: np.ndarray  # (window,) mean weight of each column over the test windows
+    top_lags: list[int]  # the three lags with the highest mean weight, highest first
+    rows_sum_to_one: bool
+
+
+def forecast_info(best: BestTrial) -> ForecastInfo:
+    """Compute the forecast figure's data: truth, split boundaries and forecast blocks."""
+    frame = best.predictions
+    x = frame["index"].to_numpy(dtype=float)
+    split = frame["split"].to_numpy(dtype=str)
+    boundaries = {name: float(x[np.argmax(split == name)])
+                  for name in ("val", "test") if (split == name).any()}
+    predicted = frame["y_pred"].notna().to_numpy()
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    if best.horizon > 1 and frame["block"].notna().any():
+        block_ids = frame["block"].to_numpy(dtype=float)
+        for block in np.unique(block_ids[predicted & np.isfinite(block_ids)]):
+            rows = predicted & (block_ids == block)
+            blocks.append((x[rows], frame["y_pred"].to_numpy(dtype=float)[rows]))
+    elif predicted.any():
+        blocks.append((x[predicted], frame["y_pred"].to_numpy(dtype=float)[predicted]))
+    test_start = boundaries.get("test", float(x[0]) if len(x) else 0.0)
+    context = max(int(best.train_config.get("window", 12)), 2 * best.horizon, 12)
+    return ForecastInfo(
+        x=x,
+        y_true=frame["y_true"].to_numpy(dtype=float),
+        boundaries=boundaries,
+        blocks=blocks,
+        horizon=best.horizon,
+        time_labels=[str(t) for t in frame["time"]],
+        zoom_start=max(float(x[0]) if len(x) else 0.0, test_start - context),
+        target=best.target,
+        protocol=best.protocol,
+    )
+
+
+def attention_info(best: BestTrial) -> AttentionInfo:
+    """Compute the attention figure's data: weights, lags and the mean weight per lag."""
+    weights = best.attention
+    window = weights.shape[1]
+    lags = window - 1 - np.arange(window)
+    mean = weights.mean(axis=0) if len(weights) else np.zeros(window)
+    order = np.argsort(-mean, kind="stable")[:3]
+    return AttentionInfo(
+        weights=weights,
+        lags=lags,
+        mean_by_lag=mean,
+        top_lags=[int(lags[j]) for j in order],
+        rows_sum_to_one=bool(np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)),
+    )
+
+
+def draw_forecast(info: ForecastInfo) -> Figure:
+    """Draw the series, split boundaries and forecast blocks; a close-up of the test part below."""
+    fig = Figure(figsize=(10, 6.4), layout="constrained")
+    full, zoom = fig.subplots(2, 1, height_ratios=[1.0, 1.3])
+    labels = info.time_labels
+
+    def time_label(value: float, _pos: int) -> str:
+        i = round(value - info.x[0]) if len(info.x) else -1
+        return labels[i] if 0 <= i < len(labels) and labels[i] else f"{value:g}"
+
+    for ax, start in ((full, float(info.x[0]) if len(info.x) else 0.0), (zoom, info.zoom_start)):
+        shown = info.x >= start
+        ax.plot(info.x[shown], info.y_true[shown], color=TRUTH, lw=1.1,
+                marker="." if ax is zoom else None, ms=4, label="truth")
+        for name, x0 in info.boundaries.items():
+            ax.axvspan(x0 - 0.5, _split_end(info, name) + 0.5, color=SPLIT_COLORS[name],
+                       alpha=0.25, lw=0, label=f"{name} split")
+            ax.axvline(x0 - 0.5, color="#555555", lw=0.8, ls="--")
+        for k, (bx, by) in enumerate(info.blocks):
+            ax.plot(bx, by, color=FORECAST, lw=1.6, marker="o" if info.horizon > 1 else None,
+                    ms=3, label="forecast" if k == 0 else None)
+        ax.xaxis.set_major_formatter(FuncFormatter(time_label))
+        ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
+        ax.set_ylabel(plain(info.target))
+        ax.grid(alpha=0.3)
+    zoom.set_xlim(info.zoom_start - 0.5, float(info.x[-1]) + 0.5 if len(info.x) else 1.0)
+    blocks = "" if info.horizon == 1 else f", {len(info.blocks)} blocks"
+    full.set_title(plain(f"Whole series and test forecasts ({info.protocol}{blocks})", 100))
+    zoom.set_title("Close-up: test split")
+    full.legend(loc="upper left", fontsize=8, ncols=4)
+    return fig
+
+
+def _split_end(info: ForecastInfo, name: str) -> float:
+    starts = sorted(info.boundaries.values())
+    later = [s for s in starts if s > info.boundaries[name]]
+    return (later[0] - 1) if later else float(info.x[-1])
+
+
+def draw_attention(info: AttentionInfo) -> Figure:
+    """Draw the weights as a heatmap (test windows x lag) and the mean weight per lag."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    heat_ax, mean_ax = fig.subplots(1, 2, width_ratios=[1.6, 1.0])
+    window = len(info.lags)
+    # Columns are in time order: the oldest input step on the left, lag 0 on the right.
+    image = heat_ax.imshow(info.weights, aspect="auto", interpolation="nearest", cmap="viridis",
+                           extent=(window - 0.5, -0.5, len(info.weights) - 0.5, -0.5))
+    heat_ax.set_xlabel("lag (input steps before the forecast; 0 = most recent)")
+    heat_ax.set_ylabel("test window (forecast) number")
+    heat_ax.set_title("Attention weight of every test forecast")
+    fig.colorbar(image, ax=heat_ax, label="weight")
+    colors = ["#c0392b" if int(lag) in info.top_lags else "#4c72b0" for lag in info.lags]
+    mean_ax.bar(info.lags, info.mean_by_lag, color=colors, width=0.85)
+    mean_ax.axhline(1.0 / max(window, 1), color="#555555", ls="--", lw=0.8,
+                    label="uniform (1 / window)")
+    mean_ax.set_xlim(window - 0.5, -0.5)
+    mean_ax.set_xlabel("lag (0 = most recent)")
+    mean_ax.set_ylabel("mean weight")
+    mean_ax.set_title("Mean weight per lag (top 3 in red)")
+    mean_ax.legend(fontsize=8)
+    for ax in (heat_ax, mean_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(10, integer=True))
+    return fig
+
+
+def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> list[ReportFigure]:
+    """Every figure the report shows, in order (best trial's figures only when there is one).
+
+    Args:
+        exp: the collected experiment.
+        importance: precomputed importances, so a caller that also shows their note computes
+            them once (computed here when None).
+    """
+    figures: list[ReportFigure] = []
+    if exp.best is not None:
+        forecast = forecast_info(exp.best)
+        figures.append(ReportFigure(
+            "forecast", "Best trial: forecasts against the truth",
+            f"Truth and the best trial's test forecasts in original units ({forecast.protocol}); "
+            "shaded: validation and test splits.", draw_forecast(forecast)))
+        attention = attention_info(exp.best)
+        lags = ", ".join(str(lag) for lag in attention.top_lags)
+        note = "" if attention.rows_sum_to_one else " Warning: some rows do not sum to 1."
+        figures.append(ReportFigure(
+            "attention", "Best trial: where the model looks",
+            f"Attention weights over the input window; the highest mean weights are at lags "
+            f"{lags}.{note}", draw_attention(attention)))
+    figures.extend(sf.search_figures(exp, importance))
+    return figures

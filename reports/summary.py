@@ -1,0 +1,180 @@
+"""What the top of the report says: the verdict, the banners and the key numbers.
+
+Everything here is plain data (strings and numbers) computed from an
+:class:`~reports.collect.Experiment`; the template only lays it out and escapes it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from reports.collect import Experiment
+from reports.style import OUTCOME_LABELS, duration_text
+from reports.timeline import TimelineInfo
+
+__all__ = ["Banner", "Verdict", "banners", "best_config", "counts_by_outcome", "dataset",
+           "number_text", "resources", "time_stats", "verdict"]
+
+BASELINE_NAMES = {"seasonal_naive": "seasonal-naive", "naive": "naive"}
+
+
+class Verdict(NamedTuple):
+    """One line that says whether tuning beat the obvious; ``good`` is None without a model."""
+
+    text: str
+    good: bool | None
+
+
+class Banner(NamedTuple):
+    """A notice shown above the summary; ``level`` is "error", "warning" or "note"."""
+
+    level: str
+    text: str
+
+
+def verdict(exp: Experiment) -> Verdict:
+    """Compare the best trial's test MASE with the naive and seasonal-naive baselines.
+
+    MAE is used instead when a MASE is not finite (a constant in-sample series).
+    """
+    if exp.best is None:
+        if exp.run.status == "completed" or not len(exp.finished):
+            return Verdict("No trial finished: there is no model to evaluate.", None)
+        return Verdict("The search stopped before its best trial was evaluated on the test "
+                       "split: no test verdict.", None)
+    metrics = exp.best.test_metrics
+    names = ["seasonal_naive", "naive"] if exp.best.season_length > 1 else ["naive"]
+    metric = "mase" if all(math.isfinite(metrics[k]["mase"]) for k in ("model", *names)) else "mae"
+    model = metrics["model"][metric]
+    # Compare with the stronger baseline first: beating it means beating both.
+    names.sort(key=lambda name: metrics[name][metric])
+    parts = []
+    for name in names:
+        value = metrics[name][metric]
+        beats = model < value
+        parts.append((beats, f"{BASELINE_NAMES[name]} ({model:.2f} vs {value:.2f})"))
+    label = f"test {metric.upper()}"
+    if all(beats for beats, _ in parts):
+        text = f"Best trial beats {parts[0][1]}" + "".join(f" and {p}" for _, p in parts[1:])
+        return Verdict(f"{text} on {label}.", True)
+    text = f"Best trial does NOT beat {parts[0][1]} on {label}"
+    if len(parts) > 1:
+        text += f"; {'it beats' if parts[1][0] else 'nor'} {parts[1][1]}"
+    return Verdict(text + ".", False)
+
+
+def banners(exp: Experiment) -> list[Banner]:
+    """Notices about an unfinished search, failed trials and anything odd in the files."""
+    out: list[Banner] = []
+    counts, n = exp.counts, len(exp.trials)
+    planned = exp.run.search.get("trials")
+    ran = f"{n} of {planned} planned trials" if planned else f"{n} trials"
+    status = exp.run.status
+    if status == "interrupted":
+        out.append(Banner("error", f"This search was interrupted: the report covers {ran}."))
+    elif status == "running":
+        out.append(Banner("error", f"This search had not ended (still running, or its driver "
+                                   f"died): the report covers {ran} so far."))
+    elif status == "failed":
+        out.append(Banner("error", f"This search failed: the report covers {ran}."))
+    elif status != "completed":
+        out.append(Banner("error", f"This search has an unknown status {status!r}."))
+    if n and not len(exp.finished):
+        out.append(Banner("error", "No trial finished: there is no best trial, no test metrics "
+                                   "and no forecast to show."))
+    if counts["failed"]:
+        out.append(Banner("warning", f"{counts['failed']} of {n} trials failed; their errors are "
+                                     "listed under Failed trials."))
+    unfinished = counts["running"] + counts["pending"]
+    if unfinished:
+        out.append(Banner("warning", f"{unfinished} trials never finished (running or pending "
+                                     "when the search stopped)."))
+    out.extend(Banner("note", text) for text in exp.warnings)
+    return out
+
+
+def counts_by_outcome(exp: Experiment) -> list[tuple[str, str, int]]:
+    """(status, label, count) for each outcome that occurred, in a fixed order."""
+    return [(status, OUTCOME_LABELS.get(status, status), count)
+            for status, count in exp.counts.items() if count]
+
+
+def time_stats(exp: Experiment, timeline: TimelineInfo) -> dict[str, str]:
+    """Total wall time and per-trial time (median, mean, longest), as text."""
+    durations = exp.trials["duration_s"].to_numpy(float)
+    durations = durations[np.isfinite(durations)]
+    total = exp.run.duration_s
+    stats = {"total wall time": duration_text(total) if total is not None
+             else f"{duration_text(timeline.span_s)} (from the trials; the run has no end time)",
+             "trial time, summed": duration_text(float(durations.sum()) if len(durations) else None)}
+    if len(durations):
+        stats["per trial: median / mean / longest"] = " / ".join(
+            duration_text(float(v)) for v in (np.median(durations), durations.mean(),
+                                              durations.max()))
+    return stats
+
+
+def resources(exp: Experiment, timeline: TimelineInfo) -> dict[str, str]:
+    """What the search asked for and what it had, as text."""
+    search, cluster = exp.run.search, exp.run.cluster
+    nodes = cluster.get("nodes")
+    n_nodes = len(nodes) if isinstance(nodes, list) else 0
+    devices = sorted({str(d) for d in exp.trials["device"] if d})
+    out = {
+        "per trial": f"{number_text(search.get('cpus_per_trial'))} CPU, "
+                     f"{number_text(search.get('gpus_per_trial'))} GPU",
+        "max concurrent trials": number_text(search.get("max_concurrent")),
+        "cluster": f"{cluster.get('address', '?')}: {n_nodes} node(s), "
+                   f"{number_text(cluster.get('total_cpus'))} CPUs, "
+                   f"{number_text(cluster.get('total_gpus'))} GPUs",
+        "devices used": ", ".join(devices) or "–",
+    }
+    if timeline.utilisation is not None:
+        out["capacity used"] = (f"{timeline.utilisation:.0%} of {timeline.capacity} concurrent "
+                                "slots over the trials' span")
+    return out
+
+
+def dataset(exp: Experiment) -> dict[str, str]:
+    """The data the search tuned on, as text."""
+    data = exp.run.data
+    features = data.get("features") or []
+    out = {
+        "source": str(data.get("source", "?")),
+        "target column": str(data.get("target", "?")),
+        "time column": str(data.get("time_column") or "–"),
+        "feature columns": ", ".join(str(f) for f in features) if features else "none",
+        "points (train / val / test)": "{} ({} / {} / {})".format(
+            *(number_text(data.get(k)) for k in ("n_points", "n_train", "n_val", "n_test"))),
+        "season length m": number_text(data.get("season_length")),
+    }
+    if exp.best is not None:
+        out["test protocol"] = f"{exp.best.protocol}, {exp.best.n_test_points} test points"
+    return out
+
+
+def best_config(exp: Experiment) -> list[tuple[str, str, bool]]:
+    """(name, value, tuned) for every field of the best trial's train config."""
+    if exp.best is None:
+        return []
+    tuned = set(exp.param_names)
+    return [(str(k), number_text(v), k in tuned) for k, v in exp.best.train_config.items()]
+
+
+def number_text(value: Any) -> str:
+    """A number for people: integers as such, floats to 4 significant digits."""
+    if value is None:
+        return "–"
+    if isinstance(value, list | tuple):
+        return ", ".join(number_text(v) for v in value) if value else "none"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return str(value)
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return "–" if math.isnan(value) else str(value)
+    if float(value).is_integer() and abs(float(value)) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+

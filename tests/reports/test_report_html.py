@@ -1,0 +1,152 @@
+"""render_report(): the summary, banners, tables and the file it writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import reports.html as html_module
+from reports import ReportError, collect, render_report
+from reports.summary import banners, verdict
+
+
+class _Page(HTMLParser):
+    """Collect tags, their attributes and the visible text of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def _set_metrics(path: Path, model_mase: float, naive: float, seasonal: float) -> None:
+    file = path / "best" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    for name, value in (("model", model_mase), ("naive", naive), ("seasonal_naive", seasonal)):
+        metrics["test"][name]["mase"] = value
+    file.write_text(json.dumps(metrics))
+
+
+def test_verdict_beats_both_baselines(exp_h1: Path) -> None:
+    _set_metrics(exp_h1, 0.62, 1.2, 1.0)
+    result = verdict(collect(exp_h1))
+    assert result.good is True
+    assert result.text == ("Best trial beats seasonal-naive (0.62 vs 1.00) and naive (0.62 vs 1.20) "
+                           "on test MASE.")
+
+
+def test_verdict_does_not_beat_seasonal_naive(exp_h1: Path) -> None:
+    _set_metrics(exp_h1, 1.1, 1.3, 1.0)
+    result = verdict(collect(exp_h1))
+    assert result.good is False
+    assert result.text == ("Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; "
+                           "it beats naive (1.10 vs 1.30).")
+
+
+def test_verdict_without_a_model(exp_all_failed: Path) -> None:
+    result = verdict(collect(exp_all_failed))
+    assert result.good is None and "No trial finished" in result.text
+
+
+def test_banners_for_an_interrupted_search(exp_interrupted: Path) -> None:
+    texts = [(b.level, b.text) for b in banners(collect(exp_interrupted))]
+    assert ("error", "This search was interrupted: the report covers 7 of 7 planned trials.") in texts
+    assert any(level == "warning" and "1 of 7 trials failed" in t for level, t in texts)
+    assert any(level == "warning" and "3 trials never finished" in t for level, t in texts)
+
+
+def test_report_is_written_into_the_experiment_by_default(exp_h1: Path) -> None:
+    out = render_report(exp_h1)
+    assert out == exp_h1 / "report.html"
+    html = out.read_text(encoding="utf-8")
+    page = parse(html)
+    text = " ".join(page.text)
+    assert "Best trial beats" in text
+    for heading in ("Summary", "Learning curves", "Optimisation history", "Timeline of trials",
+                    "All trials (8)", "Failed trials (1)", "Settings and versions"):
+        assert heading in text, heading
+    assert "PedAnovaImportanceEvaluator" in text  # the importance evaluator is named
+    assert "RuntimeError: loss diverged to nan at epoch 2" in text
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 7
+    assert all((a.get("src") or "").startswith("data:image/png;base64,") for a in images)
+    # Self-contained: nothing is fetched from anywhere.
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", html)
+    assert [p.name for p in exp_h1.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_report_lists_every_trial_in_the_table(exp_h1: Path) -> None:
+    page = parse(render_report(exp_h1).read_text())
+    rows = [a for tag, a in page.tags if tag == "tr" and (a.get("class") or "").startswith("row-")]
+    assert [r["class"] for r in rows] == [f"row-{s}" for s in collect(exp_h1).trials["status"]]
+
+
+def test_report_to_another_file(exp_h3: Path, tmp_path: Path) -> None:
+    out = render_report(exp_h3, tmp_path / "elsewhere.html")
+    assert out.is_file() and not (exp_h3 / "report.html").exists()
+    assert "non-overlapping blocks of 3" in out.read_text()
+
+
+def test_report_of_an_interrupted_search_says_so(exp_interrupted: Path) -> None:
+    text = " ".join(parse(render_report(exp_interrupted).read_text()).text)
+    assert "This search was interrupted" in text
+    assert "no test verdict" in text
+    assert "running (interrupted)" in text and "pending (never ran)" in text
+
+
+def test_report_when_every_trial_failed(exp_all_failed: Path) -> None:
+    html = render_report(exp_all_failed).read_text()
+    text = " ".join(parse(html).text)
+    assert "No trial finished" in text and "Failed trials (4)" in text
+    assert "needs at least 3 finished trials" in text  # importance note instead of a crash
+
+
+def test_report_with_few_trials_notes_missing_importances(make_exp: Callable[..., Path]) -> None:
+    path = make_exp(n_trials=2, statuses=["completed", "completed"])
+    text = " ".join(parse(render_report(path).read_text()).text)
+    assert "Not computed (PedAnovaImportanceEvaluator): needs at least 3 finished trials" in text
+
+
+def test_a_failed_write_keeps_the_old_report(exp_h1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = render_report(exp_h1).read_text()
+
+    def fail(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(html_module.os, "replace", fail)
+    with pytest.raises(ReportError, match="No space left on device"):
+        render_report(exp_h1)
+    assert (exp_h1 / "report.html").read_text() == previous  # the old report is untouched
+    assert [p.name for p in exp_h1.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_render_report_rejects_a_missing_output_folder(exp_h1: Path, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match=r"output folder .* does not exist"):
+        render_report(exp_h1, tmp_path / "missing" / "report.html")
+
+
+def test_report_of_a_search_that_stopped_before_any_trial(exp_interrupted: Path) -> None:
+    (exp_interrupted / "trials.csv").unlink()
+    (exp_interrupted / "history.csv").unlink()
+    page = parse(render_report(exp_interrupted).read_text())
+    text = " ".join(page.text)
+    assert "This search was interrupted: the report covers 0 of 7 planned trials." in text
+    assert "No trials were recorded." in text
+    assert [tag for tag, _ in page.tags if tag == "img"] == []
