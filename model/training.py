@@ -109,6 +109,16 @@ class TrainResult:
     seconds: float
     device: str
     history: list[dict[str, float]] = field(default_factory=list)
+    windows_seen: int = 0  # training windows processed, all epochs together (for throughput)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a restarted run picks up: the best weights so far, their epoch and val_loss."""
+
+    state: dict[str, torch.Tensor]
+    epoch: int
+    best_val_loss: float
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -152,6 +162,7 @@ def fit(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     on_improve: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
     device: str | torch.device | None = None,
+    resume: Resume | None = None,
 ) -> TrainResult:
     """Train an Attention-LSTM on ``data`` with ``config``.
 
@@ -164,6 +175,8 @@ def fit(
         on_improve: called with the CPU state_dict and the epoch's metrics whenever
             ``val_loss`` improves, before ``on_epoch`` of that epoch.
         device: force a device; default CUDA if available, else CPU.
+        resume: continue a run that was cut off (e.g. its node died) from its best
+            checkpoint: training goes on at ``resume.epoch + 1`` from those weights.
     """
     check_window(data, config.window, config.horizon)
     dev = resolve_device(device)
@@ -179,11 +192,17 @@ def fit(
 
     best_state = _cpu_state(model)
     best_val, best_epoch, stale, status = math.inf, 0, 0, "completed"
+    if resume is not None:
+        model.load_state_dict(resume.state)
+        best_state, best_val, best_epoch = _cpu_state(model), resume.best_val_loss, resume.epoch
+        shuffle.manual_seed(config.seed + resume.epoch)
     history: list[dict[str, Any]] = []
+    windows_seen = 0
     started = time.perf_counter()
-    epoch = 0
-    for epoch in range(1, config.max_epochs + 1):
-        train_loss = _train_epoch(model, optimizer, train, config, shuffle, dev)
+    epoch = best_epoch
+    for epoch in range(best_epoch + 1, config.max_epochs + 1):
+        train_loss, seen = _train_epoch(model, optimizer, train, config, shuffle, dev)
+        windows_seen += seen
         val_loss = mean_loss(model, val) if math.isfinite(train_loss) else math.nan
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             status = "diverged"
@@ -223,6 +242,7 @@ def fit(
         seconds=time.perf_counter() - started,
         device=str(dev),
         history=history,
+        windows_seen=windows_seen,
     )
 
 
@@ -233,10 +253,10 @@ def _train_epoch(
     config: TrainConfig,
     shuffle: torch.Generator,
     dev: torch.device,
-) -> float:
+) -> tuple[float, int]:
     """Shuffled passes over the training windows (at least ``min_batches_per_epoch`` batches).
 
-    Returns the mean loss per target value.
+    Returns the mean loss per target value and the number of windows processed.
     """
     model.train()
     n = len(train)
@@ -250,14 +270,14 @@ def _train_epoch(
         assert prediction.shape == y.shape, f"prediction {prediction.shape} vs target {y.shape}"
         loss = torch.mean((prediction - y) ** 2)
         if not torch.isfinite(loss):
-            return math.nan
+            return math.nan, count // config.horizon
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         total += float(loss.detach()) * y.numel()
         count += y.numel()
-    return total / max(count, 1)
+    return total / max(count, 1), count // config.horizon
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

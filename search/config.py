@@ -32,6 +32,7 @@ SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
 DEFAULT_GRACE_PERIOD = 10
+CLUSTER_RETRIES = 2
 
 
 class SearchConfigError(ValueError):
@@ -54,7 +55,7 @@ class SearchConfig:
     max_epochs: int = 100
     grace_period: int | None = None  # default: min(10, max_epochs)
     reduction_factor: int = 2
-    max_failures: int = 0
+    max_failures: int | None = None  # retries per trial; default 0 locally, 2 on a cluster
     seed: int = 0
     address: str | None = None
     train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options
@@ -77,6 +78,8 @@ class SearchConfig:
                 f"gpus-per-trial {g} does not divide a GPU into whole trials: use 1, 0.5, "
                 "0.25, 0.2, 0.125 (1/k for k trials per GPU)"
             )
+        if self.max_failures is not None and self.max_failures < 0:
+            raise SearchConfigError(f"max-failures must be >= 0, got {self.max_failures}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise SearchConfigError(f"max-concurrent must be >= 1, got {self.max_concurrent}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
@@ -130,6 +133,12 @@ class SearchConfig:
         except (DataError, TypeError) as exc:
             raise SearchConfigError(str(exc)) from None
         return cls(**d)
+
+    def retries(self) -> int:
+        """Retries of a failed trial: on a cluster a node may die under it, locally it will not."""
+        if self.max_failures is not None:
+            return self.max_failures
+        return CLUSTER_RETRIES if self.address else 0
 
     def train_options(self) -> dict[str, Any]:
         """Fixed TrainConfig options for every trial (seed and max_epochs included)."""

@@ -30,6 +30,7 @@ from search import cluster as cluster_checks
 from search.config import METRIC, MODE, SearchConfig, SearchConfigError
 from search.experiment import (
     TrialRecord,
+    clean_history,
     one_line_error,
     pick_best,
     write_best,
@@ -119,7 +120,8 @@ def _init_ray(address: str | None) -> bool:
                 "with `ray start --head` or drop --address to run locally"
             ) from None
     else:
-        ray.init(
+        ray.init(  # address="local": a new in-process cluster, never one `ray start` left running
+            address="local",
             num_cpus=os.cpu_count(),
             num_gpus=torch.cuda.device_count(),
             include_dashboard=False,
@@ -165,6 +167,7 @@ def _records(grid: tune.ResultGrid, path: Path) -> list[TrialRecord]:
         checkpoints = [c for c, _ in (result.best_checkpoints or [])] or (
             [result.checkpoint] if result.checkpoint else []
         )
+        history, restarts = clean_history(history)
         records.append(
             TrialRecord(
                 trial_id=trial.trial_id,
@@ -173,6 +176,7 @@ def _records(grid: tune.ResultGrid, path: Path) -> list[TrialRecord]:
                 history=history,
                 error=one_line_error(result.error),
                 checkpoint_dir=Path(checkpoints[0].path) if checkpoints else None,
+                restarts=restarts,
             )
         )
     return records
@@ -284,7 +288,7 @@ def _tuner(
         run_config=tune.RunConfig(
             name=path.name,
             storage_path=str(path.parent),
-            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            failure_config=tune.FailureConfig(max_failures=config.retries()),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
             ),

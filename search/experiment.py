@@ -71,6 +71,19 @@ class TrialRecord:
     history: pd.DataFrame  # the trial's reported rows
     error: str
     checkpoint_dir: Path | None
+    restarts: int = 0  # times the trial was retried (e.g. after its node died)
+
+
+def clean_history(history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per epoch (a retried trial re-reports epochs: the last attempt wins) and the
+    number of restarts seen in the reports."""
+    if len(history) == 0 or "epoch" not in history:
+        return history, 0
+    epoch = history["epoch"].to_numpy()
+    resumed = history.get("resumed_from_epoch", pd.Series(0, index=history.index)).to_numpy()
+    restarts = int(np.sum((epoch[1:] <= epoch[:-1]) | (resumed[1:] != resumed[:-1])))
+    kept = history.drop_duplicates(subset="epoch", keep="last").sort_values("epoch")
+    return kept.reset_index(drop=True), restarts
 
 
 def one_line_error(error: BaseException | str | None) -> str:
@@ -97,6 +110,7 @@ def trials_frame(records: list[TrialRecord], fixed: dict[str, Any], gpu_share: f
         start = clean_float(h["trial_start"].iloc[0]) if has and "trial_start" in h else None
         end = clean_float(h["wall_time"].iloc[-1]) if has and "wall_time" in h else None
         first = h.iloc[0] if len(h) else {}
+        last = h.iloc[-1] if len(h) else {}  # a retried trial finished where its last report came from
         row.update(
             best_val_loss=clean_float(val.loc[best_pos]) if best_pos is not None else None,
             best_epoch=int(h["epoch"].loc[best_pos]) if best_pos is not None else None,
@@ -104,10 +118,11 @@ def trials_frame(records: list[TrialRecord], fixed: dict[str, Any], gpu_share: f
             start_time=start,
             end_time=end,
             duration_s=(end - start) if start is not None and end is not None else None,
-            node_id=first.get("node_id", ""),
-            node_ip=first.get("node_ip", ""),
+            node_id=last.get("node_id", ""),
+            node_ip=last.get("node_ip", ""),
             gpu_share=first.get("gpu_share", gpu_share),
             device=first.get("device", ""),
+            restarts=r.restarts,
             error=r.error,
         )
         rows.append(row)

@@ -21,7 +21,7 @@ import torch
 from ray import tune
 
 from model.data import Dataset
-from model.training import TrainConfig, fit
+from model.training import Resume, TrainConfig, fit
 
 MODEL_FILE = "model.pt"
 META_FILE = "checkpoint.json"
@@ -46,6 +46,17 @@ def trial_device(gpu_share: float) -> torch.device:
     return torch.device("cpu")
 
 
+def _resume_point() -> Resume | None:
+    """The best checkpoint of an earlier attempt of this trial (retried after a failure)."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        meta = json.loads(Path(folder, META_FILE).read_text())
+        state = torch.load(Path(folder, MODEL_FILE), weights_only=True)
+    return Resume(state=state, epoch=int(meta["epoch"]), best_val_loss=float(meta["val_loss"]))
+
+
 def train_trial(
     config: dict[str, Any], data: Dataset, fixed: dict[str, Any], resources: dict[str, float]
 ) -> None:
@@ -62,6 +73,8 @@ def train_trial(
         "gpu_share": float(resources.get("gpu", 0.0)),
         "trial_start": time.time(),
     }
+    resume = _resume_point()
+    static["resumed_from_epoch"] = resume.epoch if resume is not None else 0
     best: dict[str, Any] = {}
 
     def on_improve(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
@@ -91,7 +104,7 @@ def train_trial(
             Path(tmp, META_FILE).write_text(json.dumps(meta))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    result = fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device)
+    result = fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)
     if result.status == "diverged":
         raise TrialDiverged(
             f"training diverged (NaN/inf loss) at epoch {result.epochs_run} with lr={train_config.lr:g}"

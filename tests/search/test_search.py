@@ -104,7 +104,7 @@ def test_two_trials_run_at_once_on_two_cpus(sine_search):
 
 
 def test_logical_gpu_shares_run_four_trials_at_once_on_cpu(tmp_path):
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False)
+    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False)
     try:
         _, outcome = small_search(
             tmp_path, "gpu-share", gpus_per_trial=0.25, trials=4, scheduler="fifo", max_epochs=2
