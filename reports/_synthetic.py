@@ -186,6 +186,7 @@ def _trials_and_history(
             "node_ip": f"10.0.0.{slot % n_nodes + 1}",
             "gpu_share": 0.5 if n_nodes > 1 else 0.0,
             "device": "cuda:0" if n_nodes > 1 else "cpu",
+            "restarts": 0,
             "error": error_message if status == "failed" else "",
         })
     return pd.DataFrame(rows), pd.DataFrame(

@@ -32,7 +32,7 @@ BEST_FILES = ("config.json", "metrics.json", "predictions.csv", "attention.npy")
 
 _TRIAL_TEXT = ("trial_id", "status", "node_id", "node_ip", "device", "error")
 _TRIAL_NUMBERS = ("best_val_loss", "best_epoch", "epochs_run", "start_time", "end_time",
-                  "duration_s", "gpu_share")
+                  "duration_s", "gpu_share", "restarts")
 _HISTORY_NUMBERS = ("epoch", "train_loss", "val_loss", "timestamp")
 
 

@@ -34,7 +34,7 @@ __all__ = ["render_html", "render_report"]
 
 DPI = 100
 _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch"),
-                  ("epochs", "epochs_run"))
+                  ("epochs", "epochs_run"), ("retries", "restarts"))
 
 
 def render_report(exp_dir: str | Path, out: str | Path | None = None) -> Path:

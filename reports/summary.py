@@ -92,6 +92,11 @@ def banners(exp: Experiment) -> list[Banner]:
     if unfinished:
         out.append(Banner("warning", f"{unfinished} trials never finished (running or pending "
                                      "when the search stopped)."))
+    retried = int((exp.trials["restarts"].fillna(0) > 0).sum())
+    if retried:
+        out.append(Banner("warning", f"{retried} of {n} trials failed part-way (e.g. their node "
+                                     "was lost) and were retried, resuming from their best "
+                                     "checkpoint; see the retries column."))
     out.extend(Banner("note", text) for text in exp.warnings)
     return out
 

@@ -41,8 +41,7 @@ def exp_h3(make_exp: Callable[..., Path]) -> Path:
 def exp_interrupted(make_exp: Callable[..., Path]) -> Path:
     """An interrupted search: no best/, trials still running or pending."""
     statuses = ["completed", "stopped", "failed", "completed", "running", "running", "pending"]
-    return make_exp("interrupted", n_trials=len(statuses), statuses=statuses,
-                    run_status="interrupted")
+    return make_exp("interrupted", n_trials=len(statuses), statuses=statuses, run_status="interrupted")
 
 
 @pytest.fixture
@@ -54,6 +53,10 @@ def exp_all_failed(make_exp: Callable[..., Path]) -> Path:
 @pytest.fixture
 def exp_xss(make_exp: Callable[..., Path]) -> Path:
     """Both injection payloads in the experiment name, the target column and an error message."""
-    return make_exp("xss", n_trials=8, name=f"exp {XSS_SCRIPT} {XSS_IMG}",
-                    target=f"col{XSS_IMG}{XSS_SCRIPT}",
-                    error_message=f"ValueError: bad value {XSS_SCRIPT} {XSS_IMG}")
+    return make_exp(
+        "xss",
+        n_trials=8,
+        name=f"exp {XSS_SCRIPT} {XSS_IMG}",
+        target=f"col{XSS_IMG}{XSS_SCRIPT}",
+        error_message=f"ValueError: bad value {XSS_SCRIPT} {XSS_IMG}",
+    )

@@ -27,10 +27,20 @@ import pytest
 from reports import render_report
 
 SHOTS = os.environ.get("TUNECAST_SCREENSHOT_DIR")  # keep a copy of the screenshot here if set
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-port=0",
-         "--window-size=1280,900"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+    "--window-size=1280,900",
+]
 
 
 def _chromium_binary() -> str:
@@ -48,8 +58,9 @@ class Browser:
     def __init__(self, binary: str, profile: Path) -> None:
         websocket = pytest.importorskip("websocket", reason="pip install websocket-client")
         self.log = (profile.parent / "chromium.log").open("wb")
-        self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}",
-                                         "about:blank"], stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"], stdout=self.log, stderr=self.log
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -59,8 +70,9 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
             pages = [t for t in json.load(answer) if t["type"] == "page"]
-        self.socket = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60,
-                                                  suppress_origin=True)
+        self.socket = websocket.create_connection(
+            pages[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
@@ -97,8 +109,7 @@ class Browser:
             self._receive()
 
     def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
@@ -114,8 +125,13 @@ class Browser:
     def screenshot(self, file: Path) -> None:
         """Write a full-page PNG screenshot, 1280 CSS pixels wide."""
         height = int(self.evaluate("document.documentElement.scrollHeight"))
-        self.send("Emulation.setDeviceMetricsOverride", width=1280, height=min(height, 16000),
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=min(height, 16000),
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         file.write_bytes(base64.b64decode(shot["data"]))
 
@@ -164,7 +180,8 @@ def test_report_opens_cleanly_in_chromium(browser: Browser, exp_h3: Path, tmp_pa
     events = browser.open(report)
     assert _problems(events) == []
     images = browser.evaluate(
-        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
     assert len(images) == 7
     assert all(done and width > 0 and height > 0 for done, width, height in images), images
     assert browser.evaluate("document.title").startswith("tunecast report: fixture-demo")
@@ -172,9 +189,12 @@ def test_report_opens_cleanly_in_chromium(browser: Browser, exp_h3: Path, tmp_pa
     # The trials table sorts by a column when its heading is clicked.
     column = browser.evaluate(
         "Array.from(document.querySelectorAll('table.trials thead th'))"
-        ".findIndex(th => th.textContent === 'best val_loss')")
-    read = (f"Array.from(document.querySelectorAll('table.trials tbody tr'))"
-            f".map(r => r.cells[{column}].getAttribute('data-sort'))")
+        ".findIndex(th => th.textContent === 'best val_loss')"
+    )
+    read = (
+        f"Array.from(document.querySelectorAll('table.trials tbody tr'))"
+        f".map(r => r.cells[{column}].getAttribute('data-sort'))"
+    )
     browser.evaluate(f"document.querySelectorAll('table.trials thead th')[{column}].click()")
     values = [float(v) for v in browser.evaluate(read) if v]
     assert values == sorted(values) and len(values) == 8

@@ -29,9 +29,7 @@ def assert_bad_input(code: int, out: str, err: str, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-def test_cli_writes_the_report_and_prints_its_path(
-    exp_h1: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_writes_the_report_and_prints_its_path(exp_h1: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, str(exp_h1))
     assert code == 0 and err == ""
     assert out.strip() == str(exp_h1 / "report.html")
@@ -46,8 +44,12 @@ def test_cli_output_option(exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureF
 
 def test_python_dash_m_reports(exp_h1: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.html"
-    done = subprocess.run([sys.executable, "-m", "reports", str(exp_h1), "-o", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "reports", str(exp_h1), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out) and out.is_file()
 
@@ -63,16 +65,12 @@ def test_a_file_instead_of_a_directory(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_not_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_bad_input(*run_cli(capsys, str(tmp_path)), "not a tunecast experiment",
-                     "tunecast.json is missing")
+    assert_bad_input(*run_cli(capsys, str(tmp_path)), "not a tunecast experiment", "tunecast.json is missing")
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("name", ["metrics.json", "predictions.csv", "attention.npy",
-                                  "config.json"])
-def test_missing_best_file(
-    exp_h1: Path, name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.parametrize("name", ["metrics.json", "predictions.csv", "attention.npy", "config.json"])
+def test_missing_best_file(exp_h1: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     (exp_h1 / "best" / name).unlink()
     assert_bad_input(*run_cli(capsys, str(exp_h1)), f"best/{name} is missing")
     assert not (exp_h1 / "report.html").exists()
@@ -130,17 +128,13 @@ def test_attention_array_of_the_wrong_shape(exp_h1: Path, capsys: pytest.Capture
     assert_bad_input(*run_cli(capsys, str(exp_h1)), "corrupt array", "(5,)")
 
 
-def test_output_in_a_missing_folder(
-    exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_output_in_a_missing_folder(exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "no" / "such" / "report.html"
     assert_bad_input(*run_cli(capsys, str(exp_h1), "-o", str(out)), "does not exist")
     assert not out.parent.exists() and not (exp_h1 / "report.html").exists()
 
 
-def test_output_is_a_directory(
-    exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_output_is_a_directory(exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert_bad_input(*run_cli(capsys, str(exp_h1), "-o", str(tmp_path)), "is a directory")
 
 

@@ -167,15 +167,27 @@ def test_timeline_info_skips_trials_that_never_reported(make_exp: Callable[..., 
 def test_every_figure_is_drawn(exp_h3: Path) -> None:
     exp = collect(exp_h3)
     figures = make_figures(exp)
-    assert [f.key for f in figures] == ["forecast", "attention", "curves", "history", "params",
-                                        "importance", "timeline"]
+    assert [f.key for f in figures] == [
+        "forecast",
+        "attention",
+        "curves",
+        "history",
+        "params",
+        "importance",
+        "timeline",
+    ]
     assert all(isinstance(f.figure, Figure) and f.figure.axes for f in figures)
     best = exp.best
     assert best is not None
-    for figure in (draw_forecast(forecast_info(best)), draw_attention(attention_info(best)),
-                   draw_learning_curves(learning_curves_info(exp)),
-                   draw_history(history_info(exp)), draw_params(params_info(exp)),
-                   draw_importance(importance_info(exp)), draw_timeline(timeline_info(exp))):
+    for figure in (
+        draw_forecast(forecast_info(best)),
+        draw_attention(attention_info(best)),
+        draw_learning_curves(learning_curves_info(exp)),
+        draw_history(history_info(exp)),
+        draw_params(params_info(exp)),
+        draw_importance(importance_info(exp)),
+        draw_timeline(timeline_info(exp)),
+    ):
         assert isinstance(figure, Figure)
 
 

@@ -48,16 +48,18 @@ def test_verdict_beats_both_baselines(exp_h1: Path) -> None:
     _set_metrics(exp_h1, 0.62, 1.2, 1.0)
     result = verdict(collect(exp_h1))
     assert result.good is True
-    assert result.text == ("Best trial beats seasonal-naive (0.62 vs 1.00) and naive (0.62 vs 1.20) "
-                           "on test MASE.")
+    assert result.text == (
+        "Best trial beats seasonal-naive (0.62 vs 1.00) and naive (0.62 vs 1.20) on test MASE."
+    )
 
 
 def test_verdict_does_not_beat_seasonal_naive(exp_h1: Path) -> None:
     _set_metrics(exp_h1, 1.1, 1.3, 1.0)
     result = verdict(collect(exp_h1))
     assert result.good is False
-    assert result.text == ("Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; "
-                           "it beats naive (1.10 vs 1.30).")
+    assert result.text == (
+        "Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; it beats naive (1.10 vs 1.30)."
+    )
 
 
 def test_verdict_without_a_model(exp_all_failed: Path) -> None:
@@ -79,8 +81,15 @@ def test_report_is_written_into_the_experiment_by_default(exp_h1: Path) -> None:
     page = parse(html)
     text = " ".join(page.text)
     assert "Best trial beats" in text
-    for heading in ("Summary", "Learning curves", "Optimisation history", "Timeline of trials",
-                    "All trials (8)", "Failed trials (1)", "Settings and versions"):
+    for heading in (
+        "Summary",
+        "Learning curves",
+        "Optimisation history",
+        "Timeline of trials",
+        "All trials (8)",
+        "Failed trials (1)",
+        "Settings and versions",
+    ):
         assert heading in text, heading
     assert "PedAnovaImportanceEvaluator" in text  # the importance evaluator is named
     assert "RuntimeError: loss diverged to nan at epoch 2" in text

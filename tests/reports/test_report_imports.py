@@ -20,7 +20,8 @@ print("ok")
 
 def test_reports_imports_no_ray_torch_or_model(tmp_path: Path) -> None:
     """Even after rendering a whole report (Optuna's importances included)."""
-    done = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path / "exp")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK, str(tmp_path / "exp")], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
