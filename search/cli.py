@@ -68,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from search.cli_search import add_search_parser
+    from search.submit import add_submit_parser
 
     add_search_parser(sub)
+    add_submit_parser(sub)
 
     train = sub.add_parser("train", help="train one model with fixed hyperparameters")
     add_data_arguments(train)
@@ -150,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         from search.cli_search import run_search_command
 
+        if args.command == "submit":
+            from search.submit import run_submit_command
+
+            return run_submit_command(args)
         if args.command is None:
             args = parser.parse_args(["search"])
         return run_search_command(args)

@@ -32,7 +32,9 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25 (default 0)")
     g.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
     g.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
-    g.add_argument("--max-failures", type=int, help="retries of a failed trial (default 0)")
+    g.add_argument(
+        "--max-failures", type=int, help="retries of a failed trial (default 0 locally, 2 with --address)"
+    )
     g.add_argument("--storage", help="folder (or shared mount) for experiments (default ./tunecast-runs)")
     g.add_argument("--name", help="experiment name (default: dataset and time)")
     g.add_argument("--resume", metavar="DIR", help="continue an interrupted experiment")
@@ -94,11 +96,31 @@ def run_search_command(args: argparse.Namespace) -> int:
         sections = {**sections, "space": {**SMOKE_SPACE, **sections.get("space", {})}}
     if args.horizon is not None:
         sections = {**sections, "train": {**sections.get("train", {}), "horizon": args.horizon}}
-    config = build_config(sections, data_overrides(args), search)
+    config = leave_ray_runtime_folder(build_config(sections, data_overrides(args), search))
 
     from search.driver import run_search
 
     return _finish(run_search(config))
+
+
+def leave_ray_runtime_folder(config: Any) -> Any:
+    """Inside a Ray Job submitted with ``--working-dir`` the driver starts in a folder under
+    Ray's ``runtime_resources``, which a second raylet on the same host may garbage-collect
+    while the search runs (Tune then fails in ``os.getcwd``). Resolve the user's paths first,
+    then move to the storage folder."""
+    if "runtime_resources" not in Path.cwd().parts:
+        return config
+    import dataclasses
+    import os
+
+    storage = Path(config.storage).expanduser().resolve()
+    source = Path(config.data.source).expanduser()
+    data = config.data
+    if source.exists():
+        data = dataclasses.replace(data, source=str(source.resolve()))
+    storage.mkdir(parents=True, exist_ok=True)
+    os.chdir(storage)
+    return dataclasses.replace(config, storage=str(storage), data=data)
 
 
 def _finish(outcome: Any) -> int:
