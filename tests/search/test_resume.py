@@ -99,3 +99,63 @@ def test_sigkill_then_resume(tmp_path):
         assert list(rows["val_loss"]) == pytest.approx(losses)
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "completed" and len(state["resumed_at"]) == 1
+
+
+def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_path):
+    storage, name = tmp_path / "runs", "ctrl-c"
+    exp = storage / name
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
+    cmd = [
+        sys.executable,
+        "-m",
+        "search",
+        "--data",
+        "sine",
+        "--trials",
+        str(TRIALS),
+        "--config",
+        str(config),
+        "--max-epochs",
+        "15",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--storage",
+        str(storage),
+        "--name",
+        name,
+        "--quiet",
+        "--no-report",
+    ]
+    driver = subprocess.Popen(
+        cmd, cwd=tmp_path, start_new_session=True, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not finished_trials(exp):
+        assert driver.poll() is None, "the search ended before Ctrl-C"
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err[-3000:]
+    assert "search interrupted" in out and f"resume with: tunecast search --resume {exp}" in out
+    state = json.loads((exp / "tunecast.json").read_text())
+    assert state["status"] == "interrupted"
+    trials = pd.read_csv(exp / "trials.csv")
+    done_before = set(trials.loc[trials["status"] == "completed", "trial_id"])
+    assert len(done_before) >= 1 and len(done_before) < TRIALS
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    trials = pd.read_csv(exp / "trials.csv")
+    assert len(trials) == TRIALS and (trials["status"] == "completed").all()
+    assert done_before <= set(trials["trial_id"])
+    assert json.loads((exp / "tunecast.json").read_text())["status"] == "completed"
+    assert not (exp / "report.html").exists()  # --no-report is one of the saved settings

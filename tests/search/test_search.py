@@ -167,3 +167,13 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
     state = json.loads((outcome.path / "tunecast.json").read_text())
     assert state["status"] == "completed"
     assert state["best_trial_id"] in set(ok["trial_id"])
+
+
+def test_time_budget_stops_starting_trials(tmp_path):
+    _, outcome = small_search(tmp_path, "budget", trials=200, max_epochs=3, time_budget_s=12,
+                              scheduler="fifo")
+    trials = outcome.trials
+    assert 0 < len(trials) < 200
+    assert outcome.status == "completed"
+    state = json.loads((outcome.path / "tunecast.json").read_text())
+    assert state["status"] == "completed"
