@@ -23,6 +23,7 @@ from torch import nn
 
 from model.data import Dataset, check_window
 from model.network import AttentionLSTM
+from model.typecast import cast
 from model.windows import Windows, split_windows
 
 SCALERS = ("standard", "window")
@@ -81,16 +82,13 @@ class TrainConfig:
         unknown = sorted(set(d) - set(types))
         if unknown:
             raise ConfigError(f"unknown training option(s) {unknown}: valid ones are {sorted(types)}")
-        cast: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         for key, value in d.items():
-            kind = {"int": int, "float": float, "str": str}[str(types[key])]
             try:
-                if kind is int and float(value) != int(float(value)):
-                    raise ValueError
-                cast[key] = kind(float(value)) if kind is int else kind(value)
-            except (TypeError, ValueError):
+                values[key] = cast(str(types[key]), value)
+            except ValueError:
                 raise ConfigError(f"{key} must be {types[key]}, got {value!r}") from None
-        return cls(**cast)
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,6 +24,7 @@ import yaml
 
 from model.data import DataError, DataSpec
 from model.training import ConfigError, TrainConfig
+from model.typecast import cast
 from search.space import SpaceError, parse_param
 
 METRIC = "val_loss"
@@ -200,22 +201,6 @@ def _cast_option(key: str, kind: str, value: Any) -> Any:
         raise SearchConfigError(f"{key} needs a value")
     base = kind.replace(" | None", "")
     try:
-        if base == "bool":
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if base == "int":
-            number = float(value)
-            if number != int(number):
-                raise ValueError
-            return int(number)
-        if base == "float":
-            number = float(value)
-            if math.isnan(number):
-                raise ValueError
-            return number
-        if isinstance(value, (dict, list)):
-            raise ValueError
-        return str(value)
-    except (TypeError, ValueError):
+        return cast(base, value)
+    except ValueError:
         raise SearchConfigError(f"{key} must be {base}, got {value!r}") from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from model.training import TrainConfig
+from model.typecast import cast
 
 TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
 RANGE_KEYS = ("low", "high", "log", "choices", "value")
@@ -105,20 +106,8 @@ def parse_param(name: str, spec: Any) -> Param:
 
 def _cast(name: str, kind: str, value: Any) -> Any:
     try:
-        if kind == "int":
-            number = float(value)
-            if number != int(number):
-                raise ValueError
-            return int(number)
-        if kind == "float":
-            number = float(value)
-            if not math.isfinite(number):
-                raise ValueError
-            return number
-        if isinstance(value, (dict, list)):
-            raise ValueError
-        return str(value)
-    except (TypeError, ValueError):
+        return cast(kind, value)
+    except ValueError:
         raise SpaceError(f"space.{name}: {value!r} is not a valid {kind}") from None
 
 
