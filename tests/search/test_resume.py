@@ -32,11 +32,11 @@ def finished_trials(exp: Path) -> dict[str, list[float]]:
     return out
 
 
-def test_sigkill_then_resume(tmp_path):
-    storage, name = tmp_path / "runs", "killed"
-    exp = storage / name
+def start_search(tmp_path: Path, name: str, **popen: object) -> tuple[subprocess.Popen, Path]:
+    """Start a small sequential search (fifo, one trial at a time) in its own process group."""
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
+    storage = tmp_path / "runs"
     cmd = [
         sys.executable,
         "-m",
@@ -60,9 +60,21 @@ def test_sigkill_then_resume(tmp_path):
         "--quiet",
         "--no-report",
     ]
-    driver = subprocess.Popen(
-        cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    return subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, **popen), storage / name
+
+
+def resume(tmp_path: Path, exp: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
+
+
+def test_sigkill_then_resume(tmp_path):
+    driver, exp = start_search(tmp_path, "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     try:
         while time.time() < deadline and len(finished_trials(exp)) < 2:
@@ -80,13 +92,7 @@ def test_sigkill_then_resume(tmp_path):
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "running"
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    resumed = resume(tmp_path, exp)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "search completed" in resumed.stdout
 
@@ -102,36 +108,7 @@ def test_sigkill_then_resume(tmp_path):
 
 
 def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_path):
-    storage, name = tmp_path / "runs", "ctrl-c"
-    exp = storage / name
-    config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
-    cmd = [
-        sys.executable,
-        "-m",
-        "search",
-        "--data",
-        "sine",
-        "--trials",
-        str(TRIALS),
-        "--config",
-        str(config),
-        "--max-epochs",
-        "15",
-        "--scheduler",
-        "fifo",
-        "--max-concurrent",
-        "1",
-        "--storage",
-        str(storage),
-        "--name",
-        name,
-        "--quiet",
-        "--no-report",
-    ]
-    driver = subprocess.Popen(
-        cmd, cwd=tmp_path, start_new_session=True, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    driver, exp = start_search(tmp_path, "ctrl-c", text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and not finished_trials(exp):
         assert driver.poll() is None, "the search ended before Ctrl-C"
@@ -146,13 +123,7 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     done_before = set(trials.loc[trials["status"] == "completed", "trial_id"])
     assert len(done_before) >= 1 and len(done_before) < TRIALS
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    resumed = resume(tmp_path, exp)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials = pd.read_csv(exp / "trials.csv")
     assert len(trials) == TRIALS and (trials["status"] == "completed").all()
