@@ -331,11 +331,17 @@ def _initial_state(
 
 
 def _write_report(path: Path) -> Path | None:
+    """The search's results are safe on disk already: a report that fails is a warning."""
     try:
-        from reports import render_report
+        from reports import ReportError, render_report
     except ImportError:
         return None
-    return render_report(path)
+    try:
+        return render_report(path)
+    except (ReportError, OSError) as exc:
+        print(f"warning: the report could not be written ({exc}); try `tunecast report {path}`",
+              file=sys.stderr)
+        return None
 
 
 def _now() -> str:
