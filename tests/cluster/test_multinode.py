@@ -21,6 +21,7 @@ def test_trials_are_placed_on_both_nodes(two_nodes, tmp_path):
     trials = outcome.trials
     assert len(trials) == 8 and (trials["status"] == "completed").all()
     per_node = trials["node_id"].value_counts()
+    print(f"trials per node: {per_node.to_dict()}")
     assert set(per_node.index) == {cluster.head_node.node_id, worker.node_id}, per_node
     state = json.loads((outcome.path / "tunecast.json").read_text())
     assert len(state["cluster"]["nodes"]) == 2 and state["search"]["max_concurrent"] == 4
