@@ -12,7 +12,7 @@ from torch import nn
 
 from model.data import Dataset
 from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
-from model.training import EVAL_BATCH, TrainConfig
+from model.training import TrainConfig, eval_batch_size
 from model.windows import Windows, split_windows
 
 
@@ -33,8 +33,9 @@ def predict(model: nn.Module, windows: Windows) -> tuple[np.ndarray, np.ndarray]
     """Model outputs ``[K, H]`` (scaled units) and attention weights ``[K, T]`` for every window."""
     model.eval()
     predictions, weights = [], []
-    for start in range(0, len(windows), EVAL_BATCH):
-        prediction, weight = model(windows.x(slice(start, start + EVAL_BATCH)))
+    step = eval_batch_size(windows.window)
+    for start in range(0, len(windows), step):
+        prediction, weight = model(windows.x(slice(start, start + step)))
         predictions.append(prediction.cpu().numpy())
         weights.append(weight.cpu().numpy())
     return np.concatenate(predictions), np.concatenate(weights)

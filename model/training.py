@@ -27,7 +27,13 @@ from model.typecast import cast
 from model.windows import Windows, split_windows
 
 SCALERS = ("standard", "window")
-EVAL_BATCH = 4096
+EVAL_BATCH = 4096  # windows per evaluation batch at most
+EVAL_STEPS = 1 << 18  # window steps per evaluation batch at most: [B, T, hidden] stays ~100 MB
+
+
+def eval_batch_size(window: int) -> int:
+    """Windows per evaluation batch: ``EVAL_BATCH``, fewer for long windows (bounded memory)."""
+    return max(1, min(EVAL_BATCH, EVAL_STEPS // window))
 
 
 class ConfigError(ValueError):
@@ -144,8 +150,9 @@ def mean_loss(model: nn.Module, windows: Windows) -> float:
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(windows), EVAL_BATCH):
-        idx = slice(start, start + EVAL_BATCH)
+    step = eval_batch_size(windows.window)
+    for start in range(0, len(windows), step):
+        idx = slice(start, start + step)
         prediction, _ = model(windows.x(idx))  # (B, H)
         target = windows.y(idx)  # (B, H)
         total += float(torch.sum((prediction - target) ** 2))
