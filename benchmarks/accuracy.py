@@ -7,8 +7,9 @@ rolling one-step for H = 1, non-overlapping blocks of H otherwise):
 
 * ``tunecast best trial``: ``<experiment>/best/metrics.json``, the trial with the lowest
   val_loss (what ``tunecast search`` reports);
-* ``tunecast top-k ensemble``: the mean forecast of the ``--top-k`` trials with the lowest
-  val_loss (their best checkpoints), computed here; selection uses val_loss only;
+* ``tunecast top-k ensemble``: ``<experiment>/ensemble/metrics.json``, the mean forecast of the
+  ``--top-k`` trials with the lowest val_loss (their best checkpoints), which the search writes
+  (``--ensemble``); selection uses val_loss only;
 * ``SeasonalNaive``: ``model.metrics.seasonal_naive_forecast``;
 * ``AutoETS`` and ``AutoARIMA`` (statsforecast, season length m of the dataset): fitted once on
   every point before the test part (train + validation), then rolled over the same test points
@@ -34,11 +35,9 @@ from typing import Any
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
 import numpy as np
-import pandas as pd
 from _common import machine_line, table, timed_search, verdict
 
 from model.data import Dataset, DataSpec, load
-from model.evaluate import evaluate
 from model.metrics import METRIC_NAMES, all_metrics, seasonal_naive_forecast
 from model.windows import split_windows
 
@@ -77,27 +76,9 @@ def statsforecast_baselines(data: Dataset, positions: np.ndarray) -> dict[str, n
     return out
 
 
-def top_k_ensemble(path: Path, data: Dataset, k: int) -> tuple[np.ndarray, int]:
-    """Mean test forecast (original units) of the ``k`` finished trials with the lowest val_loss."""
-    from search.experiment import load_checkpoint
-
-    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str})
-    finished = trials[trials["status"].isin(["completed", "stopped"]) & trials["best_val_loss"].notna()]
-    forecasts = []
-    for trial_id in finished.sort_values("best_val_loss")["trial_id"]:
-        checkpoints = sorted(path.glob(f"*_{trial_id}_*/checkpoint_*/model.pt"))
-        if not checkpoints:
-            continue
-        model, config, _ = load_checkpoint(checkpoints[-1].parent)
-        forecasts.append(evaluate(model, data, config).y_pred)
-        if len(forecasts) == k:
-            break
-    return np.mean(forecasts, axis=0), len(forecasts)
-
-
 def run_case(name: str, horizon: int, args: argparse.Namespace, storage: Path) -> dict[str, Any]:
     settings = {**recipe(args.smoke), "data": {"source": name}, "name": f"{name}-h{horizon}",
-                "storage": str(storage), "trials": args.trials, "seed": args.seed}
+                "storage": str(storage), "trials": args.trials, "seed": args.seed, "ensemble": args.top_k}
     settings["train"] = {**settings["train"], "horizon": horizon}
     wall, outcome = timed_search(settings)
     if outcome.best_metrics is None:
@@ -107,10 +88,11 @@ def run_case(name: str, horizon: int, args: argparse.Namespace, storage: Path) -
     assert positions.size == outcome.best_metrics["n_test_points"], "test points differ"
     y = data.values[:, 0].astype(np.float64)
     insample = y[: data.n_train + data.n_val]
-    ensemble, members = top_k_ensemble(outcome.path, data, args.top_k)
-    rows = {"tunecast best trial": outcome.best_metrics["test"]["model"],
-            f"tunecast top-{members} ensemble": all_metrics(y[positions].ravel(), ensemble.ravel(),
-                                                            insample, data.season_length)}
+    rows = {"tunecast best trial": outcome.best_metrics["test"]["model"]}
+    if outcome.ensemble_metrics is not None:  # ensemble/metrics.json, written by the search
+        assert outcome.ensemble_metrics["n_test_points"] == positions.size, "test points differ"
+        ensemble = outcome.ensemble_metrics
+        rows[f"tunecast top-{ensemble['k']} ensemble"] = ensemble["test"]["model"]
     forecasts = {"SeasonalNaive": seasonal_naive_forecast(y, positions, data.season_length),
                  **statsforecast_baselines(data, positions)}
     for label, forecast in forecasts.items():
@@ -158,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     print()
     for label in ("tunecast best trial", "ensemble"):
+        if not all(any(label in k for k in r["rows"]) for r in results):
+            continue
         chosen = [next(k for k in r["rows"] if label in k) for r in results]
         lines = [ratio_lines(r, c) for r, c in zip(results, chosen, strict=True)]
         print(f"{label}: test MASE ratios (< 1 is better than the baseline)")

@@ -48,9 +48,14 @@ def evaluate(model: nn.Module, data: Dataset, config: TrainConfig) -> Evaluation
     test = split_windows(data, config.window, config.horizon, series)["test"]
     scaled_pred, attention = predict(model, test)
     positions = test.target_positions()  # (K, H)
+    y_pred = data.unscale_target(scaled_pred)
+    return _scored(data, positions, y_pred, attention.astype(np.float32))
+
+
+def _scored(data: Dataset, positions: np.ndarray, y_pred: np.ndarray, attention: np.ndarray) -> Evaluation:
+    """Score ``y_pred`` ([K, H], original units) and the baselines on the same test points."""
     target = data.values[:, 0].astype(np.float64)  # (N,) original units
     y_true = target[positions]
-    y_pred = data.unscale_target(scaled_pred)
     insample = target[: data.n_train + data.n_val]
     m = data.season_length
     forecasts = {
@@ -62,8 +67,32 @@ def evaluate(model: nn.Module, data: Dataset, config: TrainConfig) -> Evaluation
         name: all_metrics(y_true.ravel(), forecast.ravel(), insample, m)
         for name, forecast in forecasts.items()
     }
-    protocol = "rolling one-step" if config.horizon == 1 else f"non-overlapping blocks of {config.horizon}"
-    return Evaluation(positions, y_true, y_pred, attention.astype(np.float32), metrics, protocol)
+    horizon = positions.shape[1]
+    protocol = "rolling one-step" if horizon == 1 else f"non-overlapping blocks of {horizon}"
+    return Evaluation(positions, y_true, y_pred, attention, metrics, protocol)
+
+
+def val_forecast(model: nn.Module, data: Dataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions ``[K, H]`` for the validation windows and their targets, in scaled units
+    (the units of ``val_loss``)."""
+    device = next(model.parameters()).device
+    series = torch.from_numpy(data.scaled()).to(device)
+    val = split_windows(data, config.window, config.horizon, series)["val"]
+    prediction, _ = predict(model, val)
+    return prediction, val.y().cpu().numpy()
+
+
+def mean_forecast(evaluations: list[Evaluation], data: Dataset) -> Evaluation:
+    """The ensemble of several models: the mean of their test forecasts, scored like one model.
+
+    Every member must forecast the same test points (the same split and horizon; the window
+    does not change the test targets). The ensemble has no attention weights (``[K, 0]``).
+    """
+    positions = evaluations[0].positions
+    if any(e.positions.shape != positions.shape or (e.positions != positions).any() for e in evaluations):
+        raise ValueError("ensemble members forecast different test points")
+    y_pred = np.mean([e.y_pred for e in evaluations], axis=0)  # (K, H)
+    return _scored(data, positions, y_pred, np.zeros((len(positions), 0), dtype=np.float32))
 
 
 def predictions_frame(data: Dataset, evaluation: Evaluation) -> pd.DataFrame:
@@ -92,7 +121,7 @@ def predictions_frame(data: Dataset, evaluation: Evaluation) -> pd.DataFrame:
 
 
 def metrics_record(evaluation: Evaluation, data: Dataset, config: TrainConfig) -> dict[str, Any]:
-    """The test part of best/metrics.json."""
+    """The test part of best/metrics.json (and ensemble/metrics.json)."""
     return {
         "horizon": config.horizon,
         "season_length": data.season_length,

@@ -10,6 +10,11 @@ target, never broadcast against ``[B, 1, 1]``.
 Optionally (``window_norm=True``, RevIN-style) every input window is normalised by its own
 mean and standard deviation and the prediction is mapped back with the target's statistics,
 so trending series can be forecast beyond the range seen in training.
+
+Optionally (``highway=True``, as in LSTNet) a linear autoregressive term over the window's
+target values is added to the head's output: the LSTM and attention then model what a linear
+model of the recent past cannot, which is most of what strongly seasonal, trending series
+need from a small network and few training points.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class AttentionLSTM(nn.Module):
         dropout: dropout between LSTM layers and before the head.
         window_norm: normalise each input window by its own mean/std (RevIN-style) and map
             the prediction back with the target column's statistics.
+        highway: add a linear autoregressive term over the window's target values; needs
+            ``window`` (the input length) to size it.
     """
 
     def __init__(
@@ -57,6 +64,8 @@ class AttentionLSTM(nn.Module):
         horizon: int,
         dropout: float = 0.0,
         window_norm: bool = False,
+        highway: bool = False,
+        window: int | None = None,
     ) -> None:
         super().__init__()
         if min(input_size, hidden_size, num_layers, horizon) < 1:
@@ -73,6 +82,11 @@ class AttentionLSTM(nn.Module):
         self.attention = Attention(hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon)
+        self.highway: nn.Linear | None = None
+        if highway:
+            if window is None or window < 1:
+                raise ValueError("highway=True needs the window length (window >= 1)")
+            self.highway = nn.Linear(window, horizon)  # AR weights over the window's target values
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map windows ``x [B, T, F]`` to ``(prediction [B, H], attention weights [B, T])``."""
@@ -83,6 +97,8 @@ class AttentionLSTM(nn.Module):
         hidden, _ = self.lstm(x)  # (B, T, D): last layer's hidden state at every step
         context, weights = self.attention(hidden)  # (B, D), (B, T)
         prediction = self.head(self.dropout(context))  # (B, H)
+        if self.highway is not None:
+            prediction = prediction + self.highway(x[:, :, 0])  # (B, T) -> (B, H)
         if self.window_norm:
             prediction = prediction * std[:, :, 0] + mean[:, :, 0]  # back to input units, (B, H)
         return prediction, weights

@@ -29,11 +29,20 @@ from model.windows import Windows, split_windows
 SCALERS = ("standard", "window")
 EVAL_BATCH = 4096  # windows per evaluation batch at most
 EVAL_STEPS = 1 << 18  # window steps per evaluation batch at most: [B, T, hidden] stays ~100 MB
+TRAIN_UNITS = 1 << 23  # windows x steps x layers x hidden per training forward pass at most (~0.5 GB)
 
 
 def eval_batch_size(window: int) -> int:
     """Windows per evaluation batch: ``EVAL_BATCH``, fewer for long windows (bounded memory)."""
     return max(1, min(EVAL_BATCH, EVAL_STEPS // window))
+
+
+def micro_batch_size(config: TrainConfig) -> int:
+    """Windows per training forward/backward pass: the whole batch unless its LSTM activations
+    (windows x steps x layers x hidden) would exceed ``TRAIN_UNITS``; then the batch's gradient
+    is accumulated over micro-batches (the same gradient, in bounded memory)."""
+    per_window = config.window * config.num_layers * config.hidden_size
+    return max(1, min(config.batch_size, TRAIN_UNITS // per_window))
 
 
 class ConfigError(ValueError):
@@ -57,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    highway: bool = False  # linear autoregressive term over the window beside the LSTM (LSTNet)
     min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
 
     def __post_init__(self) -> None:
@@ -141,6 +151,8 @@ def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
         horizon=config.horizon,
         dropout=config.dropout,
         window_norm=config.scaler == "window",
+        highway=config.highway,
+        window=config.window,
     )
 
 
@@ -267,21 +279,26 @@ def _train_epoch(
     n = len(train)
     passes = max(1, math.ceil(config.min_batches_per_epoch * config.batch_size / n))
     order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)]).to(dev)
+    micro = micro_batch_size(config)
     total, count = 0.0, 0
     for start in range(0, len(order), config.batch_size):
         idx = order[start : start + config.batch_size]
-        x, y = train.x(idx), train.y(idx)  # (B, T, F), (B, H)
-        prediction, _ = model(x)  # (B, H)
-        assert prediction.shape == y.shape, f"prediction {prediction.shape} vs target {y.shape}"
-        loss = torch.mean((prediction - y) ** 2)
-        if not torch.isfinite(loss):
-            return math.nan, count // config.horizon
+        values = len(idx) * config.horizon  # target values in this batch
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_loss = 0.0
+        for part in idx.split(micro):  # one part unless the batch's activations are too large
+            x, y = train.x(part), train.y(part)  # (b, T, F), (b, H)
+            prediction, _ = model(x)  # (b, H)
+            assert prediction.shape == y.shape, f"prediction {prediction.shape} vs target {y.shape}"
+            loss = torch.sum((prediction - y) ** 2) / values  # this part's share of the batch mean
+            if not torch.isfinite(loss):
+                return math.nan, count // config.horizon
+            loss.backward()
+            batch_loss += float(loss.detach())
         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        total += float(loss.detach()) * y.numel()
-        count += y.numel()
+        total += batch_loss * values
+        count += values
     return total / max(count, 1), count // config.horizon
 
 

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ def make_fixture_experiment(
     n_nodes: int = 1,
     max_concurrent: int = 2,
     seed: int = 0,
+    ensemble: int = 1,
 ) -> Path:
     """Write a hand-made experiment directory at ``path`` and return ``path``.
 
@@ -64,6 +65,9 @@ def make_fixture_experiment(
         n_nodes: Ray nodes the trials are spread over.
         max_concurrent: trials running at once.
         seed: random seed.
+        ensemble: K of ``tunecast search --ensemble K``: with K >= 2 and at least two finished
+            trials, ``ensemble/`` holds the mean forecast of the min(K, finished) trials with the
+            lowest val_loss (written only beside ``best/``). 1, the default here, writes none.
     """
     rng = np.random.default_rng(seed)
     path = Path(path)
@@ -82,7 +86,10 @@ def make_fixture_experiment(
         best = finished.loc[finished["best_val_loss"].idxmin()]
         best_id = str(best["trial_id"])
         config = configs[int(best.name)]
-        _write_best(path / "best", rng, best, config, target, n_points, horizon)
+        series = _write_best(path / "best", rng, best, config, target, n_points, horizon)
+        if ensemble >= 2 and len(finished) >= 2:
+            top = finished.sort_values("best_val_loss", kind="stable").head(ensemble)
+            _write_ensemble(path / "ensemble", rng, top, series, horizon)
     n_test, n_val = round(0.2 * n_points), round(0.15 * n_points)
     run = {
         "format_version": 1, "name": name, "status": run_status,
@@ -193,6 +200,15 @@ def _trials_and_history(
         epochs_rows, columns=["trial_id", "epoch", "train_loss", "val_loss", "timestamp"])
 
 
+class _Series(NamedTuple):
+    """The synthetic series and the best trial's forecast, shared by best/ and ensemble/."""
+
+    frame: pd.DataFrame  # predictions.csv of best/
+    y: np.ndarray  # (N,)
+    positions: np.ndarray  # (K, H) test points forecast
+    scale: float  # MASE scale: in-sample mean absolute seasonal difference
+
+
 def _write_best(
     best_dir: Path,
     rng: np.random.Generator,
@@ -201,7 +217,7 @@ def _write_best(
     target: str,
     n_points: int,
     horizon: int,
-) -> None:
+) -> _Series:
     best_dir.mkdir(exist_ok=True)
     t = np.arange(n_points)
     y = 100 + 0.8 * t + 25 * np.sin(2 * np.pi * t / SEASON) + 3 * rng.standard_normal(n_points)
@@ -217,21 +233,16 @@ def _write_best(
     if horizon > 1:
         block[positions] = np.repeat(np.arange(n_blocks), horizon).reshape(n_blocks, horizon)
     months = pd.period_range("1949-01", periods=n_points, freq="M").astype(str)
-    pd.DataFrame({"index": t, "time": months, "split": split, "y_true": y, "y_pred": y_pred,
-                  "block": pd.array(block, dtype="Int64")}).to_csv(
-        best_dir / "predictions.csv", index=False)
+    frame = pd.DataFrame({"index": t, "time": months, "split": split, "y_true": y,
+                          "y_pred": y_pred, "block": pd.array(block, dtype="Int64")})
+    frame.to_csv(best_dir / "predictions.csv", index=False)
     insample = y[: n_train + n_val]  # everything before the test part
-    scale = float(np.mean(np.abs(insample[SEASON:] - insample[:-SEASON])))
-    naive = np.repeat(y[positions[:, :1] - 1], horizon, axis=1)
-    seasonal = y[positions[:, :1] - SEASON + (np.arange(horizon) % SEASON)]
-    metrics = {name: _metrics(y[positions], pred, scale)
-               for name, pred in (("model", y_pred[positions]), ("naive", naive),
-                                  ("seasonal_naive", seasonal))}
+    series = _Series(frame, y, positions,
+                     float(np.mean(np.abs(insample[SEASON:] - insample[:-SEASON]))))
     (best_dir / "metrics.json").write_text(json.dumps({
         "trial_id": best["trial_id"], "val_loss": float(best["best_val_loss"]),
-        "best_epoch": int(best["best_epoch"]), "horizon": horizon, "season_length": SEASON,
-        "protocol": "rolling one-step" if horizon == 1 else f"non-overlapping blocks of {horizon}",
-        "n_test_points": int(positions.size), "test": metrics}, indent=2), encoding="utf-8")
+        "best_epoch": int(best["best_epoch"]), **_test_record(series, y_pred[positions], horizon)},
+        indent=2), encoding="utf-8")
     (best_dir / "config.json").write_text(json.dumps({
         "trial_id": best["trial_id"], "train_config": config, "input_size": 1, "features": [],
         "target": target}, indent=2), encoding="utf-8")
@@ -242,6 +253,44 @@ def _write_best(
     weights = np.exp(logits - logits.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     np.save(best_dir / "attention.npy", weights.astype(np.float32))
+    return series
+
+
+def _write_ensemble(
+    ens_dir: Path, rng: np.random.Generator, top: pd.DataFrame, series: _Series, horizon: int
+) -> None:
+    """ensemble/: the mean of the best trial's forecast and k - 1 other noisy forecasts."""
+    ens_dir.mkdir(exist_ok=True)
+    y, positions = series.y, series.positions
+    best_forecast = series.frame["y_pred"].to_numpy(dtype=float)[positions]
+    others = [y[positions] + 4 * rng.standard_normal(positions.shape) for _ in range(len(top) - 1)]
+    forecast = np.mean([best_forecast, *others], axis=0)  # (K, H)
+    frame = series.frame.copy()
+    y_pred = np.full(len(frame), np.nan)
+    y_pred[positions] = forecast
+    frame["y_pred"] = y_pred
+    frame.to_csv(ens_dir / "predictions.csv", index=False)
+    members = [{"trial_id": str(t["trial_id"]), "val_loss": float(t["best_val_loss"]),
+                "best_epoch": int(t["best_epoch"])} for _, t in top.iterrows()]
+    val_loss = 0.9 * float(top["best_val_loss"].min())  # the mean forecast: a little lower
+    (ens_dir / "metrics.json").write_text(json.dumps({
+        "members": members, "k": len(members), "combination": "mean of the members' forecasts",
+        "val_loss": val_loss, **_test_record(series, forecast, horizon)},
+        indent=2), encoding="utf-8")
+
+
+def _test_record(series: _Series, forecast: np.ndarray, horizon: int) -> dict[str, Any]:
+    """The test part of a metrics.json: the forecast's metrics beside the two baselines."""
+    y, positions = series.y, series.positions
+    naive = np.repeat(y[positions[:, :1] - 1], horizon, axis=1)
+    seasonal = y[positions[:, :1] - SEASON + (np.arange(horizon) % SEASON)]
+    metrics = {name: _metrics(y[positions], pred, series.scale)
+               for name, pred in (("model", forecast), ("naive", naive),
+                                  ("seasonal_naive", seasonal))}
+    return {"horizon": horizon, "season_length": SEASON,
+            "protocol": "rolling one-step" if horizon == 1
+            else f"non-overlapping blocks of {horizon}",
+            "n_test_points": int(positions.size), "test": metrics}
 
 
 def _metrics(y: np.ndarray, yhat: np.ndarray, scale: float) -> dict[str, float]:

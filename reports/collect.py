@@ -2,10 +2,11 @@
 
 ``collect(exp_dir)`` is the only place that knows the file formats. It is strict about what it
 cannot do without (``tunecast.json``; ``trials.csv`` and ``history.csv`` of a finished search;
-``best/`` when the run names a best trial) and raises :class:`ReportError` naming the file and
-the fix. It is lenient about what a report can live without: an interrupted search, failed
-trials or a missing optional column become notes in :attr:`Experiment.warnings`, which the
-report shows in a banner.
+``best/`` when the run names a best trial; ``ensemble/`` when it exists) and raises
+:class:`ReportError` naming the file and the fix. It is lenient about what a report can live
+without: an interrupted search, failed trials or a missing optional column become notes in
+:attr:`Experiment.warnings`, which the report shows in a banner. ``ensemble/`` itself is
+optional: without it there is simply no ensemble.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 
 from reports._files import ReportError, read_attention, read_csv, read_json
 
-__all__ = ["BestTrial", "Experiment", "ReportError", "RunInfo", "collect"]
+__all__ = ["BestTrial", "Ensemble", "EnsembleMember", "Experiment", "ReportError", "RunInfo",
+           "collect"]
 
 METRIC = "val_loss"  # the tuning metric, mode "min"
 METRIC_NAMES = ("mae", "rmse", "mase", "smape")
@@ -29,6 +31,7 @@ OUTCOMES = ("completed", "stopped", "failed", "running", "pending")
 FINISHED = ("completed", "stopped")  # ended without error, so they have a val_loss
 RUN_STATUSES = ("running", "completed", "interrupted", "failed")
 BEST_FILES = ("config.json", "metrics.json", "predictions.csv", "attention.npy")
+ENSEMBLE_FILES = ("metrics.json", "predictions.csv")
 
 _TRIAL_TEXT = ("trial_id", "status", "node_id", "node_ip", "device", "error")
 _TRIAL_NUMBERS = ("best_val_loss", "best_epoch", "epochs_run", "start_time", "end_time",
@@ -85,6 +88,41 @@ class BestTrial:
 
 
 @dataclass(frozen=True)
+class EnsembleMember:
+    """One trial of the top-k ensemble, as ``ensemble/metrics.json`` lists it."""
+
+    trial_id: str
+    val_loss: float | None
+    best_epoch: int | None
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The mean forecast of the k trials with the lowest val_loss, on the test split
+    (``ensemble/``). It has no attention weights: its members may have different windows."""
+
+    members: tuple[EnsembleMember, ...]  # lowest val_loss first; at least two
+    combination: str  # how the forecasts are combined ("mean of the members' forecasts")
+    val_loss: float | None  # MSE of the mean forecast on the validation windows (scaled units)
+    horizon: int
+    season_length: int
+    protocol: str
+    n_test_points: int
+    test_metrics: dict[str, dict[str, float]]  # {"model"|"naive"|"seasonal_naive": {metric: v}}
+    predictions: pd.DataFrame  # index, time, split, y_true, y_pred, block (as best/)
+
+    @property
+    def k(self) -> int:
+        """Number of members."""
+        return len(self.members)
+
+    @property
+    def trial_ids(self) -> list[str]:
+        """The members' trial ids, lowest val_loss first."""
+        return [m.trial_id for m in self.members]
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Everything a report shows, read from one experiment directory."""
 
@@ -94,6 +132,7 @@ class Experiment:
     history: pd.DataFrame  # trial_id, epoch, train_loss, val_loss, timestamp
     best: BestTrial | None
     warnings: tuple[str, ...]
+    ensemble: Ensemble | None = None  # None without ensemble/ (fewer than 2 trials, --ensemble 1)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,7 +168,8 @@ def collect(exp_dir: str | Path) -> Experiment:
 
     Returns:
         The typed results; ``best`` is None when no trial finished or the search stopped before
-        writing ``best/``, and ``warnings`` lists what the report must point out.
+        writing ``best/``; ``ensemble`` is None without ``ensemble/`` (or without a best trial);
+        and ``warnings`` lists what the report must point out.
 
     Raises:
         ReportError: the path is not an experiment directory, or a required file is missing or
@@ -151,10 +191,11 @@ def collect(exp_dir: str | Path) -> Experiment:
     trials = _read_trials(path, partial, notes)
     history = _read_history(path, partial, notes)
     best = _read_best(path, run, trials, notes)
+    ensemble = _read_ensemble(path, run, trials, best, notes)
     unknown = sorted(set(trials["status"]) - set(OUTCOMES))
     if unknown:
         notes.append(f"trials.csv has unknown statuses {unknown}; they are counted as they are")
-    return Experiment(path, run, trials, history, best, tuple(notes))
+    return Experiment(path, run, trials, history, best, tuple(notes), ensemble)
 
 
 def _read_run(path: Path, notes: list[str]) -> RunInfo:
@@ -240,11 +281,7 @@ def _read_best(
         return None
     config = read_json(path, "best/config.json")
     metrics = read_json(path, "best/metrics.json")
-    predictions = read_csv(path, "best/predictions.csv", text=("time", "split"),
-                           numbers=("index", "y_true", "y_pred", "block"),
-                           required=("split", "y_true", "y_pred"), notes=notes)
-    if predictions["index"].isna().all():
-        predictions["index"] = np.arange(len(predictions), dtype=float)
+    predictions = _read_predictions(path, "best/predictions.csv", notes)
     attention = read_attention(path, "best/attention.npy")
     train_config = config.get("train_config")
     if not isinstance(train_config, dict):
@@ -274,6 +311,92 @@ def _read_best(
         predictions=predictions,
         attention=attention,
     )
+
+
+def _read_ensemble(
+    path: Path, run: RunInfo, trials: pd.DataFrame, best: BestTrial | None, notes: list[str]
+) -> Ensemble | None:
+    ens_dir = path / "ensemble"
+    if not ens_dir.exists():
+        return None  # optional: no ensemble was asked for, or fewer than 2 trials finished
+    if not ens_dir.is_dir():
+        raise ReportError(f"{ens_dir} is not a directory; remove it or re-run the search")
+    if best is None:
+        notes.append("ensemble/ exists but there is no evaluated best trial; ensemble/ is ignored")
+        return None
+    missing = [name for name in ENSEMBLE_FILES if not (ens_dir / name).is_file()]
+    if missing:
+        where = ", ".join(f"ensemble/{name}" for name in missing)
+        if run.status == "completed":
+            raise ReportError(f"{path} has an ensemble/ folder but {where} is missing; copy the "
+                              "whole experiment directory, or re-run the search")
+        notes.append(f"the search stopped before the ensemble was evaluated ({where} missing)")
+        return None
+    file = ens_dir / "metrics.json"
+    metrics = read_json(path, "ensemble/metrics.json")
+    members = _ensemble_members(file, metrics.get("members"))
+    k = metrics.get("k")
+    if k is not None and _int_or_none(k) != len(members):
+        raise ReportError(f"{file} says k = {k} but lists {len(members)} members; re-run the "
+                          "search or restore the file")
+    predictions = _read_predictions(path, "ensemble/predictions.csv", notes)
+    horizon = _int_or_none(metrics.get("horizon")) or best.horizon
+    if horizon != best.horizon:
+        notes.append(f"ensemble/ forecasts with horizon {horizon}, the best trial with "
+                     f"{best.horizon}; the two are not scored on the same test points")
+    ids = [m.trial_id for m in members]
+    unknown = [trial_id for trial_id in ids if trial_id not in set(trials["trial_id"])]
+    if unknown:
+        notes.append(f"ensemble members {', '.join(unknown)} are not in trials.csv")
+    if ids[0] != best.trial_id:
+        notes.append(f"the ensemble's first member is trial {ids[0]}, not the best trial "
+                     f"{best.trial_id}; ensemble/ may be from an earlier run")
+    test_metrics = _test_metrics(file, metrics)
+    if any(not np.allclose(list(test_metrics[name].values()),
+                           list(best.test_metrics[name].values()), rtol=1e-6, equal_nan=True)
+           for name in ("naive", "seasonal_naive")):
+        notes.append("ensemble/metrics.json scores the naive baselines differently from "
+                     "best/metrics.json; the report shows best/'s baselines")
+    return Ensemble(
+        members=members,
+        combination=str(metrics.get("combination") or "mean of the members' forecasts"),
+        val_loss=_float_or_none(metrics.get("val_loss")),
+        horizon=horizon,
+        season_length=_int_or_none(metrics.get("season_length")) or best.season_length,
+        protocol=str(metrics.get("protocol") or best.protocol),
+        n_test_points=_int_or_none(metrics.get("n_test_points"))
+        or int(predictions["y_pred"].notna().sum()),
+        test_metrics=test_metrics,
+        predictions=predictions,
+    )
+
+
+def _ensemble_members(file: Path, raw: object) -> tuple[EnsembleMember, ...]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise ReportError(f"{file} needs a members list of at least two trials; re-run the search "
+                          "or restore the file")
+    members = []
+    for position, member in enumerate(raw):
+        if not isinstance(member, dict) or not isinstance(member.get("trial_id"), str) \
+                or not member["trial_id"]:
+            raise ReportError(f"{file} lacks a trial_id at members[{position}]; re-run the search "
+                              "or restore the file")
+        members.append(EnsembleMember(member["trial_id"], _float_or_none(member.get("val_loss")),
+                                      _int_or_none(member.get("best_epoch"))))
+    ids = [m.trial_id for m in members]
+    if len(set(ids)) != len(ids):
+        raise ReportError(f"{file} lists a member trial twice; re-run the search or restore the "
+                          "file")
+    return tuple(members)
+
+
+def _read_predictions(path: Path, name: str, notes: list[str]) -> pd.DataFrame:
+    predictions = read_csv(path, name, text=("time", "split"),
+                           numbers=("index", "y_true", "y_pred", "block"),
+                           required=("split", "y_true", "y_pred"), notes=notes)
+    if predictions["index"].isna().all():
+        predictions["index"] = np.arange(len(predictions), dtype=float)
+    return predictions
 
 
 def _test_metrics(file: Path, metrics: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -2,9 +2,9 @@
 
 As in Optuna's ``visualization`` package, each figure has a function that computes a small
 typed info object from the collected :class:`~reports.collect.Experiment` (what the tests
-check) and a function that draws it. This module holds the best trial's figures (forecast and
-attention) and :func:`make_figures`, which assembles every figure of the report; the search's
-figures live in :mod:`reports.search_figures`.
+check) and a function that draws it. This module holds the best trial's figures (forecast, with
+the top-k ensemble's forecast beside it, and attention) and :func:`make_figures`, which
+assembles every figure of the report; the search's figures live in :mod:`reports.search_figures`.
 """
 
 from __future__ import annotations
@@ -12,20 +12,21 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from reports import search_figures as sf
-from reports.collect import BestTrial, Experiment
+from reports.collect import BestTrial, Ensemble, Experiment
 from reports.importance import ImportanceInfo
-from reports.style import FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
+from reports.style import ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
 
 __all__ = ["AttentionInfo", "ForecastInfo", "ReportFigure", "attention_info",
            "draw_attention", "draw_forecast", "forecast_info", "make_figures"]
 
 
 class ForecastInfo(NamedTuple):
-    """The best trial's test forecasts with the series before them."""
+    """The best trial's test forecasts with the series before them (and the ensemble's)."""
 
     x: np.ndarray  # (N,) position of every point
     y_true: np.ndarray  # (N,) original units
@@ -36,6 +37,8 @@ class ForecastInfo(NamedTuple):
     zoom_start: float  # x where the close-up panel starts
     target: str
     protocol: str
+    ensemble_blocks: list[tuple[np.ndarray, np.ndarray]]  # the top-k ensemble's; [] without one
+    ensemble_k: int  # members of the ensemble; 0 without one
 
 
 class AttentionInfo(NamedTuple):
@@ -48,22 +51,21 @@ class AttentionInfo(NamedTuple):
     rows_sum_to_one: bool
 
 
-def forecast_info(best: BestTrial) -> ForecastInfo:
-    """Compute the forecast figure's data: truth, split boundaries and forecast blocks."""
+def forecast_info(best: BestTrial, ensemble: Ensemble | None = None) -> ForecastInfo:
+    """Compute the forecast figure's data: truth, split boundaries and forecast blocks.
+
+    Args:
+        best: the best trial; its predictions give the truth and the main forecast.
+        ensemble: the top-k ensemble, whose forecast is drawn as a second line (None: none).
+    """
     frame = best.predictions
     x = frame["index"].to_numpy(dtype=float)
     split = frame["split"].to_numpy(dtype=str)
     boundaries = {name: float(x[np.argmax(split == name)])
                   for name in ("val", "test") if (split == name).any()}
-    predicted = frame["y_pred"].notna().to_numpy()
-    blocks: list[tuple[np.ndarray, np.ndarray]] = []
-    if best.horizon > 1 and frame["block"].notna().any():
-        block_ids = frame["block"].to_numpy(dtype=float)
-        for block in np.unique(block_ids[predicted & np.isfinite(block_ids)]):
-            rows = predicted & (block_ids == block)
-            blocks.append((x[rows], frame["y_pred"].to_numpy(dtype=float)[rows]))
-    elif predicted.any():
-        blocks.append((x[predicted], frame["y_pred"].to_numpy(dtype=float)[predicted]))
+    blocks = _forecast_blocks(frame, best.horizon)
+    ensemble_blocks = (_forecast_blocks(ensemble.predictions, ensemble.horizon)
+                       if ensemble is not None else [])
     test_start = boundaries.get("test", float(x[0]) if len(x) else 0.0)
     context = max(int(best.train_config.get("window", 12)), 2 * best.horizon, 12)
     return ForecastInfo(
@@ -76,7 +78,25 @@ def forecast_info(best: BestTrial) -> ForecastInfo:
         zoom_start=max(float(x[0]) if len(x) else 0.0, test_start - context),
         target=best.target,
         protocol=best.protocol,
+        ensemble_blocks=ensemble_blocks,
+        ensemble_k=ensemble.k if ensemble is not None else 0,
     )
+
+
+def _forecast_blocks(frame: pd.DataFrame, horizon: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(x, y_pred) of each forecast block of a predictions.csv; one block for rolling one-step."""
+    x = frame["index"].to_numpy(dtype=float)
+    y_pred = frame["y_pred"].to_numpy(dtype=float)
+    predicted = frame["y_pred"].notna().to_numpy()
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    if horizon > 1 and frame["block"].notna().any():
+        block_ids = frame["block"].to_numpy(dtype=float)
+        for block in np.unique(block_ids[predicted & np.isfinite(block_ids)]):
+            rows = predicted & (block_ids == block)
+            blocks.append((x[rows], y_pred[rows]))
+    elif predicted.any():
+        blocks.append((x[predicted], y_pred[predicted]))
+    return blocks
 
 
 def attention_info(best: BestTrial) -> AttentionInfo:
@@ -115,7 +135,12 @@ def draw_forecast(info: ForecastInfo) -> Figure:
             ax.axvline(x0 - 0.5, color="#555555", lw=0.8, ls="--")
         for k, (bx, by) in enumerate(info.blocks):
             ax.plot(bx, by, color=FORECAST, lw=1.6, marker="o" if info.horizon > 1 else None,
-                    ms=3, label="forecast" if k == 0 else None)
+                    ms=3, label=("best trial forecast" if info.ensemble_k else "forecast")
+                    if k == 0 else None)
+        for k, (bx, by) in enumerate(info.ensemble_blocks):
+            ax.plot(bx, by, color=ENSEMBLE, lw=1.6, ls="--",
+                    marker="s" if info.horizon > 1 else None, ms=3,
+                    label=f"top-{info.ensemble_k} ensemble (mean)" if k == 0 else None)
         ax.xaxis.set_major_formatter(FuncFormatter(time_label))
         ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
         ax.set_ylabel(plain(info.target))
@@ -170,11 +195,19 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
     """
     figures: list[ReportFigure] = []
     if exp.best is not None:
-        forecast = forecast_info(exp.best)
+        forecast = forecast_info(exp.best, exp.ensemble)
+        if exp.ensemble is None:
+            title = "Best trial: forecasts against the truth"
+            shown = "the best trial's test forecasts"
+        else:
+            k = exp.ensemble.k
+            title = f"Best trial and top-{k} ensemble: forecasts against the truth"
+            shown = (f"the test forecasts of the best trial (solid) and of the top-{k} ensemble "
+                     f"(dashed: the mean of the {k} trials with the lowest val_loss)")
         figures.append(ReportFigure(
-            "forecast", "Best trial: forecasts against the truth",
-            f"Truth and the best trial's test forecasts in original units ({forecast.protocol}); "
-            "shaded: validation and test splits.", draw_forecast(forecast)))
+            "forecast", title,
+            f"Truth and {shown} in original units ({forecast.protocol}); shaded: validation "
+            "and test splits.", draw_forecast(forecast)))
         attention = attention_info(exp.best)
         lags = ", ".join(str(lag) for lag in attention.top_lags)
         note = "" if attention.rows_sum_to_one else " Warning: some rows do not sum to 1."

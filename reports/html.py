@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import platform
 import tempfile
@@ -33,6 +34,7 @@ from reports.timeline import timeline_info
 __all__ = ["render_html", "render_report"]
 
 DPI = 100
+METRIC_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("mase", "MASE"), ("smape", "sMAPE %"))
 _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch"),
                   ("epochs", "epochs_run"), ("retries", "restarts"))
 
@@ -80,8 +82,10 @@ def render_html(exp: Experiment) -> str:
         "n_trials": len(exp.trials),
         "dataset": summary.dataset(exp),
         "best": best,
+        "ensemble": exp.ensemble,
         "best_config": summary.best_config(exp),
         "metrics": _metrics_rows(exp),
+        "metric_headers": [label for _, label in METRIC_COLUMNS],
         "times": summary.time_stats(exp, timeline),
         "resources": summary.resources(exp, timeline),
         "started": exp.run.started_at.isoformat(sep=" ") if exp.run.started_at else "–",
@@ -124,15 +128,27 @@ def _png_uri(figure: Figure) -> str:
 
 
 def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
+    """One row per forecaster: the best trial, the top-k ensemble (if any) and the baselines.
+
+    Each cell is (value, lowest in its column); the lowest value of each metric is bold.
+    """
     if exp.best is None:
         return []
     test = exp.best.test_metrics
-    rows: list[dict[str, Any]] = []
-    for name, label in (("mae", "MAE"), ("rmse", "RMSE"), ("mase", "MASE"), ("smape", "sMAPE %")):
-        values: dict[str, float] = {k: test[k][name] for k in ("model", "naive", "seasonal_naive")}
-        best = min(values, key=lambda k: values[k])
-        rows.append({"label": label, "values": values, "best": best})
-    return rows
+    forecasters = [("model", f"best trial ({exp.best.trial_id})", test["model"])]
+    if exp.ensemble is not None:
+        trials = ", ".join(exp.ensemble.trial_ids)
+        forecasters.append(("ensemble", f"top-{exp.ensemble.k} ensemble (mean of trials {trials})",
+                            exp.ensemble.test_metrics["model"]))
+    forecasters += [("naive", "naive", test["naive"]),
+                    ("seasonal_naive", "seasonal-naive", test["seasonal_naive"])]
+    lowest = {}
+    for name, _ in METRIC_COLUMNS:
+        finite = [v[name] for _, _, v in forecasters if math.isfinite(v[name])]
+        lowest[name] = min(finite) if finite else math.nan
+    return [{"key": key, "label": label,
+             "cells": [(values[name], values[name] == lowest[name]) for name, _ in METRIC_COLUMNS]}
+            for key, label, values in forecasters]
 
 
 def _config_columns(exp: Experiment) -> tuple[list[str], list[str]]:

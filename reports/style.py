@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-__all__ = ["BEST", "FORECAST", "OUTCOME_COLORS", "OUTCOME_LABELS", "SPLIT_COLORS", "TRUTH",
+__all__ = ["BEST", "ENSEMBLE", "FORECAST", "OUTCOME_COLORS", "OUTCOME_LABELS", "SPLIT_COLORS", "TRUTH",
            "ReportFigure", "duration_text", "outcome_color", "plain"]
 
 TRUTH = "#222222"
 FORECAST = "#d9480f"
+ENSEMBLE = "#5e3c99"  # the top-k ensemble's forecast (dashed), distinct from FORECAST
 BEST = "#1b9e4b"
 SPLIT_COLORS = {"val": "#ffe8a3", "test": "#cfe3ff"}
 OUTCOME_COLORS = {"completed": "#3b75af", "stopped": "#ef8a17", "failed": "#c0392b",

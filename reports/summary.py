@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from reports.collect import Experiment
+from reports.collect import Ensemble, Experiment
 from reports.style import OUTCOME_LABELS, duration_text
 from reports.timeline import TimelineInfo
 
@@ -38,7 +38,10 @@ class Banner(NamedTuple):
 def verdict(exp: Experiment) -> Verdict:
     """Compare the best trial's test MASE with the naive and seasonal-naive baselines.
 
-    MAE is used instead when a MASE is not finite (a constant in-sample series).
+    MAE is used instead when a MASE is not finite (a constant in-sample series). With a top-k
+    ensemble a second sentence gives its test MASE beside the best trial's, whichever is lower,
+    and says which baselines it beats. ``good`` judges the best trial alone: the ensemble is an
+    alternative shown beside it, not a choice made on the test split.
     """
     if exp.best is None:
         if exp.run.status == "completed" or not len(exp.finished):
@@ -46,8 +49,12 @@ def verdict(exp: Experiment) -> Verdict:
         return Verdict("The search stopped before its best trial was evaluated on the test "
                        "split: no test verdict.", None)
     metrics = exp.best.test_metrics
+    ensemble = exp.ensemble
     names = ["seasonal_naive", "naive"] if exp.best.season_length > 1 else ["naive"]
-    metric = "mase" if all(math.isfinite(metrics[k]["mase"]) for k in ("model", *names)) else "mae"
+    compared = [metrics[k] for k in ("model", *names)]
+    if ensemble is not None:
+        compared.append(ensemble.test_metrics["model"])
+    metric = "mase" if all(math.isfinite(values["mase"]) for values in compared) else "mae"
     model = metrics["model"][metric]
     # Compare with the stronger baseline first: beating it means beating both.
     names.sort(key=lambda name: metrics[name][metric])
@@ -57,13 +64,41 @@ def verdict(exp: Experiment) -> Verdict:
         beats = model < value
         parts.append((beats, f"{BASELINE_NAMES[name]} ({model:.2f} vs {value:.2f})"))
     label = f"test {metric.upper()}"
-    if all(beats for beats, _ in parts):
+    good = all(beats for beats, _ in parts)
+    if good:
         text = f"Best trial beats {parts[0][1]}" + "".join(f" and {p}" for _, p in parts[1:])
-        return Verdict(f"{text} on {label}.", True)
-    text = f"Best trial does NOT beat {parts[0][1]} on {label}"
-    if len(parts) > 1:
-        text += f"; {'it beats' if parts[1][0] else 'nor'} {parts[1][1]}"
-    return Verdict(text + ".", False)
+        text += f" on {label}."
+    else:
+        text = f"Best trial does NOT beat {parts[0][1]} on {label}"
+        if len(parts) > 1:
+            text += f"; {'it beats' if parts[1][0] else 'nor'} {parts[1][1]}"
+        text += "."
+    if ensemble is not None:
+        text += " " + _ensemble_sentence(ensemble, metrics, names, metric)
+    return Verdict(text, good)
+
+
+def _ensemble_sentence(
+    ensemble: Ensemble, metrics: dict[str, dict[str, float]], names: list[str], metric: str
+) -> str:
+    """The ensemble's test metric next to the best trial's (``metrics``, best/metrics.json's
+    test scores), and which of the baselines the report shows it beats."""
+    value, best = ensemble.test_metrics["model"][metric], metrics["model"][metric]
+    shown, best_shown = f"{value:.2f}", f"{best:.2f}"
+    if shown == best_shown:
+        against = f"the same as the best trial's {best_shown}"
+    else:
+        against = f"{'better' if value < best else 'worse'} than the best trial's {best_shown}"
+    beaten = [BASELINE_NAMES[n] for n in names if value < metrics[n][metric]]
+    missed = [BASELINE_NAMES[n] for n in names if not value < metrics[n][metric]]
+    if not missed:
+        baselines = "it beats both baselines" if len(beaten) > 1 else f"it beats {beaten[0]}"
+    elif not beaten:
+        baselines = "it does NOT beat either baseline" if len(missed) > 1 \
+            else f"it does NOT beat {missed[0]}"
+    else:
+        baselines = f"it does NOT beat {missed[0]}, but beats {beaten[0]}"
+    return f"Top-{ensemble.k} ensemble: test {metric.upper()} {shown}, {against}; {baselines}."
 
 
 def banners(exp: Experiment) -> list[Banner]:

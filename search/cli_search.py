@@ -40,6 +40,10 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--resume", metavar="DIR", help="continue an interrupted experiment")
     g.add_argument("--address", help="Ray cluster to join ('auto' inside a Ray Job)")
     g.add_argument("--seed", type=int, help="seed of the sampler and of every trial (default 0)")
+    g.add_argument(
+        "--ensemble", type=int, metavar="K",
+        help="also forecast with the mean of the K best trials by val_loss (default 5; 1 = off)",
+    )
     g.add_argument("--smoke-test", action="store_true", help="a tiny search that ends in seconds")
     g.add_argument("--no-report", action="store_true", help="do not write report.html")
     g.add_argument("--quiet", action="store_true", help="no progress table")
@@ -60,6 +64,7 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "name": "name",
         "address": "address",
         "seed": "seed",
+        "ensemble": "ensemble",
     }
     out = {key: getattr(args, arg) for arg, key in names.items() if getattr(args, arg) is not None}
     if args.no_report:
@@ -132,6 +137,12 @@ def _finish(outcome: Any) -> int:
             f"best trial {outcome.best_metrics['trial_id']}: val_loss "
             f"{outcome.best_metrics['val_loss']:.5f}; test MASE {test['model']['mase']:.3f} "
             f"(naive {test['naive']['mase']:.3f}, seasonal-naive {test['seasonal_naive']['mase']:.3f})"
+        )
+    ensemble = getattr(outcome, "ensemble_metrics", None)
+    if ensemble:
+        print(
+            f"top-{ensemble['k']} ensemble (mean forecast): val_loss {ensemble['val_loss']:.5f}; "
+            f"test MASE {ensemble['test']['model']['mase']:.3f}"
         )
     print(f"experiment: {outcome.path}")
     if outcome.status == "interrupted":

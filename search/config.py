@@ -58,6 +58,7 @@ class SearchConfig:
     reduction_factor: int = 2
     max_failures: int | None = None  # retries per trial; default 0 locally, 2 on a cluster
     seed: int = 0
+    ensemble: int = 5  # also forecast with the mean of the top-k trials by val_loss (1: no ensemble)
     address: str | None = None
     train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options
     space: dict[str, Any] = field(default_factory=dict)  # user overrides of the default space
@@ -79,6 +80,8 @@ class SearchConfig:
                 f"gpus-per-trial {g} does not divide a GPU into whole trials: use 1, 0.5, "
                 "0.25, 0.2, 0.125 (1/k for k trials per GPU)"
             )
+        if self.ensemble < 1:
+            raise SearchConfigError(f"ensemble must be >= 1 (1 = the best trial alone), got {self.ensemble}")
         if self.max_failures is not None and self.max_failures < 0:
             raise SearchConfigError(f"max-failures must be >= 0, got {self.max_failures}")
         if self.max_concurrent is not None and self.max_concurrent < 1:

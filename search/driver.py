@@ -31,9 +31,11 @@ from search.config import METRIC, MODE, SearchConfig, SearchConfigError
 from search.experiment import (
     TrialRecord,
     clean_history,
+    ensemble_members,
     one_line_error,
     pick_best,
     write_best,
+    write_ensemble,
     write_json,
     write_tables,
 )
@@ -59,6 +61,7 @@ class SearchOutcome:
     trials: Any  # pandas DataFrame of trials.csv
     best_metrics: dict[str, Any] | None
     report: Path | None
+    ensemble_metrics: dict[str, Any] | None = None
 
 
 def experiment_dir(config: SearchConfig, data: Dataset) -> Path:
@@ -212,11 +215,16 @@ def run_search(config: SearchConfig, resume: Path | None = None, trainable: Any 
         state = _initial_state(config, data, space, cluster, concurrency, path, resume)
         write_json(state_path, state)
         began = time.monotonic()
+        # Tune warns whenever a checkpoint forces an experiment-state snapshot within 5 s of the
+        # last one: with num_to_keep=1 and fast epochs that is every improvement, and the user
+        # cannot act on it.
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         grid = _tuner(config, data, fixed, tuned, concurrency, path, resume, trainable).fit()
         records = _records(grid, path)
         trials = write_tables(path, records, fixed, config.gpus_per_trial)
         best = pick_best(trials, records)
         best_metrics = write_best(path, best, data) if best is not None else None
+        ensemble_metrics = write_ensemble(path, ensemble_members(trials, records, config.ensemble), data)
         out_of_time = config.time_budget_s is not None and (
             resume is not None or time.monotonic() - began >= 0.9 * config.time_budget_s
         )
@@ -234,7 +242,7 @@ def run_search(config: SearchConfig, resume: Path | None = None, trainable: Any 
         if started_ray:
             ray.shutdown()
     report = _write_report(path) if config.report else None
-    return SearchOutcome(path, status, trials, best_metrics, report)
+    return SearchOutcome(path, status, trials, best_metrics, report, ensemble_metrics)
 
 
 def _tuner(

@@ -1,16 +1,18 @@
 """Write the experiment directory's contract files (docs/experiment-dir.md).
 
-``tunecast.json``, ``trials.csv``, ``history.csv`` and ``best/`` are written atomically (a
+``tunecast.json``, ``trials.csv``, ``history.csv``, ``best/`` and ``ensemble/`` are written atomically (a
 temporary file or folder, then a rename), so an interrupted write never leaves half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,14 @@ import pandas as pd
 import torch
 
 from model.data import Dataset
-from model.evaluate import evaluate, metrics_record, predictions_frame
+from model.evaluate import evaluate, mean_forecast, metrics_record, predictions_frame, val_forecast
 from model.training import TrainConfig, build_model
 from search.config import METRIC
 
 HISTORY_COLUMNS = ["trial_id", "epoch", "train_loss", "val_loss", "timestamp"]
 FINISHED = ("completed", "stopped")
+ENSEMBLE_DIR = "ensemble"
+ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -158,15 +162,20 @@ def write_tables(
     return trials
 
 
-def pick_best(trials: pd.DataFrame, records: list[TrialRecord]) -> TrialRecord | None:
-    """The finished trial with the lowest val_loss that kept a checkpoint."""
+def ranked(trials: pd.DataFrame, records: list[TrialRecord]) -> list[TrialRecord]:
+    """Finished trials that kept a checkpoint, lowest val_loss first (ties: trials.csv order)."""
     with_ckpt = {r.trial_id for r in records if r.checkpoint_dir is not None}
     finished = trials[trials["status"].isin(FINISHED) & trials["trial_id"].isin(with_ckpt)]
     finished = finished[finished["best_val_loss"].notna()]
-    if finished.empty:
-        return None
-    best_id = finished.loc[finished["best_val_loss"].astype(float).idxmin(), "trial_id"]
-    return next(r for r in records if r.trial_id == best_id)
+    order = finished.assign(loss=finished["best_val_loss"].astype(float)).sort_values("loss", kind="stable")
+    by_id = {r.trial_id: r for r in records}
+    return [by_id[trial_id] for trial_id in order["trial_id"]]
+
+
+def pick_best(trials: pd.DataFrame, records: list[TrialRecord]) -> TrialRecord | None:
+    """The finished trial with the lowest val_loss that kept a checkpoint."""
+    best = ranked(trials, records)
+    return best[0] if best else None
 
 
 def load_checkpoint(checkpoint_dir: Path) -> tuple[torch.nn.Module, TrainConfig, dict[str, Any]]:
@@ -177,6 +186,20 @@ def load_checkpoint(checkpoint_dir: Path) -> tuple[torch.nn.Module, TrainConfig,
     model.load_state_dict(torch.load(checkpoint_dir / "model.pt", weights_only=True))
     model.eval()
     return model, config, meta
+
+
+@contextlib.contextmanager
+def _atomic_dir(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target`` that replaces it once the block succeeds."""
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> dict[str, Any]:
@@ -190,8 +213,7 @@ def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> dict[str, Any
         "best_epoch": int(meta["epoch"]),
         **metrics_record(evaluation, data, config),
     }
-    tmp = Path(tempfile.mkdtemp(dir=exp_dir, prefix=".best."))
-    try:
+    with _atomic_dir(exp_dir / "best") as tmp:
         shutil.copyfile(best.checkpoint_dir / "model.pt", tmp / "model.pt")
         (tmp / "config.json").write_text(
             json.dumps(
@@ -208,11 +230,51 @@ def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> dict[str, Any
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         predictions_frame(data, evaluation).to_csv(tmp / "predictions.csv", index=False)
         np.save(tmp / "attention.npy", evaluation.attention)
-        target = exp_dir / "best"
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return metrics
+
+
+def ensemble_members(trials: pd.DataFrame, records: list[TrialRecord], k: int) -> list[TrialRecord]:
+    """The ``k`` best trials by val_loss, less any whose val_loss exceeds ``ENSEMBLE_MAX_RATIO``
+    times the best one's (a short search's poor trials would only drag the mean down)."""
+    top = ranked(trials, records)[:k]
+    if not top:
+        return []
+    loss = trials.set_index("trial_id")["best_val_loss"].astype(float)
+    limit = ENSEMBLE_MAX_RATIO * loss[top[0].trial_id]
+    return [r for r in top if loss[r.trial_id] <= limit]
+
+
+def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset) -> dict[str, Any] | None:
+    """Evaluate the mean forecast of ``members`` (the top trials by val_loss) and write ``ensemble/``.
+
+    Fewer than two members: no ensemble (and an old ``ensemble/`` of a resumed run is removed).
+    """
+    target = exp_dir / ENSEMBLE_DIR
+    if len(members) < 2:
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    evaluations, val_preds, val_target, rows = [], [], None, []
+    config = None
+    for member in members:
+        assert member.checkpoint_dir is not None
+        model, config, meta = load_checkpoint(member.checkpoint_dir)
+        evaluations.append(evaluate(model, data, config))
+        prediction, val_target = val_forecast(model, data, config)
+        val_preds.append(prediction)
+        rows.append({"trial_id": member.trial_id, "val_loss": clean_float(meta["val_loss"]),
+                     "best_epoch": int(meta["epoch"])})
+    assert config is not None and val_target is not None
+    evaluation = mean_forecast(evaluations, data)
+    val_loss = float(np.mean((np.mean(val_preds, axis=0) - val_target) ** 2))
+    metrics = {
+        "members": rows,
+        "k": len(members),
+        "combination": "mean of the members' forecasts",
+        "max_val_loss_ratio": ENSEMBLE_MAX_RATIO,
+        "val_loss": clean_float(val_loss),
+        **metrics_record(evaluation, data, config),
+    }
+    with _atomic_dir(target) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        predictions_frame(data, evaluation).to_csv(tmp / "predictions.csv", index=False)
     return metrics

@@ -63,6 +63,7 @@ def default_space() -> dict[str, Param]:
         "batch_size": Param("categorical", choices=(16, 32, 64)),
         "dropout": Param("float", 0.0, 0.3),
         "scaler": Param("categorical", choices=("standard", "window")),
+        "highway": Param("categorical", choices=(False, True)),
     }
 
 
@@ -89,8 +90,9 @@ def parse_param(name: str, spec: Any) -> Param:
         if not choices:
             raise SpaceError(f"space.{name}: choices is empty: list at least one value")
         return Param("categorical", choices=choices) if len(choices) > 1 else Param("fixed", value=choices[0])
-    if kind == "str":
-        raise SpaceError(f"space.{name}: a text option takes choices: [...] or a value")
+    if kind in ("str", "bool"):
+        what = "text" if kind == "str" else "true/false"
+        raise SpaceError(f"space.{name}: a {what} option takes choices: [...] or a value")
     if "low" not in spec or "high" not in spec:
         raise SpaceError(f"space.{name}: a range needs both low and high")
     low, high = _cast(name, kind, spec["low"]), _cast(name, kind, spec["high"])

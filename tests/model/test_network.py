@@ -33,3 +33,36 @@ def test_window_norm_is_shift_and_scale_equivariant():
     base, _ = net(x)
     shifted, _ = net(x * 3.0 + 100.0)
     torch.testing.assert_close(shifted, base * 3.0 + 100.0, rtol=1e-4, atol=1e-3)
+
+
+def test_highway_adds_a_linear_autoregressive_term_over_the_target():
+    torch.manual_seed(0)
+    net = AttentionLSTM(input_size=2, hidden_size=8, num_layers=1, horizon=3, highway=True, window=10)
+    net.eval()
+    assert net.highway is not None and net.highway.weight.shape == (3, 10)
+    x = torch.randn(4, 10, 2)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        prediction, _ = net(x)
+        # only the highway is left: a linear map of the target column (feature 0), not feature 1
+        torch.testing.assert_close(prediction, x[:, :, 0] @ net.highway.weight.T + net.highway.bias)
+        changed = x.clone()
+        changed[:, :, 1] += 5.0
+        torch.testing.assert_close(net(changed)[0], prediction)
+
+
+def test_highway_with_window_norm_stays_shift_and_scale_equivariant():
+    torch.manual_seed(0)
+    net = AttentionLSTM(1, 8, 1, 2, window_norm=True, highway=True, window=10)
+    net.eval()
+    x = torch.randn(4, 10, 1)
+    base, _ = net(x)
+    torch.testing.assert_close(net(x * 3.0 + 100.0)[0], base * 3.0 + 100.0, rtol=1e-4, atol=1e-3)
+
+
+def test_highway_needs_the_window_length():
+    import pytest
+
+    with pytest.raises(ValueError, match="window"):
+        AttentionLSTM(1, 8, 1, 1, highway=True)

@@ -32,6 +32,12 @@ def exp_h1(make_exp: Callable[..., Path]) -> Path:
 
 
 @pytest.fixture
+def exp_ens(make_exp: Callable[..., Path]) -> Path:
+    """As exp_h1, plus ensemble/: the mean forecast of the 5 finished trials with the lowest val_loss."""
+    return make_exp("ens", n_trials=8, horizon=1, ensemble=5)
+
+
+@pytest.fixture
 def exp_h3(make_exp: Callable[..., Path]) -> Path:
     """8 trials, horizon 3 (forecasts in blocks of 3)."""
     return make_exp("h3", n_trials=8, horizon=3)

@@ -72,3 +72,22 @@ def test_render_report_on_a_real_search(sine_experiment: Path, tmp_path: Path) -
     assert all(src.startswith("data:image/png;base64,") for src in images.sources)
     assert verdict(collect(sine_experiment)).text.split(" on test")[0] in html
     assert out.stat().st_size < 5_000_000
+
+
+def test_collect_reads_the_real_ensemble(sine_experiment: Path) -> None:
+    """The search's own ensemble/ (default --ensemble 5, here of at most 4 trials) reads cleanly."""
+    exp = collect(sine_experiment)
+    finished = exp.finished.sort_values("best_val_loss", kind="stable")
+    near = finished[finished["best_val_loss"] <= 2.0 * finished["best_val_loss"].min()]  # the search's rule
+    if len(near) < 2:
+        assert exp.ensemble is None and not (sine_experiment / "ensemble").exists()
+        return
+    ensemble, best = exp.ensemble, exp.best
+    assert ensemble is not None and best is not None
+    assert not any("ensemble" in w for w in exp.warnings)
+    assert ensemble.trial_ids[0] == best.trial_id
+    assert set(ensemble.trial_ids) <= set(near["trial_id"]) and 2 <= ensemble.k <= 5
+    assert ensemble.n_test_points == best.n_test_points
+    np.testing.assert_allclose(ensemble.predictions["y_true"], best.predictions["y_true"])
+    assert sum(len(x) for x, _ in forecast_info(best, ensemble).ensemble_blocks) == ensemble.n_test_points
+    assert f"Top-{ensemble.k} ensemble: test" in verdict(exp).text

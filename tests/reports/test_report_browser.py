@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +175,11 @@ def _problems(events: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def test_report_opens_cleanly_in_chromium(browser: Browser, exp_h3: Path, tmp_path: Path) -> None:
-    report = render_report(exp_h3)
+def test_report_opens_cleanly_in_chromium(
+    browser: Browser, make_exp: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Horizon 3, with a top-5 ensemble/ beside best/."""
+    report = render_report(make_exp("h3-ensemble", n_trials=8, horizon=3, ensemble=5))
     events = browser.open(report)
     assert _problems(events) == []
     images = browser.evaluate(
@@ -185,6 +188,13 @@ def test_report_opens_cleanly_in_chromium(browser: Browser, exp_h3: Path, tmp_pa
     assert len(images) == 7
     assert all(done and width > 0 and height > 0 for done, width, height in images), images
     assert browser.evaluate("document.title").startswith("tunecast report: fixture-demo")
+    # The ensemble is on screen: its row in the metrics table and its part of the verdict.
+    assert browser.evaluate(
+        "Array.from(document.querySelectorAll('table.metrics tbody tr')).map(r => r.dataset.forecaster)"
+    ) == ["model", "ensemble", "naive", "seasonal_naive"]
+    height = "document.querySelector('tr[data-forecaster=ensemble]').getBoundingClientRect().height"
+    assert browser.evaluate(height) > 0
+    assert "Top-5 ensemble: test MASE" in browser.evaluate("document.getElementById('verdict').textContent")
 
     # The trials table sorts by a column when its heading is clicked.
     column = browser.evaluate(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,3 +126,135 @@ def test_collect_rejects_a_missing_required_column(exp_h1: Path) -> None:
     trials.drop(columns=["status"]).to_csv(exp_h1 / "trials.csv", index=False)
     with pytest.raises(ReportError, match="no column status"):
         collect(exp_h1)
+
+
+def test_collect_reads_the_ensemble(exp_ens: Path) -> None:
+    exp = collect(exp_ens)
+    ensemble, best = exp.ensemble, exp.best
+    assert ensemble is not None and best is not None
+    assert exp.warnings == ()
+    # The members are the 5 finished trials with the lowest val_loss, lowest first.
+    trials = pd.read_csv(exp_ens / "trials.csv", dtype={"trial_id": str})
+    finished = trials[trials["status"].isin(["completed", "stopped"])]
+    top5 = finished.sort_values("best_val_loss")["trial_id"].head(5).tolist()
+    assert ensemble.trial_ids == top5 and ensemble.k == 5
+    assert ensemble.trial_ids[0] == best.trial_id
+    by_id = trials.set_index("trial_id")
+    for member in ensemble.members:
+        assert member.val_loss == pytest.approx(by_id.loc[member.trial_id, "best_val_loss"])
+        assert member.best_epoch == by_id.loc[member.trial_id, "best_epoch"]
+    raw = json.loads((exp_ens / "ensemble" / "metrics.json").read_text())
+    assert ensemble.val_loss == pytest.approx(raw["val_loss"])
+    assert ensemble.combination == "mean of the members' forecasts"
+    assert (ensemble.horizon, ensemble.season_length, ensemble.protocol) == (1, 12, "rolling one-step")
+    assert ensemble.test_metrics["model"] == pytest.approx(raw["test"]["model"])
+    # The same baselines and the same series as best/, but its own forecast.
+    for name in ("naive", "seasonal_naive"):
+        assert ensemble.test_metrics[name] == pytest.approx(best.test_metrics[name])
+    np.testing.assert_array_equal(ensemble.predictions["y_true"], best.predictions["y_true"])
+    forecast = ensemble.predictions["y_pred"]
+    assert forecast.notna().sum() == ensemble.n_test_points == best.n_test_points == 29
+    assert not np.allclose(forecast.dropna(), best.predictions["y_pred"].dropna())
+
+
+def test_collect_ensemble_of_fewer_trials_than_asked(make_exp: Callable[..., Path]) -> None:
+    path = make_exp(n_trials=3, statuses=["completed", "failed", "completed"], ensemble=5)
+    ensemble = collect(path).ensemble
+    assert ensemble is not None and ensemble.k == 2
+    assert sorted(ensemble.trial_ids) == ["t0000", "t0002"]
+
+
+def test_collect_without_ensemble(exp_h1: Path, make_exp: Callable[..., Path]) -> None:
+    """No ensemble/ (--ensemble 1, or fewer than 2 finished trials): None and no warning."""
+    assert not (exp_h1 / "ensemble").exists()
+    exp = collect(exp_h1)
+    assert exp.ensemble is None and exp.warnings == ()
+    one = make_exp(n_trials=2, statuses=["completed", "failed"], ensemble=5)
+    assert not (one / "ensemble").exists() and collect(one).ensemble is None
+
+
+def _edit_json(file: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    data = json.loads(file.read_text())
+    edit(data)
+    file.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "metrics.json").write_text('{"members": ['),
+         r"corrupt JSON in .*ensemble/metrics\.json"),
+        (lambda d: (d / "metrics.json").write_text("[1, 2]"), r"corrupt JSON in .*ensemble/metrics\.json"),
+        (lambda d: (d / "metrics.json").unlink(), r"ensemble/metrics\.json is missing"),
+        (lambda d: (d / "predictions.csv").unlink(), r"ensemble/predictions\.csv is missing"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.pop("members")),
+         r"ensemble/metrics\.json needs a members list"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.update(members=m["members"][:1], k=1)),
+         r"ensemble/metrics\.json needs a members list of at least two"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m["members"][1].pop("trial_id")),
+         r"ensemble/metrics\.json lacks a trial_id at members\[1\]"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.update(k=4)),
+         r"ensemble/metrics\.json says k = 4 but lists 5 members"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m["members"].append(m["members"][0])),
+         r"ensemble/metrics\.json lists a member trial twice"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m["test"]["model"].pop("mase")),
+         r"ensemble/metrics\.json lacks a number at test\.model\.mase"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m["test"].pop("seasonal_naive")),
+         r"ensemble/metrics\.json lacks test\.seasonal_naive"),
+        (lambda d: (d / "predictions.csv").write_text("index,split\n0,train\n"),
+         r"corrupt CSV .*ensemble/predictions\.csv \(no column y_true, y_pred\)"),
+        (lambda d: (d / "predictions.csv").write_text("index,split,y_true,y_pred\n0,test,1.0,abc\n"),
+         r"corrupt CSV .*ensemble/predictions\.csv \(column y_pred"),
+        (lambda d: (d / "predictions.csv").write_bytes(b""), r"corrupt CSV .*ensemble/predictions\.csv"),
+    ],
+    ids=["truncated-json", "not-an-object", "no-metrics", "no-predictions", "no-members",
+         "one-member", "member-without-id", "k-mismatch", "member-twice", "no-mase", "no-baseline",
+         "no-forecast-column", "forecast-not-a-number", "empty-csv"],
+)
+def test_collect_rejects_a_malformed_ensemble(
+    exp_ens: Path, damage: Callable[[Path], object], message: str
+) -> None:
+    damage(exp_ens / "ensemble")
+    with pytest.raises(ReportError, match=message):
+        collect(exp_ens)
+
+
+def test_collect_notes_an_ensemble_that_does_not_match_the_run(exp_ens: Path) -> None:
+    """Members missing from trials.csv, or a first member other than the best trial: notes."""
+    def add_unknown_first(metrics: dict[str, Any]) -> None:
+        metrics["members"].insert(0, {"trial_id": "zzzz9999", "val_loss": 0.01, "best_epoch": 3})
+        metrics["k"] = len(metrics["members"])
+
+    _edit_json(exp_ens / "ensemble" / "metrics.json", add_unknown_first)
+    exp = collect(exp_ens)
+    assert exp.ensemble is not None and exp.ensemble.trial_ids[0] == "zzzz9999"
+    assert any("ensemble members zzzz9999 are not in trials.csv" in w for w in exp.warnings)
+    assert any("first member is trial zzzz9999, not the best trial" in w for w in exp.warnings)
+
+
+def test_collect_ignores_an_ensemble_without_a_best_trial(exp_ens: Path) -> None:
+    """An interrupted search whose best/ was never written: ensemble/ alone is not shown."""
+    run = (exp_ens / "tunecast.json").read_text()
+    (exp_ens / "tunecast.json").write_text(run.replace('"completed"', '"interrupted"', 1))
+    for file in (exp_ens / "best").iterdir():
+        file.unlink()
+    exp = collect(exp_ens)
+    assert exp.best is None and exp.ensemble is None
+    assert any("ensemble/ exists but there is no evaluated best trial" in w for w in exp.warnings)
+
+
+def test_collect_notes_a_half_copied_ensemble_of_an_interrupted_search(exp_ens: Path) -> None:
+    run = (exp_ens / "tunecast.json").read_text()
+    (exp_ens / "tunecast.json").write_text(run.replace('"completed"', '"interrupted"', 1))
+    (exp_ens / "ensemble" / "predictions.csv").unlink()
+    exp = collect(exp_ens)
+    assert exp.best is not None and exp.ensemble is None
+    assert any("ensemble/predictions.csv missing" in w for w in exp.warnings)
+
+
+def test_collect_notes_ensemble_baselines_that_differ_from_best(exp_ens: Path) -> None:
+    _edit_json(exp_ens / "ensemble" / "metrics.json",
+               lambda m: m["test"]["seasonal_naive"].update(mase=9.9))
+    exp = collect(exp_ens)
+    assert exp.ensemble is not None
+    assert any("scores the naive baselines differently" in w for w in exp.warnings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -49,3 +51,21 @@ def test_payloads_in_name_column_and_error_are_escaped(exp_xss: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
     assert XSS_SCRIPT not in html and "<img src=x" not in html
+
+
+def test_payload_in_an_ensemble_member_id_is_escaped(make_exp: Callable[..., Path]) -> None:
+    """Ensemble member ids reach the metrics table's row label and a note: as text only."""
+    path = make_exp(n_trials=8, ensemble=3)
+    file = path / "ensemble" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    metrics["members"][2]["trial_id"] = XSS_IMG
+    first, second = (m["trial_id"] for m in metrics["members"][:2])
+    file.write_text(json.dumps(metrics))
+    html = render_report(path).read_text(encoding="utf-8")
+    page = _Tags()
+    page.feed(html)
+    assert [attrs for tag, attrs in page.tags if tag == "script"] == [{}]
+    assert all(not name.startswith("on") for _, attrs in page.tags for name in attrs)
+    text = "".join(page.text)
+    assert f"top-3 ensemble (mean of trials {first}, {second}, {XSS_IMG})" in text
+    assert "<img src=x" not in html

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from reports import collect
 from reports.figures import attention_info, draw_attention, draw_forecast, forecast_info, make_figures
@@ -200,3 +202,63 @@ def test_plain_keeps_user_text_literal_in_matplotlib() -> None:
     assert plain("cost in $ and $x$") == r"cost in \$ and \$x\$"
     assert plain("_hidden") == " _hidden"  # a leading underscore would hide a legend entry
     assert len(plain("x" * 500)) == 80
+
+
+def test_forecast_info_carries_the_ensemble_forecast(exp_ens: Path) -> None:
+    exp = collect(exp_ens)
+    best, ensemble = exp.best, exp.ensemble
+    assert best is not None and ensemble is not None
+    info = forecast_info(best, ensemble)
+    assert info.ensemble_k == 5 and len(info.ensemble_blocks) == 1
+    x, y = info.ensemble_blocks[0]
+    test = ensemble.predictions["y_pred"].notna().to_numpy()
+    np.testing.assert_array_equal(x, ensemble.predictions["index"].to_numpy()[test])
+    np.testing.assert_allclose(y, ensemble.predictions["y_pred"].dropna())
+    # The best trial's own forecast is unchanged and differs from the ensemble's.
+    assert info.blocks[0][1].tolist() == best.predictions["y_pred"].dropna().tolist()
+    assert not np.allclose(info.blocks[0][1], y)
+    # Without an ensemble nothing is added.
+    alone = forecast_info(best)
+    assert alone.ensemble_blocks == [] and alone.ensemble_k == 0
+
+
+def test_forecast_info_ensemble_blocks_h3(make_exp: Callable[..., Path]) -> None:
+    exp = collect(make_exp(n_trials=8, horizon=3, ensemble=3))
+    assert exp.best is not None and exp.ensemble is not None
+    info = forecast_info(exp.best, exp.ensemble)
+    assert [b[0].tolist() for b in info.ensemble_blocks] == [b[0].tolist() for b in info.blocks]
+    assert len(info.ensemble_blocks) == 29 // 3 and info.ensemble_k == 3
+
+
+def _lines(ax: Axes, label: str) -> list[Line2D]:
+    return [line for line in ax.get_lines() if line.get_label() == label]
+
+
+def test_draw_forecast_adds_a_dashed_ensemble_line(exp_ens: Path) -> None:
+    exp = collect(exp_ens)
+    assert exp.best is not None and exp.ensemble is not None
+    info = forecast_info(exp.best, exp.ensemble)
+    full, zoom = draw_forecast(info).axes
+    x, y = info.ensemble_blocks[0]
+    for ax in (full, zoom):
+        (ensemble,) = _lines(ax, "top-5 ensemble (mean)")
+        (best,) = _lines(ax, "best trial forecast")
+        np.testing.assert_allclose(ensemble.get_xydata(), np.column_stack([x, y]))
+        assert ensemble.get_linestyle() == "--" and best.get_linestyle() == "-"
+        assert ensemble.get_color() != best.get_color()
+    legend = full.get_legend()
+    assert legend is not None
+    assert {"best trial forecast", "top-5 ensemble (mean)"} <= {t.get_text() for t in legend.get_texts()}
+    # Without an ensemble: one forecast line per axis, labelled as before.
+    alone_full, _ = draw_forecast(forecast_info(exp.best)).axes
+    assert len(_lines(alone_full, "forecast")) == 1
+    assert not [line for line in alone_full.get_lines() if "ensemble" in str(line.get_label())]
+
+
+def test_forecast_figure_title_and_caption_name_the_ensemble(exp_ens: Path, exp_h1: Path) -> None:
+    with_ensemble = make_figures(collect(exp_ens))[0]
+    assert with_ensemble.key == "forecast"
+    assert with_ensemble.title == "Best trial and top-5 ensemble: forecasts against the truth"
+    assert "mean of the 5 trials with the lowest val_loss" in with_ensemble.caption
+    alone = make_figures(collect(exp_h1))[0]
+    assert alone.title == "Best trial: forecasts against the truth" and "ensemble" not in alone.caption

@@ -12,7 +12,7 @@ import pytest
 
 import reports.html as html_module
 from reports import ReportError, collect, render_report
-from reports.summary import banners, verdict
+from reports.summary import banners, number_text, verdict
 
 
 class _Page(HTMLParser):
@@ -159,3 +159,137 @@ def test_report_of_a_search_that_stopped_before_any_trial(exp_interrupted: Path)
     assert "This search was interrupted: the report covers 0 of 7 planned trials." in text
     assert "No trials were recorded." in text
     assert [tag for tag, _ in page.tags if tag == "img"] == []
+
+
+class _MetricsTable(HTMLParser):
+    """The rows of the test-metrics table: (data-forecaster, row label, [(cell text, class)])."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[tuple[str, str, list[tuple[str, str]]]] = []
+        self._in_table = False
+        self._cell: str | None = None  # "th" or "td" while inside one
+        self._class = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "table" and attributes.get("class") == "metrics":
+            self._in_table = True
+        elif self._in_table and tag == "tr" and "data-forecaster" in attributes:
+            self.rows.append((attributes["data-forecaster"] or "", "", []))
+        elif self._in_table and self.rows and tag in ("th", "td"):
+            self._cell, self._class = tag, attributes.get("class") or ""
+            if tag == "td":
+                self.rows[-1][2].append(("", self._class))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_table = False
+        if tag in ("th", "td"):
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if not self._in_table or not self.rows or self._cell is None:
+            return
+        key, label, cells = self.rows[-1]
+        if self._cell == "th":
+            self.rows[-1] = (key, label + data, cells)
+        else:
+            text, css = cells[-1]
+            cells[-1] = (text + data, css)
+
+
+def metrics_table(html: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    table = _MetricsTable()
+    table.feed(html)
+    return table.rows
+
+
+def _set_ensemble_mase(path: Path, value: float) -> None:
+    """The ensemble's test MASE, with the baselines of best/metrics.json (as a search writes)."""
+    file = path / "ensemble" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    best = json.loads((path / "best" / "metrics.json").read_text())
+    metrics["test"].update(model={**metrics["test"]["model"], "mase": value},
+                           naive=best["test"]["naive"], seasonal_naive=best["test"]["seasonal_naive"])
+    file.write_text(json.dumps(metrics))
+
+
+def test_verdict_names_a_better_ensemble(exp_ens: Path) -> None:
+    _set_metrics(exp_ens, 0.55, 1.6, 1.4)
+    _set_ensemble_mase(exp_ens, 0.49)
+    result = verdict(collect(exp_ens))
+    assert result.good is True
+    assert result.text == (
+        "Best trial beats seasonal-naive (0.55 vs 1.40) and naive (0.55 vs 1.60) on test MASE. "
+        "Top-5 ensemble: test MASE 0.49, better than the best trial's 0.55; it beats both baselines."
+    )
+
+
+def test_verdict_says_when_the_ensemble_is_worse(exp_ens: Path) -> None:
+    """A worse ensemble is reported as worse, and its misses are named; good is the best trial's."""
+    _set_metrics(exp_ens, 0.90, 1.3, 1.0)
+    _set_ensemble_mase(exp_ens, 1.2)
+    result = verdict(collect(exp_ens))
+    assert result.good is True
+    assert result.text == (
+        "Best trial beats seasonal-naive (0.90 vs 1.00) and naive (0.90 vs 1.30) on test MASE. "
+        "Top-5 ensemble: test MASE 1.20, worse than the best trial's 0.90; it does NOT beat "
+        "seasonal-naive, but beats naive."
+    )
+
+
+def test_verdict_when_only_the_ensemble_beats_the_baselines(exp_ens: Path) -> None:
+    _set_metrics(exp_ens, 1.1, 1.3, 1.0)
+    _set_ensemble_mase(exp_ens, 0.8)
+    result = verdict(collect(exp_ens))
+    assert result.good is False  # the verdict is about the best trial; the ensemble is beside it
+    assert result.text == (
+        "Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; it beats naive (1.10 vs 1.30). "
+        "Top-5 ensemble: test MASE 0.80, better than the best trial's 1.10; it beats both baselines."
+    )
+
+
+def test_report_shows_the_ensemble(exp_ens: Path) -> None:
+    _set_metrics(exp_ens, 0.55, 1.6, 1.4)
+    _set_ensemble_mase(exp_ens, 0.49)
+    exp = collect(exp_ens)
+    assert exp.ensemble is not None and exp.best is not None and exp.warnings == ()
+    html = render_report(exp_ens).read_text(encoding="utf-8")
+    text = " ".join(parse(html).text)
+    # The verdict at the top carries both numbers.
+    assert verdict(exp).text in text and "Top-5 ensemble: test MASE 0.49" in text
+    # One row per forecaster: best trial, ensemble, then the baselines.
+    rows = metrics_table(html)
+    assert [key for key, _, _ in rows] == ["model", "ensemble", "naive", "seasonal_naive"]
+    labels = {key: label.strip() for key, label, _ in rows}
+    ids = ", ".join(exp.ensemble.trial_ids)
+    assert labels["ensemble"] == f"top-5 ensemble (mean of trials {ids})"
+    assert labels["model"] == f"best trial ({exp.best.trial_id})"
+    cells = {key: [t.strip() for t, _ in c] for key, _, c in rows}
+    ensemble_test = exp.ensemble.test_metrics["model"]
+    assert cells["ensemble"] == [number_text(ensemble_test[m]) for m in ("mae", "rmse", "mase", "smape")]
+    # The lowest MASE (column 3) is bold: the ensemble's 0.49.
+    mase_winners = [key for key, _, c in rows if c[2][1] == "winner"]
+    assert mase_winners == ["ensemble"]
+    assert "its members were picked by val_loss only" in text
+    # The ensemble adds a line to the forecast figure, not a figure.
+    assert len([a for tag, a in parse(html).tags if tag == "img"]) == 7
+    assert "Best trial and top-5 ensemble: forecasts against the truth" in text
+
+
+def test_report_marks_the_best_trial_when_it_beats_the_ensemble(exp_ens: Path) -> None:
+    _set_metrics(exp_ens, 0.55, 1.6, 1.4)
+    _set_ensemble_mase(exp_ens, 0.70)
+    rows = metrics_table(render_report(exp_ens).read_text())
+    assert [key for key, _, c in rows if c[2][1] == "winner"] == ["model"]
+
+
+def test_report_without_an_ensemble_has_no_ensemble_row(exp_h1: Path) -> None:
+    html = render_report(exp_h1).read_text()
+    rows = metrics_table(html)
+    assert [key for key, _, _ in rows] == ["model", "naive", "seasonal_naive"]
+    text = " ".join(parse(html).text)
+    assert "Top-" not in verdict(collect(exp_h1)).text and "Best trial beats" in text
+    assert "picked by val_loss only" not in text and 'id="ensemble-note"' not in html
+    assert "Best trial: forecasts against the truth" in text

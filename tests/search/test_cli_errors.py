@@ -67,6 +67,11 @@ def test_inverted_range(capsys, tmp_path):
     assert "inverted" in err and "swap" in err
 
 
+def test_range_for_a_true_false_option(capsys, tmp_path):
+    err = run(capsys, tmp_path, "--config", config(tmp_path, "space: {highway: {low: 0, high: 1}}\n"))
+    assert "space.highway" in err and "choices" in err
+
+
 def test_empty_range(capsys, tmp_path):
     err = run(capsys, tmp_path, "--config", config(tmp_path, "space: {lr: {low: 0.01, high: 0.01}}\n"))
     assert "empty" in err and "value: 0.01" in err

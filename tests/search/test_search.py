@@ -93,6 +93,45 @@ def test_contract_files_are_consistent(sine_search):
     np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(tmp_path):
+    space = {"hidden_size": 16, "num_layers": 1, "window": {"low": 10, "high": 14}, "batch_size": 32,
+             "lr": {"low": 0.003, "high": 0.005}, "dropout": 0.0, "scaler": "standard", "highway": False}
+    config, outcome = small_search(tmp_path, "ensemble", trials=4, max_epochs=4, scheduler="fifo",
+                                   space=space, ensemble=3)
+    exp = outcome.path
+    trials = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
+    finished = trials[trials["status"].isin(["completed", "stopped"])].sort_values("best_val_loss")
+    top = finished.head(config.ensemble)
+    close = top[top["best_val_loss"] <= 2.0 * top["best_val_loss"].iloc[0]]  # members within 2x the best
+    expected = list(close["trial_id"])
+    assert len(expected) >= 2, trials[["trial_id", "best_val_loss"]]  # similar configs: close losses
+    metrics = json.loads((exp / "ensemble/metrics.json").read_text())
+    assert [m["trial_id"] for m in metrics["members"]] == expected and metrics["k"] == len(expected)
+    assert outcome.ensemble_metrics == metrics
+
+    data = load(DataSpec("sine"))
+    evaluations, val_errors = [], []
+    for trial_id in expected:
+        (folder,) = exp.glob(f"*_{trial_id}_*")
+        model, train_config, _ = load_checkpoint(sorted(folder.glob("checkpoint_*"))[-1])
+        evaluations.append(evaluate(model, data, train_config))
+        from model.evaluate import val_forecast
+
+        val_errors.append(val_forecast(model, data, train_config))
+    mean = np.mean([e.y_pred for e in evaluations], axis=0)
+    y_true = evaluations[0].y_true
+    assert metrics["test"]["model"]["mae"] == pytest.approx(float(np.mean(np.abs(mean - y_true))), rel=1e-6)
+    val_mean = np.mean([p for p, _ in val_errors], axis=0)
+    assert metrics["val_loss"] == pytest.approx(float(np.mean((val_mean - val_errors[0][1]) ** 2)), rel=1e-6)
+    # each member's own val_loss is what its trial reported
+    for member in metrics["members"]:
+        reported = trials.loc[trials["trial_id"] == member["trial_id"], "best_val_loss"].item()
+        assert member["val_loss"] == pytest.approx(reported, rel=1e-6)
+    predictions = pd.read_csv(exp / "ensemble/predictions.csv")
+    test_rows = predictions[predictions["split"] == "test"]
+    np.testing.assert_allclose(test_rows["y_pred"].to_numpy(), mean.ravel(), rtol=1e-6)
+
+
 def test_two_trials_run_at_once_on_two_cpus(sine_search):
     _, outcome = sine_search
     trials = outcome.trials.sort_values("start_time")
@@ -152,9 +191,11 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
             "verbose": 0,
             "train": {"grad_clip": 1e30},
             "seed": 3,
+            "ensemble": 1,
         }
     )
     outcome = run_search(config, trainable=_faulty_trainable)
+    assert not (outcome.path / "ensemble").exists() and outcome.ensemble_metrics is None  # --ensemble 1
     trials = outcome.trials
     assert len(trials) == 8
     failed = trials[trials["status"] == "failed"]
@@ -177,3 +218,19 @@ def test_time_budget_stops_starting_trials(tmp_path):
     assert outcome.status == "completed"
     state = json.loads((outcome.path / "tunecast.json").read_text())
     assert state["status"] == "completed"
+
+
+def test_ensemble_leaves_out_trials_far_worse_than_the_best(sine_search):
+    """The session search's trials are short and far apart: only near-best ones may join."""
+    _, outcome = sine_search
+    trials = outcome.trials
+    finished = trials[trials["status"].isin(["completed", "stopped"])].sort_values("best_val_loss")
+    best = float(finished["best_val_loss"].iloc[0])
+    near = finished[finished["best_val_loss"] <= 2.0 * best]
+    far = set(finished["trial_id"]) - set(near["trial_id"])
+    ensemble = outcome.path / "ensemble/metrics.json"
+    if len(near) < 2:
+        assert not ensemble.exists() and outcome.ensemble_metrics is None
+    else:
+        members = {m["trial_id"] for m in json.loads(ensemble.read_text())["members"]}
+        assert members == set(near["trial_id"].head(5)) and not members & far
