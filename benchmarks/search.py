@@ -53,6 +53,7 @@ FIXED_SPACE = {  # part 1: varied but modest configurations on the sine data
     "lr": {"low": 0.001, "high": 0.005, "log": True},
     "dropout": 0.0,
     "scaler": "standard",
+    "highway": False,
 }
 
 
@@ -210,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks the script works")
     parser.add_argument("--storage", help="keep the experiments here (default: a temporary folder)")
     parser.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 or part 2")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of every part-1 trial")
+    parser.add_argument("--epochs", type=int, default=100,
+                        help="epochs of every part-1 trial (default 100, tunecast search's max_epochs)")
     args = parser.parse_args(argv)
     print(machine_line())
     with tempfile.TemporaryDirectory(prefix="tunecast-bench-") as tmp:

@@ -9,7 +9,9 @@ rolling one-step test MSE (original units) is at most ``--target-mse``:
   (unscaled) values, as in the article; test MSE checked every 5 steps.
 * ``fit, article's network``: ``model.training.fit`` with the same network (hidden 64, 2 layers,
   window 20) and ``TrainConfig``'s defaults for the rest (mini-batch 64, Adam 1e-3, clipping).
-* ``fit, TrainConfig defaults``: ``fit`` as a user gets it (hidden 64, 1 layer, window 24).
+* ``fit, defaults, no highway``: ``fit`` with TrainConfig's defaults but no highway term (the
+  article's architecture at the default sizes: hidden 64, 1 layer, window 24).
+* ``fit, TrainConfig defaults``: ``fit`` as a user gets it (the same, with the highway term).
 
 For ``fit`` the model tested is the one it would return at that moment (the best so far on
 val_loss, from ``on_improve``). The clock stops while the benchmark measures test MSE. Every side
@@ -220,18 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     data = load(DataSpec("sine"))
 
     long = {"max_epochs": 10_000, "patience": 10_000}
-    same_net = TrainConfig(hidden_size=64, num_layers=2, window=20, **long)
+    same_net = TrainConfig(hidden_size=64, num_layers=2, window=20, highway=False, **long)
+    no_highway = TrainConfig(highway=False, **long)
     defaults = TrainConfig(**long)
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "fit, article's network": lambda: time_fit(data, target, max_seconds, same_net),
         "article (full batch)": lambda: time_article(data, target, max_seconds, check_every=5),
+        "fit, defaults, no highway": lambda: time_fit(data, target, max_seconds, no_highway),
         "fit, TrainConfig defaults": lambda: time_fit(data, target, max_seconds, defaults),
     }
     results = {name: run() for name, run in runs.items()}
     rows = [[n, r["seconds"], r["steps"], r["test_mse"], "yes" if r["reached"] else "no"]
             for n, r in results.items()]
     print(f"\nTime to rolling one-step test MSE <= {target:g} on sine. Article's network: hidden 64, "
-          "2 layers, window 20; fit's batch 64, lr 1e-3. TrainConfig defaults: hidden 64, 1 layer, window 24")
+          "2 layers, window 20; fit's batch 64, lr 1e-3. TrainConfig defaults: hidden 64, 1 layer, "
+          f"window 24, highway {defaults.highway}")
     print(table(["loop", "seconds", "optimizer steps", "test MSE", "reached"], rows, digits=4))
 
     size = 512 if smoke else 4096
@@ -248,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     article = results["article (full batch)"]
     lines = []
-    for name in ("fit, article's network", "fit, TrainConfig defaults"):
+    for name in ("fit, article's network", "fit, defaults, no highway", "fit, TrainConfig defaults"):
         ours = results[name]
         speedup = article["seconds"] / ours["seconds"]
         bound = "" if article["reached"] else " (at least: the article's loop did not reach the target)"

@@ -66,7 +66,7 @@ class TrainConfig:
     seed: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    highway: bool = False  # linear autoregressive term over the window beside the LSTM (LSTNet)
+    highway: bool = True  # linear autoregressive term over the window beside the LSTM (LSTNet)
     min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
 
     def __post_init__(self) -> None:

@@ -100,7 +100,7 @@ def make_fixture_experiment(
                    "gpus_per_trial": 0.5 if n_nodes > 1 else 0.0,
                    "max_concurrent": max_concurrent, "time_budget_s": None, "scheduler": "asha",
                    "max_epochs": MAX_EPOCHS, "grace_period": GRACE, "seed": seed,
-                   "metric": "val_loss", "mode": "min",
+                   "metric": "best_val_loss", "mode": "min",
                    "space": {**SPACE, "horizon": {"type": "fixed", "value": horizon}}},
         "data": {"source": "airline.csv", "target": target, "time_column": "month",
                  "features": [], "season_length": SEASON, "val_fraction": 0.15,

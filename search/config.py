@@ -27,7 +27,11 @@ from model.training import ConfigError, TrainConfig
 from model.typecast import cast
 from search.space import SpaceError, parse_param
 
-METRIC = "val_loss"
+METRIC = "val_loss"  # per epoch, in history.csv
+# What the searcher, ASHA and checkpointing see: the trial's best val_loss so far. Optuna is told
+# a finished trial's last reported value, which after early stopping is patience epochs past the
+# best one; ASHA compares trials at a rung on a value that no single noisy epoch can spoil.
+SEARCH_METRIC = "best_val_loss"
 MODE = "min"
 SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")

@@ -27,7 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from model.data import Dataset, load
 from search import cluster as cluster_checks
-from search.config import METRIC, MODE, SearchConfig, SearchConfigError
+from search.config import MODE, SEARCH_METRIC, SearchConfig, SearchConfigError
 from search.experiment import (
     TrialRecord,
     clean_history,
@@ -284,9 +284,9 @@ def _tuner(
     return tune.Tuner(
         fn,
         tune_config=tune.TuneConfig(
-            metric=METRIC,
+            metric=SEARCH_METRIC,
             mode=MODE,
-            search_alg=OptunaSearch(space=tuned, metric=METRIC, mode=MODE, sampler=sampler),
+            search_alg=OptunaSearch(space=tuned, metric=SEARCH_METRIC, mode=MODE, sampler=sampler),
             scheduler=scheduler,
             num_samples=config.trials,
             max_concurrent_trials=concurrency,
@@ -298,7 +298,7 @@ def _tuner(
             storage_path=str(path.parent),
             failure_config=tune.FailureConfig(max_failures=config.retries()),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
+                num_to_keep=1, checkpoint_score_attribute=SEARCH_METRIC, checkpoint_score_order=MODE
             ),
             verbose=config.verbose,
         ),
@@ -319,7 +319,7 @@ def _initial_state(
     previous = json.loads((path / STATE_FILE).read_text()) if resume is not None else {}
     search = config.to_dict()
     search.pop("data")
-    search.update(metric=METRIC, mode=MODE, space=describe(space), max_concurrent=concurrency)
+    search.update(metric=SEARCH_METRIC, mode=MODE, space=describe(space), max_concurrent=concurrency)
     return {
         "format_version": 1,
         "name": path.name,

@@ -27,7 +27,8 @@ def run_smoke(script: str, timeout: float = 150) -> list[str]:
 def test_training_smoke() -> None:
     lines = run_smoke("training.py")
     assert any(line.startswith("article (full batch)") for line in lines)
-    assert lines[-3].startswith("speed-up fit, article's network vs article")
+    assert lines[-4].startswith("speed-up fit, article's network vs article")
+    assert lines[-2].startswith("speed-up fit, TrainConfig defaults vs article")
     assert lines[-1].startswith("training FLOP/s / matmul FLOP/s")
 
 
