@@ -10,11 +10,12 @@ Phases in the child:
 1. ``import``: torch, numpy, pandas and ``model``.
 2. ``load``: ``model.data.load`` (pandas reads the CSV, validation, float32 values).
 3. ``split + windows``: ``Dataset.scaled()`` as a tensor and ``split_windows`` (strided views).
-4. ``train batches``: ``fit``'s epoch loop (``torch.randperm`` over *all* training windows, then
-   mini-batches of 256 gathered from the views, forward, backward, clipping, Adam) for
-   ``--batches`` batches. A whole epoch (about 25,000 batches of window 512) would take hours
-   here and ``fit`` has no cap on batches per epoch, so the loop is ``model.training._train_epoch``'s
-   body stopped after ``--batches``; memory per batch is the same in every batch.
+4. ``train batches``: ``fit``'s own epoch function, ``model.training._train_epoch`` (mini-batches
+   of 256 gathered from the views, forward, backward, clipping, Adam; batches whose LSTM
+   activations exceed ``TRAIN_UNITS`` are split into micro-batches), given the first
+   ``--batches`` batches' windows, plus a ``torch.randperm`` over *all* training windows (the
+   permutation a whole epoch makes). A whole epoch (about 25,000 batches of window 512) would
+   take hours here; memory per batch is the same in every batch.
 5. ``validation``: ``model.training.mean_loss`` (the function ``fit`` calls after every epoch)
    over the first ``--eval-batches`` x ``EVAL_BATCH`` validation windows.
 
@@ -64,14 +65,15 @@ def measure(csv: str, window: int, hidden: int, layers: int, batches: int, eval_
     import torch
 
     from model.data import DataSpec, load
-    from model.training import EVAL_BATCH, TrainConfig, build_model, mean_loss
+    from model.training import EVAL_BATCH, TrainConfig, _train_epoch, build_model, mean_loss
     from model.windows import Windows, split_windows
 
     torch.manual_seed(0)
     report("import")
     data = load(DataSpec(source=csv, target="value"))
     report("load")
-    config = TrainConfig(hidden_size=hidden, num_layers=layers, window=window, batch_size=256)
+    config = TrainConfig(hidden_size=hidden, num_layers=layers, window=window, batch_size=256,
+                         min_batches_per_epoch=1)
     series = torch.from_numpy(data.scaled())  # (N, 1): the one copy fit() makes
     windows = split_windows(data, config.window, config.horizon, series)
     train, val = windows["train"], windows["val"]
@@ -80,17 +82,11 @@ def measure(csv: str, window: int, hidden: int, layers: int, batches: int, eval_
     model = build_model(config, data.input_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
-    model.train()
-    order = torch.randperm(len(train), generator=shuffle)  # fit's permutation of all windows
-    for b in range(batches):  # the body of model.training._train_epoch
-        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-        x, y = train.x(idx), train.y(idx)  # (B, T, F), (B, H)
-        prediction, _ = model(x)
-        loss = torch.mean((prediction - y) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+    order = torch.randperm(len(train), generator=shuffle)  # the size of fit's permutation of all windows
+    first = Windows(train.series, train.first, batches * config.batch_size, train.step,
+                    window=train.window, horizon=train.horizon)  # the first `batches` batches' windows
+    _train_epoch(model, optimizer, first, config, shuffle, torch.device("cpu"))  # fit's own epoch code
+    del order
     report(f"train {batches} batches of {config.batch_size}")
 
     capped = Windows(val.series, val.first, min(len(val), eval_batches * EVAL_BATCH), val.step,
