@@ -41,11 +41,15 @@ def predict(model: nn.Module, windows: Windows) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(predictions), np.concatenate(weights)
 
 
+def _windows(model: nn.Module, data: Dataset, config: TrainConfig) -> dict[str, Windows]:
+    """The config's train/val/test windows over the scaled series, on the model's device."""
+    series = torch.from_numpy(data.scaled()).to(next(model.parameters()).device)
+    return split_windows(data, config.window, config.horizon, series)
+
+
 def evaluate(model: nn.Module, data: Dataset, config: TrainConfig) -> Evaluation:
     """Forecast the test split and score model, naive and seasonal-naive on the same points."""
-    device = next(model.parameters()).device
-    series = torch.from_numpy(data.scaled()).to(device)
-    test = split_windows(data, config.window, config.horizon, series)["test"]
+    test = _windows(model, data, config)["test"]
     scaled_pred, attention = predict(model, test)
     positions = test.target_positions()  # (K, H)
     y_pred = data.unscale_target(scaled_pred)
@@ -75,9 +79,7 @@ def _scored(data: Dataset, positions: np.ndarray, y_pred: np.ndarray, attention:
 def val_forecast(model: nn.Module, data: Dataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """Predictions ``[K, H]`` for the validation windows and their targets, in scaled units
     (the units of ``val_loss``)."""
-    device = next(model.parameters()).device
-    series = torch.from_numpy(data.scaled()).to(device)
-    val = split_windows(data, config.window, config.horizon, series)["val"]
+    val = _windows(model, data, config)["val"]
     prediction, _ = predict(model, val)
     return prediction, val.y().cpu().numpy()
 

@@ -138,7 +138,7 @@ def _finish(outcome: Any) -> int:
             f"{outcome.best_metrics['val_loss']:.5f}; test MASE {test['model']['mase']:.3f} "
             f"(naive {test['naive']['mase']:.3f}, seasonal-naive {test['seasonal_naive']['mase']:.3f})"
         )
-    ensemble = getattr(outcome, "ensemble_metrics", None)
+    ensemble = outcome.ensemble_metrics
     if ensemble:
         print(
             f"top-{ensemble['k']} ensemble (mean forecast): val_loss {ensemble['val_loss']:.5f}; "
