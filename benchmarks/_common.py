@@ -84,7 +84,8 @@ def verdict(ok: bool) -> str:
 
 
 def timed_search(settings: dict[str, Any], trainable: Any = None) -> tuple[float, Any]:
-    """Run ``search.driver.run_search`` (what ``tunecast search`` runs: it starts a local Ray).
+    """Run ``search.run.run_search`` (what ``tunecast search`` runs: it starts a local Ray), or
+    ``execute`` with another trainable.
 
     Returns the wall seconds of the whole call (Ray's start and shutdown included) and the
     ``SearchOutcome``.
@@ -96,9 +97,10 @@ def timed_search(settings: dict[str, Any], trainable: Any = None) -> tuple[float
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose 0 then prints no status boxes
 
     from search.config import SearchConfig
-    from search.driver import run_search
+    from search.plan import make_plan
+    from search.run import execute, run_search
 
     config = SearchConfig.from_dict({"verbose": 0, "report": False, **settings})
     start = time.perf_counter()
-    outcome = run_search(config, trainable=trainable)
+    outcome = run_search(config) if trainable is None else execute(make_plan(config), trainable)
     return time.perf_counter() - start, outcome

@@ -1,6 +1,6 @@
 """Accuracy: a tuned Attention-LSTM against statsforecast's AutoETS and AutoARIMA.
 
-For each case (dataset, horizon) this runs one search (``search.driver.run_search``, what
+For each case (dataset, horizon) this runs one search (``search.run.run_search``, what
 ``tunecast search`` runs) of ``--trials`` trials with a fixed seed and one recipe for every
 dataset (``recipe()`` below), then scores on the test split (DESIGN.md's protocol: last 20 %,
 rolling one-step for H = 1, non-overlapping blocks of H otherwise):
@@ -81,24 +81,24 @@ def run_case(name: str, horizon: int, args: argparse.Namespace, storage: Path) -
                 "storage": str(storage), "trials": args.trials, "seed": args.seed, "ensemble": args.top_k}
     settings["train"] = {**settings["train"], "horizon": horizon}
     wall, outcome = timed_search(settings)
-    if outcome.best_metrics is None:
+    if outcome.best is None:
         raise RuntimeError(f"search on {name} (H={horizon}) ended without a finished trial")
     data = load(DataSpec(source=name))
     positions = split_windows(data, 1, horizon)["test"].target_positions()  # (K, H)
-    assert positions.size == outcome.best_metrics["n_test_points"], "test points differ"
+    assert positions.size == outcome.best.scores.n_test_points, "test points differ"
     y = data.values[:, 0].astype(np.float64)
     insample = y[: data.n_train + data.n_val]
-    rows = {"tunecast best trial": outcome.best_metrics["test"]["model"]}
-    if outcome.ensemble_metrics is not None:  # ensemble/metrics.json, written by the search
-        assert outcome.ensemble_metrics["n_test_points"] == positions.size, "test points differ"
-        ensemble = outcome.ensemble_metrics
-        rows[f"tunecast top-{ensemble['k']} ensemble"] = ensemble["test"]["model"]
+    rows = {"tunecast best trial": outcome.best.scores.test["model"]}
+    if outcome.ensemble is not None:  # ensemble/metrics.json, written by the search
+        ensemble = outcome.ensemble
+        assert ensemble.scores.n_test_points == positions.size, "test points differ"
+        rows[f"tunecast top-{ensemble.k} ensemble"] = ensemble.scores.test["model"]
     forecasts = {"SeasonalNaive": seasonal_naive_forecast(y, positions, data.season_length),
                  **statsforecast_baselines(data, positions)}
     for label, forecast in forecasts.items():
         rows[label] = all_metrics(y[positions].ravel(), forecast.ravel(), insample, data.season_length)
     return {"name": name, "horizon": horizon, "m": data.season_length, "points": positions.size,
-            "wall": wall, "rows": rows, "trial": outcome.best_metrics["trial_id"]}
+            "wall": wall, "rows": rows, "trial": outcome.best.trial_id}
 
 
 def ratio_lines(result: dict[str, Any], label: str) -> tuple[str, dict[str, bool]]:

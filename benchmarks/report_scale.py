@@ -1,9 +1,11 @@
 """How long the report takes, and how big it gets, as the number of trials grows.
 
-Builds synthetic experiment directories (``reports._synthetic``: completed, ASHA-stopped and
-failed trials on several nodes), then times ``collect`` and ``render_report`` and prints one row
-per size. Exits with status 1 when a report takes longer than ``--max-seconds`` or is larger than
-``--max-mb``, so CI can run ``--smoke`` as a check.
+Builds experiment directories with the search's own writers from synthetic trials
+(``tests/reports/fixtures.py``: completed, ASHA-stopped and failed trials on several nodes, with
+untrained models), then times ``collect`` and ``render_report`` and prints one row per size.
+Exits with status 1 when a report takes longer than ``--max-seconds`` or is larger than
+``--max-mb``, so CI can run ``--smoke`` as a check. Run it from the checkout (it needs torch and
+Optuna to write the fixtures, not to make the reports).
 
     python benchmarks/report_scale.py            # 10, 50 and 200 trials
     python benchmarks/report_scale.py --smoke    # 10 trials, seconds
@@ -17,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common  # noqa: F401  (puts the checkout on sys.path, for tests.reports.fixtures)
+
 from reports import collect, render_report
-from reports._synthetic import make_fixture_experiment
+from tests.reports.fixtures import make_fixture_experiment
 
 
 def measure(root: Path, n_trials: int, repeats: int) -> tuple[float, float, float]:

@@ -1,6 +1,6 @@
 """Search efficiency: Ray Tune with 2 concurrent trials vs a sequential Optuna loop; ASHA vs FIFO.
 
-Part 1 runs 16 trials through ``search.driver.run_search`` (what ``tunecast search`` calls) with
+Part 1 runs 16 trials through ``search.run.run_search`` (what ``tunecast search`` calls) with
 the FIFO scheduler, fixed epochs (patience above max_epochs) and 2 concurrent trials of 1 CPU;
 then the *same 16 configurations* (read back from its ``trials.csv``) through a plain Optuna loop
 in this process (``study.enqueue_trial`` + ``study.optimize`` calling ``model.training.fit``;
@@ -58,7 +58,7 @@ FIXED_SPACE = {  # part 1: varied but modest configurations on the sine data
 }
 
 
-def timed_train_trial(config: dict[str, Any], data: Any, fixed: dict[str, Any], resources: Any) -> None:
+def timed_train_trial(config: dict[str, Any], plan: Any) -> None:
     """``search.trainable.train_trial``, recording ``fit``'s own seconds to ``FIT_LOG``."""
     from ray import tune
 
@@ -88,7 +88,7 @@ def timed_train_trial(config: dict[str, Any], data: Any, fixed: dict[str, Any], 
         return result
 
     trainable.fit = timed_fit  # type: ignore[assignment]
-    trainable.train_trial(config, data, fixed, resources)
+    trainable.train_trial(config, plan)
 
 
 def _plain(value: Any) -> Any:
@@ -108,13 +108,14 @@ def sequential_optuna(settings: dict[str, Any], configs: list[dict[str, Any]]) -
     from model.data import load
     from model.training import TrainConfig, fit
     from search.config import SearchConfig
-    from search.driver import optuna_space, search_space
+    from search.optuna_space import distribution
+    from search.plan import search_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = time.perf_counter()
     config = SearchConfig.from_dict({"verbose": 0, "report": False, **settings})
     data = load(config.data)
-    tuned, _ = optuna_space(search_space(config, data))
+    tuned = {name: distribution(p) for name, p in search_space(config, data).items() if p.type != "fixed"}
     seconds: list[float] = []
 
     def suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from model.datasets import BUILTINS
+from model.typecast import cast
 
 Missing = Literal["error", "interpolate", "drop"]
 MISSING_CHOICES = ("error", "interpolate", "drop")
@@ -77,11 +78,31 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        valid = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - valid)
+        """Build a spec from a YAML/JSON/CLI dict: cast types, reject unknown keys."""
+        types = {name: str(f.type) for name, f in cls.__dataclass_fields__.items()}
+        unknown = sorted(set(d) - set(types))
         if unknown:
-            raise DataError(f"unknown data option(s) {unknown}: valid ones are {sorted(valid)}")
-        return cls(**d)
+            raise DataError(f"unknown data option(s) {unknown}: valid ones are {sorted(types)}")
+        values: dict[str, Any] = {}
+        for key, value in d.items():
+            kind = types[key].replace(" | None", "")
+            if value is None and "None" in types[key]:
+                values[key] = None
+            elif key == "features":
+                items = value.split(",") if isinstance(value, str) else value
+                if not isinstance(items, list | tuple):
+                    raise DataError(f"features must be a list of column names, got {value!r}")
+                values[key] = tuple(_cast_option(key, "str", v).strip() for v in items)
+            else:
+                values[key] = _cast_option(key, "str" if kind == "Missing" else kind, value)
+        return cls(**values)
+
+
+def _cast_option(key: str, kind: str, value: Any) -> Any:
+    try:
+        return cast(kind, value)
+    except ValueError:
+        raise DataError(f"data option {key} must be {kind}, got {value!r}") from None
 
 
 @dataclass
@@ -271,26 +292,24 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     return converted.astype(np.float64)
 
 
+def _refuse_rows(bad: pd.Series, column: pd.Series, problem: str, fix: str) -> None:
+    """A DataError naming how many rows are ``bad`` and the first of them, if any is."""
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{problem.format(n=int(bad.sum()))} (first at row {row}: "
+                        f"{column.iloc[row]!r}): {fix}")
+
+
 def _check_time(column: pd.Series, name: str) -> np.ndarray:
     """Check the time column is unique and increasing; return its labels as strings."""
     if pd.api.types.is_numeric_dtype(column):
         parsed: pd.Series = column
     else:
         parsed = pd.to_datetime(column, errors="coerce")
-        bad = parsed.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"time column '{name}' has {int(bad.sum())} value(s) that are not dates "
-                f"(first at row {row}: {column.iloc[row]!r}): fix them or drop --time-column"
-            )
-    duplicated = parsed.duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise DataError(
-            f"time column '{name}' has {int(duplicated.sum())} duplicate timestamp(s) (first: "
-            f"{column.iloc[row]!s} at row {row}): aggregate or remove the duplicates"
-        )
+        _refuse_rows(parsed.isna(), column, f"time column '{name}' has {{n}} value(s) that are not "
+                     "dates", "fix them or drop --time-column")
+    _refuse_rows(parsed.duplicated(), column, f"time column '{name}' has {{n}} duplicate "
+                 "timestamp(s)", "aggregate or remove the duplicates")
     order = parsed.to_numpy()
     decreasing = np.flatnonzero(order[1:] < order[:-1])
     if len(decreasing):
@@ -325,7 +344,3 @@ def _handle_missing(
         raise DataError(f"column '{column}' has no finite values: nothing to interpolate from")
     return numeric.interpolate(limit_direction="both"), time
 
-
-def describe_builtins() -> str:
-    """One line per built-in dataset, for --help texts."""
-    return "; ".join(f"{b.name}: {b.description}" for b in BUILTINS.values())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,13 +120,3 @@ def predictions_frame(data: Dataset, evaluation: Evaluation) -> pd.DataFrame:
         }
     )
 
-
-def metrics_record(evaluation: Evaluation, data: Dataset, config: TrainConfig) -> dict[str, Any]:
-    """The test part of best/metrics.json (and ensemble/metrics.json)."""
-    return {
-        "horizon": config.horizon,
-        "season_length": data.season_length,
-        "protocol": evaluation.protocol,
-        "n_test_points": int(evaluation.positions.size),
-        "test": evaluation.metrics,
-    }

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expdir import one_line
+
 __all__ = ["ReportError", "read_attention", "read_csv", "read_json"]
 
 _FIX = "restore it from the experiment's original location or re-run the search"
@@ -34,7 +36,7 @@ def read_json(exp_dir: Path, name: str) -> dict[str, Any]:
     try:
         value = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"cannot read {file} ({_one_line(exc)}); {_FIX}") from exc
+        raise ReportError(f"cannot read {file} ({one_line(exc, 200)}); {_FIX}") from exc
     except json.JSONDecodeError as exc:
         raise ReportError(
             f"corrupt JSON in {file} ({exc.msg} at line {exc.lineno}); {_FIX}"
@@ -71,7 +73,7 @@ def read_csv(
     except pd.errors.EmptyDataError as exc:
         raise ReportError(f"corrupt CSV {file} (the file is empty); {_FIX}") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise ReportError(f"corrupt CSV {file} ({_one_line(exc)}); {_FIX}") from exc
+        raise ReportError(f"corrupt CSV {file} ({one_line(exc, 200)}); {_FIX}") from exc
     lacking = [c for c in required if c not in frame.columns]
     if lacking:
         raise ReportError(f"corrupt CSV {file} (no column {', '.join(lacking)}); {_FIX}")
@@ -90,7 +92,7 @@ def read_csv(
         except (ValueError, TypeError) as exc:
             raise ReportError(
                 f"corrupt CSV {file} (column {column} has a value that is not a number: "
-                f"{_one_line(exc)}); {_FIX}"
+                f"{one_line(exc, 200)}); {_FIX}"
             ) from exc
     return frame
 
@@ -107,7 +109,7 @@ def read_attention(exp_dir: Path, name: str) -> np.ndarray:
     except FileNotFoundError as exc:
         raise ReportError(f"{file} is missing; {_FIX}") from exc
     except (OSError, ValueError, EOFError) as exc:
-        raise ReportError(f"corrupt array {file} ({_one_line(exc)}); {_FIX}") from exc
+        raise ReportError(f"corrupt array {file} ({one_line(exc, 200)}); {_FIX}") from exc
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "fiu":
         raise ReportError(
             f"corrupt array {file} (expected numbers shaped [test windows, window], got "
@@ -115,7 +117,3 @@ def read_attention(exp_dir: Path, name: str) -> np.ndarray:
         )
     return array.astype(np.float64)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] if text else type(exc).__name__

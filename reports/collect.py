@@ -1,75 +1,75 @@
 """Read an experiment directory (docs/experiment-dir.md) into typed results.
 
-``collect(exp_dir)`` is the only place that knows the file formats. It is strict about what it
+``collect(exp_dir)`` is the reading side of :mod:`expdir.contract`, which names every file,
+column and status and holds the typed records of the JSON files. It is strict about what it
 cannot do without (``tunecast.json``; ``trials.csv`` and ``history.csv`` of a finished search;
 ``best/`` when the run names a best trial; ``ensemble/`` when it exists) and raises
 :class:`ReportError` naming the file and the fix. It is lenient about what a report can live
 without: an interrupted search, failed trials or a missing optional column become notes in
 :attr:`Experiment.warnings`, which the report shows in a banner. ``ensemble/`` itself is
-optional: without it there is simply no ensemble.
+optional: without it there is simply no ensemble; so is ``importance.json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from expdir import contract as c
+from expdir.contract import (
+    BestRecord,
+    ContractError,
+    EnsembleRecord,
+    ImportanceRecord,
+    MemberRecord,
+    RunRecord,
+    ScoreRecord,
+)
 from reports._files import ReportError, read_attention, read_csv, read_json
 
 __all__ = ["BestTrial", "Ensemble", "EnsembleMember", "Experiment", "ReportError", "RunInfo",
-           "collect"]
+           "Scored", "collect"]
 
-METRIC = "val_loss"  # the tuning metric, mode "min"
-METRIC_NAMES = ("mae", "rmse", "mase", "smape")
-FORECASTERS = ("model", "naive", "seasonal_naive")
-OUTCOMES = ("completed", "stopped", "failed", "running", "pending")
-FINISHED = ("completed", "stopped")  # ended without error, so they have a val_loss
-RUN_STATUSES = ("running", "completed", "interrupted", "failed")
-BEST_FILES = ("config.json", "metrics.json", "predictions.csv", "attention.npy")
-ENSEMBLE_FILES = ("metrics.json", "predictions.csv")
-
-_TRIAL_TEXT = ("trial_id", "status", "node_id", "node_ip", "device", "error")
-_TRIAL_NUMBERS = ("best_val_loss", "best_epoch", "epochs_run", "start_time", "end_time",
-                  "duration_s", "gpu_share", "restarts")
-_HISTORY_NUMBERS = ("epoch", "train_loss", "val_loss", "timestamp")
+RunInfo = RunRecord  # the run as tunecast.json describes it
+EnsembleMember = MemberRecord  # one trial of the top-k ensemble
+_FIX = "re-run the search or restore the file"
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """The run as ``tunecast.json`` describes it (missing sections are empty dicts)."""
+class Scored:
+    """A forecaster's test scores (beside the baselines) and its forecast of the series."""
 
-    name: str
-    status: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    search: dict[str, Any]
-    data: dict[str, Any]
-    versions: dict[str, Any]
-    cluster: dict[str, Any]
-    host: str
-    best_trial_id: str | None
+    scores: ScoreRecord
+    predictions: pd.DataFrame  # index, time, split, y_true, y_pred, block
 
     @property
-    def space(self) -> dict[str, dict[str, Any]]:
-        """The search space: ``{name: {"type": "int"|"float"|"categorical"|"fixed", ...}}``."""
-        space = self.search.get("space")
-        return space if isinstance(space, dict) else {}
+    def horizon(self) -> int:
+        return self.scores.horizon
 
     @property
-    def duration_s(self) -> float | None:
-        """Wall time from start to end, or None while running / interrupted."""
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
+    def season_length(self) -> int:
+        return self.scores.season_length
+
+    @property
+    def protocol(self) -> str:
+        return self.scores.protocol
+
+    @property
+    def n_test_points(self) -> int:
+        return self.scores.n_test_points
+
+    @property
+    def test_metrics(self) -> dict[str, dict[str, float]]:
+        """``{"model"|"naive"|"seasonal_naive": {metric: value}}``."""
+        return self.scores.test
 
 
 @dataclass(frozen=True)
-class BestTrial:
+class BestTrial(Scored):
     """The best trial, re-evaluated on the test split (``best/``)."""
 
     trial_id: str
@@ -78,38 +78,17 @@ class BestTrial:
     features: list[str]
     val_loss: float | None
     best_epoch: int | None
-    horizon: int
-    season_length: int
-    protocol: str
-    n_test_points: int
-    test_metrics: dict[str, dict[str, float]]  # {"model"|"naive"|"seasonal_naive": {metric: v}}
-    predictions: pd.DataFrame  # index, time, split, y_true, y_pred, block
     attention: np.ndarray  # (test windows, window), rows sum to 1
 
 
 @dataclass(frozen=True)
-class EnsembleMember:
-    """One trial of the top-k ensemble, as ``ensemble/metrics.json`` lists it."""
-
-    trial_id: str
-    val_loss: float | None
-    best_epoch: int | None
-
-
-@dataclass(frozen=True)
-class Ensemble:
+class Ensemble(Scored):
     """The mean forecast of the k trials with the lowest val_loss, on the test split
     (``ensemble/``). It has no attention weights: its members may have different windows."""
 
-    members: tuple[EnsembleMember, ...]  # lowest val_loss first; at least two
+    members: tuple[MemberRecord, ...]  # lowest val_loss first; at least two
     combination: str  # how the forecasts are combined ("mean of the members' forecasts")
     val_loss: float | None  # MSE of the mean forecast on the validation windows (scaled units)
-    horizon: int
-    season_length: int
-    protocol: str
-    n_test_points: int
-    test_metrics: dict[str, dict[str, float]]  # {"model"|"naive"|"seasonal_naive": {metric: v}}
-    predictions: pd.DataFrame  # index, time, split, y_true, y_pred, block (as best/)
 
     @property
     def k(self) -> int:
@@ -127,17 +106,18 @@ class Experiment:
     """Everything a report shows, read from one experiment directory."""
 
     path: Path
-    run: RunInfo
+    run: RunRecord
     trials: pd.DataFrame  # one row per trial; columns of trials.csv, in creation order
     history: pd.DataFrame  # trial_id, epoch, train_loss, val_loss, timestamp
     best: BestTrial | None
     warnings: tuple[str, ...]
     ensemble: Ensemble | None = None  # None without ensemble/ (fewer than 2 trials, --ensemble 1)
+    importance: ImportanceRecord | None = None  # None without importance.json (the search stopped early)
 
     @property
     def counts(self) -> dict[str, int]:
         """Number of trials per outcome, every known outcome present (0 when none)."""
-        counts = {status: 0 for status in OUTCOMES}
+        counts = {status: 0 for status in c.TRIAL_STATUSES}
         for status, n in self.trials["status"].value_counts().items():
             counts[str(status)] = int(n)
         return counts
@@ -146,18 +126,20 @@ class Experiment:
     def finished(self) -> pd.DataFrame:
         """Trials that ended without error and reported a finite ``val_loss``."""
         trials = self.trials
-        ok = trials["status"].isin(FINISHED) & np.isfinite(trials["best_val_loss"])
+        ok = trials["status"].isin(c.FINISHED) & np.isfinite(trials["best_val_loss"])
         return trials[ok]
 
     @property
     def param_names(self) -> list[str]:
         """Tuned hyperparameters: the space's non-fixed entries that trials.csv records."""
-        columns = {c.removeprefix("config/") for c in self.trials.columns if c.startswith("config/")}
+        columns = {col.removeprefix(c.CONFIG_PREFIX) for col in self.trials.columns
+                   if col.startswith(c.CONFIG_PREFIX)}
         tuned = [n for n, s in self.run.space.items() if s.get("type") != "fixed" and n in columns]
         if tuned or self.run.space:
             return tuned
         # No space recorded: fall back to the config columns that vary between trials.
-        return sorted(n for n in columns if self.trials[f"config/{n}"].nunique(dropna=True) > 1)
+        return sorted(n for n in columns
+                      if self.trials[c.config_column(n)].nunique(dropna=True) > 1)
 
 
 def collect(exp_dir: str | Path) -> Experiment:
@@ -180,251 +162,158 @@ def collect(exp_dir: str | Path) -> Experiment:
         raise ReportError(f"{path} does not exist; pass the directory that `tunecast search` wrote")
     if not path.is_dir():
         raise ReportError(f"{path} is not a directory; pass the experiment directory, not a file")
-    if not (path / "tunecast.json").is_file():
+    if not (path / c.RUN_FILE).is_file():
         raise ReportError(
-            f"{path} is not a tunecast experiment: tunecast.json is missing; pass the directory "
+            f"{path} is not a tunecast experiment: {c.RUN_FILE} is missing; pass the directory "
             "that `tunecast search` wrote (<storage>/<name>)"
         )
     notes: list[str] = []
-    run = _read_run(path, notes)
+    run = RunRecord.from_dict(read_json(path, c.RUN_FILE), notes)
+    if not run.name:
+        run = replace(run, name=path.name)
     partial = run.status != "completed"
     trials = _read_trials(path, partial, notes)
     history = _read_history(path, partial, notes)
     best = _read_best(path, run, trials, notes)
     ensemble = _read_ensemble(path, run, trials, best, notes)
-    unknown = sorted(set(trials["status"]) - set(OUTCOMES))
+    importance = _read_importance(path, notes)
+    unknown = sorted(set(trials["status"]) - set(c.TRIAL_STATUSES))
     if unknown:
-        notes.append(f"trials.csv has unknown statuses {unknown}; they are counted as they are")
-    return Experiment(path, run, trials, history, best, tuple(notes), ensemble)
+        notes.append(f"{c.TRIALS_FILE} has unknown statuses {unknown}; they are counted as they are")
+    return Experiment(path, run, trials, history, best, tuple(notes), ensemble, importance)
 
 
-def _read_run(path: Path, notes: list[str]) -> RunInfo:
-    raw = read_json(path, "tunecast.json")
-    version = raw.get("format_version", 1)
-    if version != 1:
-        notes.append(f"tunecast.json has format_version {version}; this report reads version 1")
-    status = str(raw.get("status") or "unknown")
-    if status not in RUN_STATUSES:
-        notes.append(f"tunecast.json has an unknown status {status!r}")
-    best_id = raw.get("best_trial_id")
-
-    def section(key: str) -> dict[str, Any]:
-        value = raw.get(key)
-        return value if isinstance(value, dict) else {}
-
-    return RunInfo(
-        name=str(raw.get("name") or path.name),
-        status=status,
-        started_at=_parse_time(raw.get("started_at"), "started_at", notes),
-        ended_at=_parse_time(raw.get("ended_at"), "ended_at", notes),
-        search=section("search"),
-        data=section("data"),
-        versions=section("versions"),
-        cluster=section("cluster"),
-        host=str(raw.get("host") or ""),
-        best_trial_id=None if best_id in (None, "") else str(best_id),
-    )
-
-
-def _parse_time(value: object, key: str, notes: list[str]) -> datetime | None:
-    if value in (None, ""):
-        return None
+def _record(path: Path, name: str, kind: Any) -> Any:
+    """Read ``path/name`` as the record ``kind``; a record that breaks the contract is a ReportError."""
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        notes.append(f"tunecast.json: {key} {value!r} is not an ISO 8601 time; ignored")
-        return None
+        return kind.from_dict(read_json(path, name))
+    except ContractError as exc:
+        raise ReportError(f"{path / name} {exc}; {_FIX}") from None
 
 
 def _read_trials(path: Path, partial: bool, notes: list[str]) -> pd.DataFrame:
-    columns = (*_TRIAL_TEXT, *_TRIAL_NUMBERS)
-    if partial and not (path / "trials.csv").is_file():
-        notes.append("trials.csv is missing (the search stopped before writing it): no trials shown")
-        return pd.DataFrame({c: pd.Series(dtype=str if c in _TRIAL_TEXT else float)
-                             for c in columns})
-    trials = read_csv(path, "trials.csv", text=_TRIAL_TEXT, numbers=_TRIAL_NUMBERS,
+    text, numbers = c.TRIAL_TEXT_COLUMNS, c.TRIAL_NUMBER_COLUMNS
+    if partial and not (path / c.TRIALS_FILE).is_file():
+        notes.append(f"{c.TRIALS_FILE} is missing (the search stopped before writing it): no trials shown")
+        return pd.DataFrame({col: pd.Series(dtype=str if col in text else float)
+                             for col in (*text, *numbers)})
+    trials = read_csv(path, c.TRIALS_FILE, text=text, numbers=numbers,
                       required=("trial_id", "status", "best_val_loss"), notes=notes)
     trials["status"] = trials["status"].str.strip().str.lower()
     if trials["trial_id"].duplicated().any():
-        raise ReportError(f"{path / 'trials.csv'} lists a trial_id twice; restore the file from "
+        raise ReportError(f"{path / c.TRIALS_FILE} lists a trial_id twice; restore the file from "
                           "the search or re-run it")
     return trials.reset_index(drop=True)
 
 
 def _read_history(path: Path, partial: bool, notes: list[str]) -> pd.DataFrame:
-    if partial and not (path / "history.csv").is_file():
-        notes.append("history.csv is missing (the search stopped before writing it): no curves")
+    numbers = c.HISTORY_NUMBER_COLUMNS
+    if partial and not (path / c.HISTORY_FILE).is_file():
+        notes.append(f"{c.HISTORY_FILE} is missing (the search stopped before writing it): no curves")
         return pd.DataFrame({"trial_id": pd.Series(dtype=str),
-                             **{c: pd.Series(dtype=float) for c in _HISTORY_NUMBERS}})
-    history = read_csv(path, "history.csv", text=("trial_id",), numbers=_HISTORY_NUMBERS,
+                             **{col: pd.Series(dtype=float) for col in numbers}})
+    history = read_csv(path, c.HISTORY_FILE, text=("trial_id",), numbers=numbers,
                        required=("trial_id", "epoch", "val_loss"), notes=notes)
     return history.sort_values(["trial_id", "epoch"], kind="stable").reset_index(drop=True)
 
 
-def _read_best(
-    path: Path, run: RunInfo, trials: pd.DataFrame, notes: list[str]
-) -> BestTrial | None:
-    best_dir = path / "best"
+def _missing(path: Path, folder: str, files: tuple[str, ...], run: RunRecord, what: str,
+             notes: list[str]) -> bool:
+    """Whether a result folder lacks files: an error in a completed run, a note otherwise."""
+    missing = [name for name in files if not (path / folder / name).is_file()]
+    if not missing:
+        return False
+    where = ", ".join(f"{folder}/{name}" for name in missing)
+    if run.status == "completed":
+        raise ReportError(f"{path} {what} but {where} is missing; copy the whole experiment "
+                          "directory, or re-run the search")
+    notes.append(f"the search stopped before {folder}/ was evaluated ({where} missing)")
+    return True
+
+
+def _read_best(path: Path, run: RunRecord, trials: pd.DataFrame, notes: list[str]) -> BestTrial | None:
+    best_dir = path / c.BEST_DIR
     if run.best_trial_id is None:
         if best_dir.is_dir():
-            notes.append("best/ exists but tunecast.json names no best trial; best/ is ignored")
+            notes.append(f"{c.BEST_DIR}/ exists but {c.RUN_FILE} names no best trial; it is ignored")
         return None
-    missing = [name for name in BEST_FILES if not (best_dir / name).is_file()]
-    if missing:
-        where = ", ".join(f"best/{name}" for name in missing)
-        if run.status == "completed":
-            raise ReportError(
-                f"{path} names best trial {run.best_trial_id} but {where} is missing; copy the "
-                "whole experiment directory, or re-run the search"
-            )
-        notes.append(f"the search stopped before the best trial was evaluated ({where} missing)")
+    if _missing(path, c.BEST_DIR, c.BEST_FILES, run, f"names best trial {run.best_trial_id}", notes):
         return None
-    config = read_json(path, "best/config.json")
-    metrics = read_json(path, "best/metrics.json")
-    predictions = _read_predictions(path, "best/predictions.csv", notes)
-    attention = read_attention(path, "best/attention.npy")
-    train_config = config.get("train_config")
-    if not isinstance(train_config, dict):
-        raise ReportError(f"{best_dir / 'config.json'} has no train_config object; re-run the "
-                          "search or restore the file")
-    trial_id = str(config.get("trial_id") or run.best_trial_id)
-    if trial_id != run.best_trial_id:
-        notes.append(f"best/config.json is for trial {trial_id}, tunecast.json names "
-                      f"{run.best_trial_id}")
+    record: BestRecord = _record(path, f"{c.BEST_DIR}/{c.METRICS_FILE}", BestRecord)
+    predictions = _read_predictions(path, f"{c.BEST_DIR}/{c.PREDICTIONS_FILE}", notes)
+    attention = read_attention(path, f"{c.BEST_DIR}/{c.ATTENTION_FILE}")
+    if record.trial_id != run.best_trial_id:
+        notes.append(f"{c.BEST_DIR}/{c.METRICS_FILE} is for trial {record.trial_id}, {c.RUN_FILE} "
+                     f"names {run.best_trial_id}")
     if run.best_trial_id not in set(trials["trial_id"]):
-        notes.append(f"the best trial {run.best_trial_id} is not in trials.csv")
-    features = config.get("features")
+        notes.append(f"the best trial {run.best_trial_id} is not in {c.TRIALS_FILE}")
     return BestTrial(
-        trial_id=trial_id,
-        train_config=train_config,
-        target=str(config.get("target") or run.data.get("target") or "target"),
-        features=[str(f) for f in features] if isinstance(features, list) else [],
-        val_loss=_float_or_none(metrics.get("val_loss")),
-        best_epoch=_int_or_none(metrics.get("best_epoch")),
-        horizon=_int_or_none(metrics.get("horizon")) or int(train_config.get("horizon", 1)),
-        season_length=_int_or_none(metrics.get("season_length"))
-        or int(run.data.get("season_length") or 1),
-        protocol=str(metrics.get("protocol") or ""),
-        n_test_points=_int_or_none(metrics.get("n_test_points"))
-        or int(predictions["y_pred"].notna().sum()),
-        test_metrics=_test_metrics(best_dir / "metrics.json", metrics),
+        scores=record.scores,
         predictions=predictions,
+        trial_id=record.trial_id,
+        train_config=record.train_config,
+        target=record.target,
+        features=list(record.features),
+        val_loss=record.val_loss,
+        best_epoch=record.best_epoch,
         attention=attention,
     )
 
 
 def _read_ensemble(
-    path: Path, run: RunInfo, trials: pd.DataFrame, best: BestTrial | None, notes: list[str]
+    path: Path, run: RunRecord, trials: pd.DataFrame, best: BestTrial | None, notes: list[str]
 ) -> Ensemble | None:
-    ens_dir = path / "ensemble"
+    ens_dir = path / c.ENSEMBLE_DIR
     if not ens_dir.exists():
         return None  # optional: no ensemble was asked for, or fewer than 2 trials finished
     if not ens_dir.is_dir():
         raise ReportError(f"{ens_dir} is not a directory; remove it or re-run the search")
     if best is None:
-        notes.append("ensemble/ exists but there is no evaluated best trial; ensemble/ is ignored")
+        notes.append(f"{c.ENSEMBLE_DIR}/ exists but there is no evaluated best trial; it is ignored")
         return None
-    missing = [name for name in ENSEMBLE_FILES if not (ens_dir / name).is_file()]
-    if missing:
-        where = ", ".join(f"ensemble/{name}" for name in missing)
-        if run.status == "completed":
-            raise ReportError(f"{path} has an ensemble/ folder but {where} is missing; copy the "
-                              "whole experiment directory, or re-run the search")
-        notes.append(f"the search stopped before the ensemble was evaluated ({where} missing)")
+    if _missing(path, c.ENSEMBLE_DIR, c.ENSEMBLE_FILES, run, f"has an {c.ENSEMBLE_DIR}/ folder", notes):
         return None
-    file = ens_dir / "metrics.json"
-    metrics = read_json(path, "ensemble/metrics.json")
-    members = _ensemble_members(file, metrics.get("members"))
-    k = metrics.get("k")
-    if k is not None and _int_or_none(k) != len(members):
-        raise ReportError(f"{file} says k = {k} but lists {len(members)} members; re-run the "
-                          "search or restore the file")
-    predictions = _read_predictions(path, "ensemble/predictions.csv", notes)
-    horizon = _int_or_none(metrics.get("horizon")) or best.horizon
-    if horizon != best.horizon:
-        notes.append(f"ensemble/ forecasts with horizon {horizon}, the best trial with "
+    record: EnsembleRecord = _record(path, f"{c.ENSEMBLE_DIR}/{c.METRICS_FILE}", EnsembleRecord)
+    predictions = _read_predictions(path, f"{c.ENSEMBLE_DIR}/{c.PREDICTIONS_FILE}", notes)
+    scores = record.scores
+    if scores.horizon != best.horizon:
+        notes.append(f"{c.ENSEMBLE_DIR}/ forecasts with horizon {scores.horizon}, the best trial with "
                      f"{best.horizon}; the two are not scored on the same test points")
-    ids = [m.trial_id for m in members]
+    ids = [m.trial_id for m in record.members]
     unknown = [trial_id for trial_id in ids if trial_id not in set(trials["trial_id"])]
     if unknown:
-        notes.append(f"ensemble members {', '.join(unknown)} are not in trials.csv")
+        notes.append(f"ensemble members {', '.join(unknown)} are not in {c.TRIALS_FILE}")
     if ids[0] != best.trial_id:
         notes.append(f"the ensemble's first member is trial {ids[0]}, not the best trial "
-                     f"{best.trial_id}; ensemble/ may be from an earlier run")
-    test_metrics = _test_metrics(file, metrics)
-    if any(not np.allclose(list(test_metrics[name].values()),
+                     f"{best.trial_id}; {c.ENSEMBLE_DIR}/ may be from an earlier run")
+    if any(not np.allclose(list(scores.test[name].values()),
                            list(best.test_metrics[name].values()), rtol=1e-6, equal_nan=True)
            for name in ("naive", "seasonal_naive")):
-        notes.append("ensemble/metrics.json scores the naive baselines differently from "
-                     "best/metrics.json; the report shows best/'s baselines")
+        notes.append(f"{c.ENSEMBLE_DIR}/{c.METRICS_FILE} scores the naive baselines differently from "
+                     f"{c.BEST_DIR}/{c.METRICS_FILE}; the report shows {c.BEST_DIR}/'s baselines")
     return Ensemble(
-        members=members,
-        combination=str(metrics.get("combination") or "mean of the members' forecasts"),
-        val_loss=_float_or_none(metrics.get("val_loss")),
-        horizon=horizon,
-        season_length=_int_or_none(metrics.get("season_length")) or best.season_length,
-        protocol=str(metrics.get("protocol") or best.protocol),
-        n_test_points=_int_or_none(metrics.get("n_test_points"))
-        or int(predictions["y_pred"].notna().sum()),
-        test_metrics=test_metrics,
+        scores=scores,
         predictions=predictions,
+        members=record.members,
+        combination=record.combination,
+        val_loss=record.val_loss,
     )
 
 
-def _ensemble_members(file: Path, raw: object) -> tuple[EnsembleMember, ...]:
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise ReportError(f"{file} needs a members list of at least two trials; re-run the search "
-                          "or restore the file")
-    members = []
-    for position, member in enumerate(raw):
-        if not isinstance(member, dict) or not isinstance(member.get("trial_id"), str) \
-                or not member["trial_id"]:
-            raise ReportError(f"{file} lacks a trial_id at members[{position}]; re-run the search "
-                              "or restore the file")
-        members.append(EnsembleMember(member["trial_id"], _float_or_none(member.get("val_loss")),
-                                      _int_or_none(member.get("best_epoch"))))
-    ids = [m.trial_id for m in members]
-    if len(set(ids)) != len(ids):
-        raise ReportError(f"{file} lists a member trial twice; re-run the search or restore the "
-                          "file")
-    return tuple(members)
+def _read_importance(path: Path, notes: list[str]) -> ImportanceRecord | None:
+    if not (path / c.IMPORTANCE_FILE).is_file():
+        return None  # the search stopped before it got there: the report says so where it would show them
+    try:
+        record: ImportanceRecord = _record(path, c.IMPORTANCE_FILE, ImportanceRecord)
+        return record
+    except ReportError as exc:
+        notes.append(f"hyperparameter importances are not shown: {exc}")
+        return None
 
 
 def _read_predictions(path: Path, name: str, notes: list[str]) -> pd.DataFrame:
-    predictions = read_csv(path, name, text=("time", "split"),
-                           numbers=("index", "y_true", "y_pred", "block"),
+    predictions = read_csv(path, name, text=("time", "split"), numbers=c.PREDICTION_NUMBER_COLUMNS,
                            required=("split", "y_true", "y_pred"), notes=notes)
     if predictions["index"].isna().all():
         predictions["index"] = np.arange(len(predictions), dtype=float)
     return predictions
-
-
-def _test_metrics(file: Path, metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    test = metrics.get("test")
-    out: dict[str, dict[str, float]] = {}
-    for forecaster in FORECASTERS:
-        values = test.get(forecaster) if isinstance(test, dict) else None
-        if not isinstance(values, dict):
-            raise ReportError(f"{file} lacks test.{forecaster}; re-run the search or restore it")
-        out[forecaster] = {}
-        for name in METRIC_NAMES:
-            value = _float_or_none(values.get(name))
-            if value is None:
-                raise ReportError(f"{file} lacks a number at test.{forecaster}.{name}; re-run "
-                                  "the search or restore the file")
-            out[forecaster][name] = value
-    return out
-
-
-def _float_or_none(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _int_or_none(value: object) -> int | None:
-    number = _float_or_none(value)
-    return None if number is None or not np.isfinite(number) else int(number)

@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
-import platform
-import tempfile
 from datetime import datetime, timezone
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,8 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
+from expdir import versions, write_text_atomic
+from expdir.contract import CONFIG_PREFIX, METRIC_NAMES, REPORT_FILE, config_column
 from reports import summary
 from reports._files import ReportError
 from reports.collect import Experiment, collect
@@ -34,7 +33,8 @@ from reports.timeline import timeline_info
 __all__ = ["render_html", "render_report"]
 
 DPI = 100
-METRIC_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("mase", "MASE"), ("smape", "sMAPE %"))
+_METRIC_LABELS = {"mae": "MAE", "rmse": "RMSE", "mase": "MASE", "smape": "sMAPE %"}
+METRIC_COLUMNS = tuple((name, _METRIC_LABELS[name]) for name in METRIC_NAMES)
 _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch"),
                   ("epochs", "epochs_run"), ("retries", "restarts"))
 
@@ -53,7 +53,7 @@ def render_report(exp_dir: str | Path, out: str | Path | None = None) -> Path:
         ReportError: the directory cannot give a report, or ``out`` cannot be written.
     """
     exp = collect(exp_dir)
-    target = Path(out) if out is not None else exp.path / "report.html"
+    target = Path(out) if out is not None else exp.path / REPORT_FILE
     if target.is_dir():
         raise ReportError(f"output {target} is a directory; pass a file name such as "
                           f"{target / 'report.html'}")
@@ -153,10 +153,10 @@ def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
 
 def _config_columns(exp: Experiment) -> tuple[list[str], list[str]]:
     """(varying, constant) config column names; tuned parameters count as varying."""
-    names = [c.removeprefix("config/") for c in exp.trials.columns if c.startswith("config/")]
+    names = [col.removeprefix(CONFIG_PREFIX) for col in exp.trials.columns if col.startswith(CONFIG_PREFIX)]
     tuned = set(exp.param_names)
     varying = [n for n in names
-               if n in tuned or exp.trials[f"config/{n}"].nunique(dropna=False) > 1]
+               if n in tuned or exp.trials[config_column(n)].nunique(dropna=False) > 1]
     return varying, [n for n in names if n not in varying]
 
 
@@ -164,7 +164,7 @@ def _constant_config(exp: Experiment) -> dict[str, str]:
     _, constant = _config_columns(exp)
     if not len(exp.trials):
         return {}
-    return {n: summary.number_text(exp.trials[f"config/{n}"].iloc[0]) for n in constant}
+    return {n: summary.number_text(exp.trials[config_column(n)].iloc[0]) for n in constant}
 
 
 def _trials_table(exp: Experiment) -> tuple[list[str], list[list[tuple[str, str]]]]:
@@ -183,7 +183,7 @@ def _trials_table(exp: Experiment) -> tuple[list[str], list[list[tuple[str, str]
         node = str(trial["node_ip"] or trial["node_id"])
         cells += [(node, node), _number_cell(trial["gpu_share"]),
                   (str(trial["device"]), str(trial["device"]))]
-        cells += [_number_cell(trial[f"config/{name}"]) for name in varying]
+        cells += [_number_cell(trial[config_column(name)]) for name in varying]
         error = str(trial["error"])
         cells.append((error if len(error) <= 80 else error[:79] + "…", error))
         rows.append(cells)
@@ -222,29 +222,13 @@ def _space_rows(space: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _report_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for package in ("tunecast", "matplotlib", "jinja2", "optuna", "pandas", "numpy"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
+    return versions(("tunecast", "matplotlib", "jinja2", "pandas", "numpy"))
 
 
 def _write_atomic(target: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``target``, then rename it over ``target``."""
-    temp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        temp = Path(name)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-        temp = None
+        write_text_atomic(target, text)
     except OSError as exc:
         raise ReportError(f"cannot write {target} ({exc.strerror or exc}); choose another -o "
                           "path") from exc
-    finally:
-        if temp is not None:
-            temp.unlink(missing_ok=True)

@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from expdir.contract import FINISHED, config_column
 from reports import timeline
-from reports.collect import FINISHED, Experiment
+from reports.collect import Experiment
 from reports.importance import ImportanceInfo, importance_info
 from reports.style import BEST, OUTCOME_COLORS, OUTCOME_LABELS, ReportFigure, outcome_color, plain
 
@@ -185,7 +186,7 @@ def params_info(exp: Experiment) -> list[ParamInfo]:
     infos = []
     for name in exp.param_names:
         spec = exp.run.space.get(name, {})
-        column = finished[f"config/{name}"]
+        column = finished[config_column(name)]
         kind = str(spec.get("type") or ("float" if column.dtype.kind in "fiu" else "categorical"))
         choices: list[str] = []
         if kind == "categorical":

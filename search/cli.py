@@ -12,53 +12,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from search.cli_options import UsageError, add_data_arguments, data_overrides
+from search.cli_search import add_search_parser, run_search_command
+from search.submit import add_submit_parser, run_submit_command
+
 USER_ERROR = 2
 
 
-class UsageError(ValueError):
-    """A bad command-line option; the message names it and the fix."""
-
-
 def _user_errors() -> tuple[type[Exception], ...]:
+    from model.checkpoint import CheckpointError
     from model.data import DataError
     from model.training import ConfigError
     from search.config import SearchConfigError
 
-    return (DataError, ConfigError, SearchConfigError, UsageError)
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that describe the series (shared by search and train)."""
-    g = parser.add_argument_group("data")
-    g.add_argument("--data", help="built-in dataset (sine, airline, sunspots, co2) or a CSV/Parquet file")
-    g.add_argument("--target", help="column to forecast")
-    g.add_argument("--time-column", help="time column (checked unique and sorted)")
-    g.add_argument("--features", help="extra input columns, comma-separated")
-    g.add_argument("--season-length", type=int, help="season m for MASE / seasonal-naive")
-    g.add_argument("--val-fraction", type=float, help="validation fraction (default 0.15)")
-    g.add_argument("--test-fraction", type=float, help="test fraction (default 0.2)")
-    g.add_argument(
-        "--missing",
-        choices=("error", "interpolate", "drop"),
-        help="what to do with NaN/inf values (default: error)",
-    )
-
-
-def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The data options given on the command line, as DataSpec keys."""
-    mapping = {
-        "data": "source",
-        "target": "target",
-        "time_column": "time_column",
-        "season_length": "season_length",
-        "val_fraction": "val_fraction",
-        "test_fraction": "test_fraction",
-        "missing": "missing",
-    }
-    out = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg) is not None}
-    if args.features:
-        out["features"] = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    return out
+    return (CheckpointError, DataError, ConfigError, SearchConfigError, UsageError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,9 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperparameter search for an Attention-LSTM forecaster (Ray Tune + Optuna).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from search.cli_search import add_search_parser
-    from search.submit import add_submit_parser
-
     add_search_parser(sub)
     add_submit_parser(sub)
 
@@ -150,11 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return run_train(args)
-        from search.cli_search import run_search_command
-
         if args.command == "submit":
-            from search.submit import run_submit_command
-
             return run_submit_command(args)
         if args.command is None:
             args = parser.parse_args(["search"])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
+
+from search.cli_options import UsageError, add_data_arguments, data_overrides, given
 
 SMOKE = {"trials": 4, "max_epochs": 3, "grace_period": 1}
 SMOKE_SPACE = {
@@ -14,9 +17,26 @@ SMOKE_SPACE = {
 }
 
 
-def add_search_parser(sub: Any) -> None:
-    from search.cli import add_data_arguments
+# argparse destination -> SearchConfig field
+SEARCH_OPTIONS = {
+    "trials": "trials",
+    "max_epochs": "max_epochs",
+    "grace_period": "grace_period",
+    "scheduler": "scheduler",
+    "cpus_per_trial": "cpus_per_trial",
+    "gpus_per_trial": "gpus_per_trial",
+    "max_concurrent": "max_concurrent",
+    "time_budget": "time_budget_s",
+    "max_failures": "max_failures",
+    "storage": "storage",
+    "name": "name",
+    "address": "address",
+    "seed": "seed",
+    "ensemble": "ensemble",
+}
 
+
+def add_search_parser(sub: Any) -> None:
     p = sub.add_parser(
         "search", help="run a hyperparameter search (default: a quick one on the airline data)"
     )
@@ -50,23 +70,7 @@ def add_search_parser(sub: Any) -> None:
 
 
 def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {
-        "trials": "trials",
-        "max_epochs": "max_epochs",
-        "grace_period": "grace_period",
-        "scheduler": "scheduler",
-        "cpus_per_trial": "cpus_per_trial",
-        "gpus_per_trial": "gpus_per_trial",
-        "max_concurrent": "max_concurrent",
-        "time_budget": "time_budget_s",
-        "max_failures": "max_failures",
-        "storage": "storage",
-        "name": "name",
-        "address": "address",
-        "seed": "seed",
-        "ensemble": "ensemble",
-    }
-    out = {key: getattr(args, arg) for arg, key in names.items() if getattr(args, arg) is not None}
+    out = given(args, SEARCH_OPTIONS)
     if args.no_report:
         out["report"] = False
     if args.quiet:
@@ -75,7 +79,6 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
-    from search.cli import UsageError, data_overrides
     from search.config import build_config, read_yaml
 
     if args.resume:
@@ -86,13 +89,13 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
-        from search.driver import resume_config, run_search
+        from search.run import resume_config, run_search
 
         path = Path(args.resume).expanduser().resolve()
         config = resume_config(path)
         if args.address:
             config = config.__class__.from_dict({**config.to_dict(), "address": args.address})
-        return _finish(run_search(config, resume=path))
+        return _finish(run_search(config, resume=path), config.report)
 
     sections = read_yaml(args.config) if args.config else {}
     search = search_overrides(args)
@@ -103,9 +106,9 @@ def run_search_command(args: argparse.Namespace) -> int:
         sections = {**sections, "train": {**sections.get("train", {}), "horizon": args.horizon}}
     config = leave_ray_runtime_folder(build_config(sections, data_overrides(args), search))
 
-    from search.driver import run_search
+    from search.run import run_search
 
-    return _finish(run_search(config))
+    return _finish(run_search(config), config.report)
 
 
 def leave_ray_runtime_folder(config: Any) -> Any:
@@ -128,25 +131,40 @@ def leave_ray_runtime_folder(config: Any) -> Any:
     return dataclasses.replace(config, storage=str(storage), data=data)
 
 
-def _finish(outcome: Any) -> int:
+def write_report(path: Path) -> Path | None:
+    """The search's results are safe on disk already: a report that fails is a warning."""
+    try:
+        from reports import ReportError, render_report
+    except ImportError:
+        return None
+    try:
+        return render_report(path)
+    except (ReportError, OSError) as exc:
+        print(f"warning: the report could not be written ({exc}); try `tunecast report {path}`",
+              file=sys.stderr)
+        return None
+
+
+def _finish(outcome: Any, report: bool) -> int:
     counts = outcome.trials["status"].value_counts().to_dict() if len(outcome.trials) else {}
     print(f"\nsearch {outcome.status}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    if outcome.best_metrics:
-        test = outcome.best_metrics["test"]
+    best, ensemble = outcome.best, outcome.ensemble
+    if best is not None:
+        test = best.scores.test
         print(
-            f"best trial {outcome.best_metrics['trial_id']}: val_loss "
-            f"{outcome.best_metrics['val_loss']:.5f}; test MASE {test['model']['mase']:.3f} "
-            f"(naive {test['naive']['mase']:.3f}, seasonal-naive {test['seasonal_naive']['mase']:.3f})"
+            f"best trial {best.trial_id}: val_loss {best.val_loss:.5f}; test MASE "
+            f"{test['model']['mase']:.3f} (naive {test['naive']['mase']:.3f}, seasonal-naive "
+            f"{test['seasonal_naive']['mase']:.3f})"
         )
-    ensemble = outcome.ensemble_metrics
-    if ensemble:
+    if ensemble is not None:
         print(
-            f"top-{ensemble['k']} ensemble (mean forecast): val_loss {ensemble['val_loss']:.5f}; "
-            f"test MASE {ensemble['test']['model']['mase']:.3f}"
+            f"top-{ensemble.k} ensemble (mean forecast): val_loss {ensemble.val_loss:.5f}; "
+            f"test MASE {ensemble.scores.test['model']['mase']:.3f}"
         )
     print(f"experiment: {outcome.path}")
     if outcome.status == "interrupted":
         print(f"resume with: tunecast search --resume {outcome.path}")
-    if outcome.report is not None:
-        print(f"report: {outcome.report}")
+    path = write_report(outcome.path) if report else None
+    if path is not None:
+        print(f"report: {path}")
     return 0 if outcome.status in ("completed", "interrupted") else 1

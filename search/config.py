@@ -25,14 +25,8 @@ import yaml
 from model.data import DataError, DataSpec
 from model.training import ConfigError, TrainConfig
 from model.typecast import cast
-from search.space import SpaceError, parse_param
+from search.space import Param, SpaceError, parse_param
 
-METRIC = "val_loss"  # per epoch, in history.csv
-# What the searcher, ASHA and checkpointing see: the trial's best val_loss so far. Optuna is told
-# a finished trial's last reported value, which after early stopping is patience epochs past the
-# best one; ASHA compares trials at a rung on a value that no single noisy epoch can spoil.
-SEARCH_METRIC = "best_val_loss"
-MODE = "min"
 SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
@@ -64,8 +58,8 @@ class SearchConfig:
     seed: int = 0
     ensemble: int = 5  # also forecast with the mean of the top-k trials by val_loss (1: no ensemble)
     address: str | None = None
-    train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options
-    space: dict[str, Any] = field(default_factory=dict)  # user overrides of the default space
+    train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options, cast to their types
+    space: dict[str, Param] = field(default_factory=dict)  # the user's overrides of the default space
     report: bool = True
     verbose: int = 1
 
@@ -111,18 +105,21 @@ class SearchConfig:
         overlap = sorted(set(self.train) & set(self.space))
         if overlap:
             raise SearchConfigError(f"{overlap} given both under train: and space: pick one")
-        try:
-            TrainConfig.from_dict({**self.train, "max_epochs": self.max_epochs})
-            for name, spec in self.space.items():
-                parse_param(name, spec)
+        try:  # resolved once: typed values and Params from here on
+            typed = TrainConfig.from_dict({**self.train, "max_epochs": self.max_epochs}).to_dict()
+            object.__setattr__(self, "train", {name: typed[name] for name in self.train})
+            object.__setattr__(self, "space", {
+                name: spec if isinstance(spec, Param) else parse_param(name, spec)
+                for name, spec in self.space.items()})
         except (ConfigError, SpaceError) as exc:
             raise SearchConfigError(str(exc)) from None
         if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
             raise SearchConfigError(f"name {self.name!r} must be a plain folder name")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; :meth:`from_dict` reads it back to an equal config."""
         d = asdict(self)
-        d["data"] = self.data.to_dict()
+        d.update(data=self.data.to_dict(), space={n: p.to_spec() for n, p in self.space.items()})
         return d
 
     @classmethod
@@ -148,9 +145,6 @@ class SearchConfig:
             return self.max_failures
         return CLUSTER_RETRIES if self.address else 0
 
-    def train_options(self) -> dict[str, Any]:
-        """Fixed TrainConfig options for every trial (seed and max_epochs included)."""
-        return {"seed": self.seed, **self.train, "max_epochs": self.max_epochs}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

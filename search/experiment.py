@@ -1,122 +1,50 @@
-"""Write the experiment directory's contract files (docs/experiment-dir.md).
+"""Write the experiment directory's contract files (expdir.contract, docs/experiment-dir.md).
 
-``tunecast.json``, ``trials.csv``, ``history.csv``, ``best/`` and ``ensemble/`` are written atomically (a
-temporary file or folder, then a rename), so an interrupted write never leaves half a file.
+``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json`` are written
+atomically (a temporary file or folder, then a rename), so an interrupted write never leaves
+half a file. Models are saved in the one model format of ``model.checkpoint``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from expdir import atomic_dir, write_json, write_text_atomic
+from expdir import contract as c
+from expdir.contract import BestRecord, EnsembleRecord, MemberRecord, ScoreRecord
+from model import checkpoint
 from model.data import Dataset
-from model.evaluate import evaluate, mean_forecast, metrics_record, predictions_frame, val_forecast
-from model.training import TrainConfig, build_model
-from search.config import METRIC
+from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, val_forecast
+from search.results import TrialRecord
 
-HISTORY_COLUMNS = ["trial_id", "epoch", "train_loss", "val_loss", "timestamp"]
-FINISHED = ("completed", "stopped")
-ENSEMBLE_DIR = "ensemble"
 ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _float(value: Any) -> float | None:
+    return c.finite_or_none(value)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=False))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)
-
-
-def clean_float(value: Any) -> float | None:
-    """A finite float, or None (JSON has no NaN/inf)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-@dataclass
-class TrialRecord:
-    """What the driver knows of one trial once the search ends."""
-
-    trial_id: str
-    status: str
-    config: dict[str, Any]
-    history: pd.DataFrame  # the trial's reported rows
-    error: str
-    checkpoint_dir: Path | None
-    restarts: int = 0  # times the trial was retried (e.g. after its node died)
-
-
-def clean_history(history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """One row per epoch (a retried trial re-reports epochs: the last attempt wins) and the
-    number of restarts seen in the reports."""
-    if len(history) == 0 or "epoch" not in history:
-        return history, 0
-    epoch = history["epoch"].to_numpy()
-    resumed = history.get("resumed_from_epoch", pd.Series(0, index=history.index)).to_numpy()
-    restarts = int(np.sum((epoch[1:] <= epoch[:-1]) | (resumed[1:] != resumed[:-1])))
-    kept = history.drop_duplicates(subset="epoch", keep="last").sort_values("epoch")
-    return kept.reset_index(drop=True), restarts
-
-
-def one_line_error(error: BaseException | str | None) -> str:
-    """The last meaningful line of an error (Ray wraps the trial's exception in a traceback)."""
-    if error is None:
-        return ""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        if not line.startswith(("File ", "^", "~")) and ":" in line:
-            return line[:500]
-    return (lines[-1] if lines else type(error).__name__)[:500]
-
-
-def trials_frame(records: list[TrialRecord], fixed: dict[str, Any], gpu_share: float) -> pd.DataFrame:
+def trials_frame(records: list[TrialRecord], gpu_share: float) -> pd.DataFrame:
+    """trials.csv: one row per trial, its full TrainConfig as ``config/<name>`` columns."""
     rows = []
     for r in records:
         h = r.history
         row: dict[str, Any] = {"trial_id": r.trial_id, "status": r.status}
-        full = TrainConfig.from_dict({**fixed, **r.config}).to_dict() if r.config else {}
-        row.update({f"config/{k}": v for k, v in full.items()})
-        val = h[METRIC] if METRIC in h else pd.Series(dtype=float)
-        has = len(h) > 0 and val.notna().any()
-        best_pos = int(val.idxmin()) if has else None
-        start = clean_float(h["trial_start"].iloc[0]) if has and "trial_start" in h else None
-        end = clean_float(h["wall_time"].iloc[-1]) if has and "wall_time" in h else None
+        row.update({c.config_column(k): v for k, v in r.config.items()})
+        val = h[c.METRIC] if c.METRIC in h else pd.Series(dtype=float)
+        best_pos = int(val.idxmin()) if len(h) and val.notna().any() else None
+        start = _float(h["trial_start"].iloc[0]) if best_pos is not None and "trial_start" in h else None
+        end = _float(h["wall_time"].iloc[-1]) if best_pos is not None and "wall_time" in h else None
         first = h.iloc[0] if len(h) else {}
         last = h.iloc[-1] if len(h) else {}  # a retried trial finished where its last report came from
         row.update(
-            best_val_loss=clean_float(val.loc[best_pos]) if best_pos is not None else None,
+            best_val_loss=_float(val.loc[best_pos]) if best_pos is not None else None,
             best_epoch=int(h["epoch"].loc[best_pos]) if best_pos is not None else None,
             epochs_run=len(h),
             start_time=start,
@@ -130,107 +58,43 @@ def trials_frame(records: list[TrialRecord], fixed: dict[str, Any], gpu_share: f
             error=r.error,
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    config_columns = [col for col in frame.columns if col.startswith(c.CONFIG_PREFIX)]
+    return frame.reindex(columns=[*c.TRIAL_COLUMNS[:2], *config_columns, *c.TRIAL_COLUMNS[2:]])
 
 
 def history_frame(records: list[TrialRecord]) -> pd.DataFrame:
-    parts = []
-    for r in records:
-        if len(r.history) == 0:
-            continue
-        h = r.history
-        parts.append(
-            pd.DataFrame(
-                {
-                    "trial_id": r.trial_id,
-                    "epoch": h["epoch"].astype(int),
-                    "train_loss": h["train_loss"],
-                    "val_loss": h["val_loss"],
-                    "timestamp": h["wall_time"] if "wall_time" in h else h.get("timestamp"),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=HISTORY_COLUMNS)
+    """history.csv: one row per trial per epoch."""
+    parts = [
+        pd.DataFrame({
+            "trial_id": r.trial_id,
+            "epoch": r.history["epoch"].astype(int),
+            "train_loss": r.history["train_loss"],
+            "val_loss": r.history["val_loss"],
+            "timestamp": r.history["wall_time"],
+        })
+        for r in records
+        if len(r.history)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(c.HISTORY_COLUMNS))
 
 
-def write_tables(
-    exp_dir: Path, records: list[TrialRecord], fixed: dict[str, Any], gpu_share: float
-) -> pd.DataFrame:
-    trials = trials_frame(records, fixed, gpu_share)
-    write_text_atomic(exp_dir / "trials.csv", trials.to_csv(index=False))
-    write_text_atomic(exp_dir / "history.csv", history_frame(records).to_csv(index=False))
+def write_tables(exp_dir: Path, records: list[TrialRecord], gpu_share: float) -> pd.DataFrame:
+    """Write trials.csv and history.csv; returns the trials table."""
+    trials = trials_frame(records, gpu_share)
+    write_text_atomic(exp_dir / c.TRIALS_FILE, trials.to_csv(index=False))
+    write_text_atomic(exp_dir / c.HISTORY_FILE, history_frame(records).to_csv(index=False))
     return trials
 
 
 def ranked(trials: pd.DataFrame, records: list[TrialRecord]) -> list[TrialRecord]:
     """Finished trials that kept a checkpoint, lowest val_loss first (ties: trials.csv order)."""
     with_ckpt = {r.trial_id for r in records if r.checkpoint_dir is not None}
-    finished = trials[trials["status"].isin(FINISHED) & trials["trial_id"].isin(with_ckpt)]
+    finished = trials[trials["status"].isin(c.FINISHED) & trials["trial_id"].isin(with_ckpt)]
     finished = finished[finished["best_val_loss"].notna()]
     order = finished.assign(loss=finished["best_val_loss"].astype(float)).sort_values("loss", kind="stable")
     by_id = {r.trial_id: r for r in records}
     return [by_id[trial_id] for trial_id in order["trial_id"]]
-
-
-def pick_best(trials: pd.DataFrame, records: list[TrialRecord]) -> TrialRecord | None:
-    """The finished trial with the lowest val_loss that kept a checkpoint."""
-    best = ranked(trials, records)
-    return best[0] if best else None
-
-
-def load_checkpoint(checkpoint_dir: Path) -> tuple[torch.nn.Module, TrainConfig, dict[str, Any]]:
-    """Rebuild the model saved by the trainable (state_dict only, weights_only=True)."""
-    meta = json.loads((checkpoint_dir / "checkpoint.json").read_text())
-    config = TrainConfig.from_dict(meta["train_config"])
-    model = build_model(config, int(meta["input_size"]))
-    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", weights_only=True))
-    model.eval()
-    return model, config, meta
-
-
-@contextlib.contextmanager
-def _atomic_dir(target: Path) -> Iterator[Path]:
-    """A temporary folder beside ``target`` that replaces it once the block succeeds."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> dict[str, Any]:
-    """Evaluate the best checkpoint on the test split and write ``best/``."""
-    assert best.checkpoint_dir is not None
-    model, config, meta = load_checkpoint(best.checkpoint_dir)
-    evaluation = evaluate(model, data, config)
-    metrics = {
-        "trial_id": best.trial_id,
-        "val_loss": clean_float(meta["val_loss"]),
-        "best_epoch": int(meta["epoch"]),
-        **metrics_record(evaluation, data, config),
-    }
-    with _atomic_dir(exp_dir / "best") as tmp:
-        shutil.copyfile(best.checkpoint_dir / "model.pt", tmp / "model.pt")
-        (tmp / "config.json").write_text(
-            json.dumps(
-                {
-                    "trial_id": best.trial_id,
-                    "train_config": config.to_dict(),
-                    "input_size": data.input_size,
-                    "features": list(data.columns[1:]),
-                    "target": data.target,
-                },
-                indent=2,
-            )
-        )
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        predictions_frame(data, evaluation).to_csv(tmp / "predictions.csv", index=False)
-        np.save(tmp / "attention.npy", evaluation.attention)
-    return metrics
 
 
 def ensemble_members(trials: pd.DataFrame, records: list[TrialRecord], k: int) -> list[TrialRecord]:
@@ -244,37 +108,73 @@ def ensemble_members(trials: pd.DataFrame, records: list[TrialRecord], k: int) -
     return [r for r in top if loss[r.trial_id] <= limit]
 
 
-def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset) -> dict[str, Any] | None:
-    """Evaluate the mean forecast of ``members`` (the top trials by val_loss) and write ``ensemble/``.
+def _scores(evaluation: Evaluation, data: Dataset) -> ScoreRecord:
+    return ScoreRecord(
+        horizon=int(evaluation.positions.shape[1]),
+        season_length=data.season_length,
+        protocol=evaluation.protocol,
+        n_test_points=int(evaluation.positions.size),
+        test=evaluation.metrics,
+    )
+
+
+def _write_forecast(folder: Path, data: Dataset, evaluation: Evaluation) -> None:
+    predictions_frame(data, evaluation).to_csv(folder / c.PREDICTIONS_FILE, index=False)
+
+
+def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> BestRecord:
+    """Evaluate the best checkpoint on the test split and write ``best/``."""
+    assert best.checkpoint_dir is not None
+    model, info = checkpoint.load(best.checkpoint_dir)
+    evaluation = evaluate(model, data, info.config)
+    record = BestRecord(
+        trial_id=best.trial_id,
+        val_loss=info.val_loss,
+        best_epoch=info.epoch,
+        train_config=info.config.to_dict(),
+        target=data.target,
+        features=tuple(data.columns[1:]),
+        scores=_scores(evaluation, data),
+    )
+    with atomic_dir(exp_dir / c.BEST_DIR) as tmp:
+        checkpoint.save(tmp, model, _with_trial(info, best.trial_id))
+        write_json(tmp / c.METRICS_FILE, record.to_dict())
+        _write_forecast(tmp, data, evaluation)
+        np.save(tmp / c.ATTENTION_FILE, evaluation.attention)
+    return record
+
+
+def _with_trial(info: checkpoint.ModelInfo, trial_id: str) -> checkpoint.ModelInfo:
+    return replace(info, extra={**info.extra, "trial_id": trial_id})
+
+
+def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset) -> EnsembleRecord | None:
+    """Evaluate the mean forecast of ``members`` (the top trials by val_loss) and write
+    ``ensemble/`` with each member's model under ``members/<trial_id>/``.
 
     Fewer than two members: no ensemble (and an old ``ensemble/`` of a resumed run is removed).
     """
-    target = exp_dir / ENSEMBLE_DIR
+    target = exp_dir / c.ENSEMBLE_DIR
     if len(members) < 2:
-        shutil.rmtree(target, ignore_errors=True)
+        if target.exists():
+            shutil.rmtree(target)
         return None
-    evaluations, val_preds, val_target, rows = [], [], None, []
-    config = None
+    loaded = []
     for member in members:
         assert member.checkpoint_dir is not None
-        model, config, meta = load_checkpoint(member.checkpoint_dir)
-        evaluations.append(evaluate(model, data, config))
-        prediction, val_target = val_forecast(model, data, config)
-        val_preds.append(prediction)
-        rows.append({"trial_id": member.trial_id, "val_loss": clean_float(meta["val_loss"]),
-                     "best_epoch": int(meta["epoch"])})
-    assert config is not None and val_target is not None
-    evaluation = mean_forecast(evaluations, data)
-    val_loss = float(np.mean((np.mean(val_preds, axis=0) - val_target) ** 2))
-    metrics = {
-        "members": rows,
-        "k": len(members),
-        "combination": "mean of the members' forecasts",
-        "max_val_loss_ratio": ENSEMBLE_MAX_RATIO,
-        "val_loss": clean_float(val_loss),
-        **metrics_record(evaluation, data, config),
-    }
-    with _atomic_dir(target) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        predictions_frame(data, evaluation).to_csv(tmp / "predictions.csv", index=False)
-    return metrics
+        loaded.append((member.trial_id, *checkpoint.load(member.checkpoint_dir)))
+    evaluation = mean_forecast([evaluate(model, data, info.config) for _, model, info in loaded], data)
+    val = [val_forecast(model, data, info.config) for _, model, info in loaded]
+    val_loss = float(np.mean((np.mean([p for p, _ in val], axis=0) - val[0][1]) ** 2))
+    record = EnsembleRecord(
+        members=tuple(MemberRecord(trial_id, info.val_loss, info.epoch) for trial_id, _, info in loaded),
+        val_loss=val_loss,
+        max_val_loss_ratio=ENSEMBLE_MAX_RATIO,
+        scores=_scores(evaluation, data),
+    )
+    with atomic_dir(target) as tmp:
+        write_json(tmp / c.METRICS_FILE, record.to_dict())
+        _write_forecast(tmp, data, evaluation)
+        for trial_id, model, info in loaded:
+            checkpoint.save(tmp / c.MEMBERS_DIR / trial_id, model, _with_trial(info, trial_id))
+    return record

@@ -45,12 +45,13 @@ class Param:
             d["value"] = self.value
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Param:
-        d = dict(d)
-        if "choices" in d:
-            d["choices"] = tuple(d["choices"])
-        return cls(**d)
+    def to_spec(self) -> Any:
+        """The entry as a user writes it under ``space:`` (what :func:`parse_param` reads)."""
+        if self.type in ("int", "float"):
+            return {"low": self.low, "high": self.high, "log": self.log}
+        if self.type == "categorical":
+            return {"choices": list(self.choices)}
+        return {"value": self.value}
 
 
 def default_space() -> dict[str, Param]:
@@ -113,12 +114,9 @@ def _cast(name: str, kind: str, value: Any) -> Any:
         raise SpaceError(f"space.{name}: {value!r} is not a valid {kind}") from None
 
 
-def apply_overrides(space: dict[str, Param], overrides: dict[str, Any]) -> dict[str, Param]:
-    """The default space with the user's entries replacing or fixing parameters."""
-    merged = dict(space)
-    for name, spec in overrides.items():
-        merged[name] = parse_param(name, spec)
-    return merged
+def apply_overrides(space: dict[str, Param], overrides: dict[str, Param]) -> dict[str, Param]:
+    """The default space with the user's (parsed) entries replacing or fixing parameters."""
+    return {**space, **overrides}
 
 
 def max_window(n_train: int, horizon: int) -> int:
@@ -162,7 +160,3 @@ def adapt_to_series(space: dict[str, Param], n_train: int, horizon: int) -> dict
 def describe(space: dict[str, Param]) -> dict[str, dict[str, Any]]:
     """JSON-ready description (for tunecast.json and the report)."""
     return {name: param.to_dict() for name, param in space.items()}
-
-
-def space_from_description(d: dict[str, dict[str, Any]]) -> dict[str, Param]:
-    return {name: Param.from_dict(p) for name, p in d.items()}

@@ -13,6 +13,7 @@ import shlex
 import time
 from typing import Any
 
+from expdir import one_line
 from search.config import SearchConfigError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -71,9 +72,8 @@ def run_submit_command(args: argparse.Namespace) -> int:
         client = JobSubmissionClient(args.address)
         job_id = _submit(client, command, args.job_id)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SearchConfigError(
-            f"cannot submit to the Ray cluster at {args.address} ({first}): start it (`ray up "
+            f"cannot submit to the Ray cluster at {args.address} ({one_line(exc)}): start it (`ray up "
             "cluster.yaml`) and reach its dashboard (`ray dashboard cluster.yaml`)"
         ) from None
     print(f"submitted job {job_id} to {args.address}: {command}")

@@ -1,30 +1,27 @@
 """The Ray adapter: Tune config dict -> TrainConfig -> fit(), one ``tune.report`` per epoch.
 
 This is the only place that calls Ray's reporting API. Each report carries the epoch's metrics,
-where and on what the trial runs, and (when ``val_loss`` improved) a checkpoint of the best
-weights; ``CheckpointConfig(num_to_keep=1)`` keeps only the best one.
+what the records of the results need that Ray's ``Result`` does not carry (where and on what
+the trial runs, when it started, whether this was its last epoch) and, when ``val_loss``
+improved, a checkpoint of the best weights in the model format of ``model.checkpoint``;
+``CheckpointConfig(num_to_keep=1)`` keeps only the best one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import ray
 import torch
 from ray import tune
 
-from model.data import Dataset
-from model.training import Resume, TrainConfig, fit
-
-MODEL_FILE = "model.pt"
-META_FILE = "checkpoint.json"
+from model import checkpoint
+from model.training import Resume, fit
+from search.plan import SearchPlan
 
 
 class TrialDiverged(RuntimeError):
@@ -48,33 +45,32 @@ def trial_device(gpu_share: float) -> torch.device:
 
 def _resume_point() -> Resume | None:
     """The best checkpoint of an earlier attempt of this trial (retried after a failure)."""
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
+    saved = tune.get_checkpoint()
+    if saved is None:
         return None
-    with checkpoint.as_directory() as folder:
-        meta = json.loads(Path(folder, META_FILE).read_text())
-        state = torch.load(Path(folder, MODEL_FILE), weights_only=True)
-    return Resume(state=state, epoch=int(meta["epoch"]), best_val_loss=float(meta["val_loss"]))
+    with saved.as_directory() as folder:
+        model, info = checkpoint.load(folder)
+    return Resume(state=model.state_dict(), epoch=info.epoch, best_val_loss=float(info.val_loss or math.inf))
 
 
-def train_trial(
-    config: dict[str, Any], data: Dataset, fixed: dict[str, Any], resources: dict[str, float]
-) -> None:
+def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
     """Tune function trainable: train one configuration and report every epoch."""
-    train_config = TrainConfig.from_dict({**fixed, **config})
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # one line per ckpt
-    torch.set_num_threads(max(1, int(resources.get("cpu", 1))))
-    device = trial_device(resources.get("gpu", 0.0))
+    train_config = plan.train_config(config)
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # Ray Train's logger: a line per checkpoint
+    data = plan.data
+    gpu_share = float(plan.resources["gpu"])
+    torch.set_num_threads(max(1, int(plan.resources["cpu"])))
+    device = trial_device(gpu_share)
     context = ray.get_runtime_context()
+    resume = _resume_point()
     static = {
         "node_id": context.get_node_id(),
         "node_ip": ray.util.get_node_ip_address(),
         "device": str(device),
-        "gpu_share": float(resources.get("gpu", 0.0)),
+        "gpu_share": gpu_share,
         "trial_start": time.time(),
+        "resumed_from_epoch": resume.epoch if resume is not None else 0,
     }
-    resume = _resume_point()
-    static["resumed_from_epoch"] = resume.epoch if resume is not None else 0
     best: dict[str, Any] = {}
 
     def on_improve(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
@@ -83,25 +79,15 @@ def train_trial(
     def on_epoch(metrics: dict[str, Any]) -> None:
         if not math.isfinite(metrics["val_loss"]):
             return  # diverged: fit stops now and the trial raises below
-        report = {
-            **metrics,
-            "last_epoch": int(metrics["last_epoch"]),
-            **static,
-            "wall_time": time.time(),
-        }
+        report = {**metrics, "last_epoch": int(metrics["last_epoch"]), **static, "wall_time": time.time()}
         state = best.pop("state", None)
         if state is None:
             tune.report(report)
             return
+        info = checkpoint.ModelInfo(train_config, data.input_size, data.columns, best["epoch"],
+                                    metrics["val_loss"])
         with tempfile.TemporaryDirectory(prefix="tunecast-ckpt-") as tmp:
-            torch.save(state, os.path.join(tmp, MODEL_FILE))
-            meta = {
-                "epoch": best["epoch"],
-                "val_loss": metrics["val_loss"],
-                "train_config": train_config.to_dict(),
-                "input_size": data.input_size,
-            }
-            Path(tmp, META_FILE).write_text(json.dumps(meta))
+            checkpoint.save(tmp, state, info)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     result = fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)

@@ -26,7 +26,7 @@ SMALL_SPACE = {
 def small_search(tmp: Path, name: str, **overrides):
     """A real 4-trial search on the sine data; returns (SearchConfig, SearchOutcome)."""
     from search.config import SearchConfig
-    from search.driver import run_search
+    from search.run import run_search
 
     settings = {
         "data": {"source": "sine"},

@@ -1,6 +1,7 @@
-"""Fixtures for the report tests: hand-made experiment directories written by a helper.
+"""Fixtures for the report tests: experiment directories written by the search's own writers.
 
-``make_fixture_experiment`` lives in ``reports._synthetic`` so that the benchmark can use it too.
+``make_fixture_experiment`` lives in ``tests/reports/fixtures.py`` so that the benchmark can use
+it too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reports._synthetic import XSS_IMG, XSS_SCRIPT, make_fixture_experiment
+from tests.reports.fixtures import XSS_IMG, XSS_SCRIPT, make_fixture_experiment
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ def exp_h1(make_exp: Callable[..., Path]) -> Path:
 
 @pytest.fixture
 def exp_ens(make_exp: Callable[..., Path]) -> Path:
-    """As exp_h1, plus ensemble/: the mean forecast of the 5 finished trials with the lowest val_loss."""
+    """As exp_h1, plus ensemble/: the mean forecast of the 5 finished trials with the lowest
+    val_loss (the 5 completed ones; the 2 stopped by ASHA are worse)."""
     return make_exp("ens", n_trials=8, horizon=1, ensemble=5)
 
 
@@ -45,7 +47,8 @@ def exp_h3(make_exp: Callable[..., Path]) -> Path:
 
 @pytest.fixture
 def exp_interrupted(make_exp: Callable[..., Path]) -> Path:
-    """An interrupted search: no best/, trials still running or pending."""
+    """An interrupted search: no best/, trials still running or pending (the pending one has no
+    config), and importance.json over its 3 finished trials."""
     statuses = ["completed", "stopped", "failed", "completed", "running", "running", "pending"]
     return make_exp("interrupted", n_trials=len(statuses), statuses=statuses, run_status="interrupted")
 

@@ -69,11 +69,28 @@ def test_not_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("name", ["metrics.json", "predictions.csv", "attention.npy", "config.json"])
+@pytest.mark.parametrize("name", ["metrics.json", "predictions.csv", "attention.npy"])
 def test_missing_best_file(exp_h1: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     (exp_h1 / "best" / name).unlink()
     assert_bad_input(*run_cli(capsys, str(exp_h1)), f"best/{name} is missing")
     assert not (exp_h1 / "report.html").exists()
+
+
+def test_the_report_does_not_need_the_best_model(exp_h1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """best/ is also a model folder (model.pt, model.json) for `tunecast predict`: not the report's."""
+    for name in ("model.pt", "model.json"):
+        (exp_h1 / "best" / name).unlink()
+    code, out, err = run_cli(capsys, str(exp_h1))
+    assert code == 0 and err == "" and out.strip() == str(exp_h1 / "report.html")
+
+
+def test_best_metrics_without_a_train_config(exp_h1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = exp_h1 / "best" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    del metrics["train_config"]
+    file.write_text(json.dumps(metrics))
+    assert_bad_input(*run_cli(capsys, str(exp_h1)), "best/metrics.json has no train_config object",
+                     "re-run the search or restore the file")
 
 
 def test_missing_history_csv(exp_h1: Path, capsys: pytest.CaptureFixture[str]) -> None:

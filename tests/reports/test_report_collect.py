@@ -1,4 +1,5 @@
-"""collect(): experiment directory -> typed results, on hand-made fixture directories."""
+"""collect(): experiment directory -> typed results, on directories the search's writers wrote
+(``tests/reports/fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ def test_collect_reads_every_file(exp_h1: Path) -> None:
     assert set(exp.finished["status"]) == {"completed", "stopped"}
     assert len(exp.finished) == 7
     # Tuned parameters only: fixed entries of the space (num_layers, horizon) are left out.
-    assert exp.param_names == ["hidden_size", "window", "dropout", "lr", "scaler"]
+    assert exp.param_names == ["hidden_size", "window", "dropout", "lr", "scaler", "highway"]
+    # trials.csv holds every trial's full TrainConfig, tuned or not.
+    assert {"config/batch_size", "config/patience", "config/num_layers", "config/seed"} <= set(trials)
+    # importance.json: the search's scores of the tuned parameters over the 7 finished trials.
+    assert exp.importance is not None and exp.importance.n_trials == 7
+    assert set(exp.importance.importances) == set(exp.param_names)
     # history.csv: as many epochs per trial as trials.csv says.
     epochs = exp.history.groupby("trial_id")["epoch"].count()
     for _, trial in exp.trials.iterrows():
@@ -52,6 +58,11 @@ def test_collect_best_trial_h1(exp_h1: Path) -> None:
     # One attention row per test forecast, one column per input step.
     assert best.attention.shape == (n_test, best.train_config["window"])
     np.testing.assert_allclose(best.attention.sum(axis=1), 1.0, atol=1e-5)
+    # val_loss and epoch of the best checkpoint: the trial's best epoch in trials.csv.
+    trial = collect(exp_h1).trials.set_index("trial_id").loc[best.trial_id]
+    assert best.val_loss == pytest.approx(trial["best_val_loss"])
+    assert best.best_epoch == trial["best_epoch"]
+    assert best.train_config["window"] == trial["config/window"]
 
 
 def test_collect_best_trial_h3_blocks(exp_h3: Path) -> None:
@@ -85,11 +96,12 @@ def test_collect_completed_search_needs_trials_csv(exp_h1: Path) -> None:
 
 
 def test_collect_interrupted_search_with_best_named_but_missing(exp_h1: Path) -> None:
-    """A best trial named in tunecast.json whose best/ was never written: a note, not an error."""
+    """A best trial named in tunecast.json whose best/ was never written (only its model folder
+    was): a note, not an error."""
     run = (exp_h1 / "tunecast.json").read_text()
     (exp_h1 / "tunecast.json").write_text(run.replace('"completed"', '"interrupted"', 1))
-    for file in (exp_h1 / "best").iterdir():
-        file.unlink()
+    for name in ("metrics.json", "predictions.csv", "attention.npy"):
+        (exp_h1 / "best" / name).unlink()
     exp = collect(exp_h1)
     assert exp.best is None
     assert any("best/metrics.json" in w for w in exp.warnings)
@@ -121,6 +133,32 @@ def test_collect_keeps_trial_ids_as_text(make_exp: Callable[..., Path]) -> None:
     assert set(exp.history["trial_id"]) <= {"0000", "0001", "0002"}
 
 
+def test_collect_reads_the_importances_the_search_computed(exp_h1: Path) -> None:
+    raw = json.loads((exp_h1 / "importance.json").read_text())
+    importance = collect(exp_h1).importance
+    assert importance is not None and importance.note is None
+    assert importance.importances == pytest.approx(raw["importances"])
+    assert importance.evaluator == raw["evaluator"] == "PedAnovaImportanceEvaluator"
+    assert sum(importance.importances.values()) == pytest.approx(1.0)
+
+
+def test_collect_without_importances(exp_h1: Path) -> None:
+    """No importance.json (a search stopped before its end): none, and no warning."""
+    (exp_h1 / "importance.json").unlink()
+    exp = collect(exp_h1)
+    assert exp.importance is None and exp.warnings == ()
+
+
+@pytest.mark.parametrize("text", ['{"importances": ', '{"importances": {"lr": "high"}}', "[]"],
+                         ids=["truncated", "not-a-number", "not-an-object"])
+def test_collect_notes_a_corrupt_importance_file(exp_h1: Path, text: str) -> None:
+    """Importances are optional: a corrupt file is a note, not an error."""
+    (exp_h1 / "importance.json").write_text(text)
+    exp = collect(exp_h1)
+    assert exp.importance is None and exp.best is not None
+    assert any("importances are not shown" in w and "importance.json" in w for w in exp.warnings)
+
+
 def test_collect_rejects_a_missing_required_column(exp_h1: Path) -> None:
     trials = pd.read_csv(exp_h1 / "trials.csv")
     trials.drop(columns=["status"]).to_csv(exp_h1 / "trials.csv", index=False)
@@ -133,11 +171,14 @@ def test_collect_reads_the_ensemble(exp_ens: Path) -> None:
     ensemble, best = exp.ensemble, exp.best
     assert ensemble is not None and best is not None
     assert exp.warnings == ()
-    # The members are the 5 finished trials with the lowest val_loss, lowest first.
+    # The members are the 5 finished trials with the lowest val_loss, lowest first: the fixture's
+    # 5 completed trials, all within twice the best val_loss (the search leaves out worse ones).
     trials = pd.read_csv(exp_ens / "trials.csv", dtype={"trial_id": str})
     finished = trials[trials["status"].isin(["completed", "stopped"])]
     top5 = finished.sort_values("best_val_loss")["trial_id"].head(5).tolist()
     assert ensemble.trial_ids == top5 and ensemble.k == 5
+    assert sorted(top5) == sorted(trials.loc[trials["status"] == "completed", "trial_id"])
+    assert ensemble.members[-1].val_loss <= 2 * ensemble.members[0].val_loss
     assert ensemble.trial_ids[0] == best.trial_id
     by_id = trials.set_index("trial_id")
     for member in ensemble.members:
@@ -155,6 +196,17 @@ def test_collect_reads_the_ensemble(exp_ens: Path) -> None:
     forecast = ensemble.predictions["y_pred"]
     assert forecast.notna().sum() == ensemble.n_test_points == best.n_test_points == 29
     assert not np.allclose(forecast.dropna(), best.predictions["y_pred"].dropna())
+
+
+def test_collect_ensemble_leaves_out_trials_far_worse_than_the_best(make_exp: Callable[..., Path]) -> None:
+    """A trial stopped by ASHA after GRACE epochs has a val_loss over twice the best one's: the
+    search keeps it out of the ensemble even though fewer trials than asked remain."""
+    path = make_exp(n_trials=4, statuses=["completed", "completed", "stopped", "completed"], ensemble=4)
+    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str}).set_index("trial_id")
+    assert trials.loc["t0002", "best_val_loss"] > 2 * trials["best_val_loss"].min()
+    ensemble = collect(path).ensemble
+    assert ensemble is not None and ensemble.k == 3
+    assert sorted(ensemble.trial_ids) == ["t0000", "t0001", "t0003"]
 
 
 def test_collect_ensemble_of_fewer_trials_than_asked(make_exp: Callable[..., Path]) -> None:
@@ -177,6 +229,26 @@ def _edit_json(file: Path, edit: Callable[[dict[str, Any]], object]) -> None:
     data = json.loads(file.read_text())
     edit(data)
     file.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.pop("train_config"), r"best/metrics\.json has no train_config object"),
+        (lambda m: m.update(train_config=[1, 2]), r"best/metrics\.json has no train_config object"),
+        (lambda m: m.pop("trial_id"), r"best/metrics\.json lacks a trial_id"),
+        (lambda m: m["test"]["naive"].update(mae="n/a"),
+         r"best/metrics\.json lacks a number at test\.naive\.mae"),
+        (lambda m: m.pop("horizon"), r"best/metrics\.json lacks horizon, season_length or n_test_points"),
+    ],
+    ids=["no-train-config", "train-config-not-an-object", "no-trial-id", "text-metric", "no-horizon"],
+)
+def test_collect_rejects_a_malformed_best_record(
+    exp_h1: Path, edit: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    _edit_json(exp_h1 / "best" / "metrics.json", edit)
+    with pytest.raises(ReportError, match=message + r".*; re-run the search or restore the file"):
+        collect(exp_h1)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from reports import render_report
-from reports._synthetic import XSS_IMG, XSS_SCRIPT
+from tests.reports.fixtures import XSS_IMG, XSS_SCRIPT
 
 
 class _Tags(HTMLParser):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import reports.html as html_module
+import expdir.files
 from reports import ReportError, collect, render_report
 from reports.summary import banners, number_text, verdict
 
@@ -80,7 +80,7 @@ def test_report_is_written_into_the_experiment_by_default(exp_h1: Path) -> None:
     html = out.read_text(encoding="utf-8")
     page = parse(html)
     text = " ".join(page.text)
-    assert "Best trial beats" in text
+    assert verdict(collect(exp_h1)).text in text
     for heading in (
         "Summary",
         "Learning curves",
@@ -133,13 +133,20 @@ def test_report_with_few_trials_notes_missing_importances(make_exp: Callable[...
     assert "Not computed (PedAnovaImportanceEvaluator): needs at least 3 finished trials" in text
 
 
+def test_report_without_importance_json_says_why(exp_h1: Path) -> None:
+    (exp_h1 / "importance.json").unlink()
+    text = " ".join(parse(render_report(exp_h1).read_text()).text)
+    assert "the search stopped before it computed them (no importance.json)" in text
+    assert "Best trial" in text
+
+
 def test_a_failed_write_keeps_the_old_report(exp_h1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     previous = render_report(exp_h1).read_text()
 
     def fail(*_args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(html_module.os, "replace", fail)
+    monkeypatch.setattr(expdir.files.os, "replace", fail)  # the report is written atomically
     with pytest.raises(ReportError, match="No space left on device"):
         render_report(exp_h1)
     assert (exp_h1 / "report.html").read_text() == previous  # the old report is untouched
@@ -290,6 +297,7 @@ def test_report_without_an_ensemble_has_no_ensemble_row(exp_h1: Path) -> None:
     rows = metrics_table(html)
     assert [key for key, _, _ in rows] == ["model", "naive", "seasonal_naive"]
     text = " ".join(parse(html).text)
-    assert "Top-" not in verdict(collect(exp_h1)).text and "Best trial beats" in text
+    result = verdict(collect(exp_h1)).text
+    assert result.startswith("Best trial ") and "Top-" not in result and result in text
     assert "picked by val_loss only" not in text and 'id="ensemble-note"' not in html
     assert "Best trial: forecasts against the truth" in text

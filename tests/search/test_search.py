@@ -10,9 +10,10 @@ import pytest
 import ray
 import torch
 
-from model import DataSpec, load
-from model.evaluate import evaluate
-from search.experiment import load_checkpoint
+from model import DataSpec, checkpoint, load
+from model.evaluate import evaluate, val_forecast
+from search.experiment import ensemble_members
+from search.results import TrialRecord
 from tests.conftest import small_search
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,8 @@ def test_contract_files_are_consistent(sine_search):
         "tunecast.json",
         "trials.csv",
         "history.csv",
-        "best/config.json",
         "best/model.pt",
+        "best/model.json",
         "best/metrics.json",
         "best/predictions.csv",
         "best/attention.npy",
@@ -57,27 +58,13 @@ def test_contract_files_are_consistent(sine_search):
     finished = trials[trials["status"].isin(["completed", "stopped"])]
     assert best_id == finished.loc[finished["best_val_loss"].idxmin(), "trial_id"]
 
-    # best/ metrics equal a re-evaluation of best/model.pt
+    # best/ metrics equal a re-evaluation of the model saved in best/ (model.checkpoint's format)
     metrics = json.loads((exp / "best/metrics.json").read_text())
-    saved = json.loads((exp / "best/config.json").read_text())
-    assert (exp / "best/checkpoint.json").exists() is False
-    ckpt_like = exp / "best"
-    (ckpt_like / "checkpoint.json").write_text(
-        json.dumps(
-            {
-                "train_config": saved["train_config"],
-                "input_size": saved["input_size"],
-                "epoch": 0,
-                "val_loss": 0,
-            }
-        )
-    )
-    try:
-        model, train_config, _ = load_checkpoint(ckpt_like)
-    finally:
-        (ckpt_like / "checkpoint.json").unlink()
-    state_dict = torch.load(exp / "best/model.pt", weights_only=True)
-    assert set(state_dict) == set(model.state_dict())
+    model, info = checkpoint.load(exp / "best")
+    train_config = info.config
+    assert metrics["train_config"] == train_config.to_dict() and metrics["trial_id"] == best_id
+    assert info.extra["trial_id"] == best_id and info.val_loss == pytest.approx(metrics["val_loss"])
+    assert set(torch.load(exp / "best/model.pt", weights_only=True)) == set(model.state_dict())
     again = evaluate(model, load(DataSpec("sine")), train_config)
     for name in ("model", "naive", "seasonal_naive"):
         for key, value in again.metrics[name].items():
@@ -107,17 +94,19 @@ def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(tmp_path):
     assert len(expected) >= 2, trials[["trial_id", "best_val_loss"]]  # similar configs: close losses
     metrics = json.loads((exp / "ensemble/metrics.json").read_text())
     assert [m["trial_id"] for m in metrics["members"]] == expected and metrics["k"] == len(expected)
-    assert outcome.ensemble_metrics == metrics
+    assert outcome.ensemble is not None and outcome.ensemble.to_dict() == metrics
 
     data = load(DataSpec("sine"))
     evaluations, val_errors = [], []
     for trial_id in expected:
-        (folder,) = exp.glob(f"*_{trial_id}_*")
-        model, train_config, _ = load_checkpoint(sorted(folder.glob("checkpoint_*"))[-1])
-        evaluations.append(evaluate(model, data, train_config))
-        from model.evaluate import val_forecast
-
-        val_errors.append(val_forecast(model, data, train_config))
+        (folder,) = exp.glob(f"*_{trial_id}_*")  # the trial's own best checkpoint in Tune's folder
+        model, info = checkpoint.load(sorted(folder.glob("checkpoint_*"))[-1])
+        member, member_info = checkpoint.load(exp / "ensemble/members" / trial_id)  # copied into ensemble/
+        assert member_info.config == info.config
+        assert all(torch.equal(a, b) for a, b in zip(member.state_dict().values(),
+                                                     model.state_dict().values(), strict=True))
+        evaluations.append(evaluate(model, data, info.config))
+        val_errors.append(val_forecast(model, data, info.config))
     mean = np.mean([e.y_pred for e in evaluations], axis=0)
     y_true = evaluations[0].y_true
     assert metrics["test"]["model"]["mae"] == pytest.approx(float(np.mean(np.abs(mean - y_true))), rel=1e-6)
@@ -136,7 +125,7 @@ def test_two_trials_run_at_once_on_two_cpus(sine_search):
     _, outcome = sine_search
     trials = outcome.trials.sort_values("start_time")
     state = json.loads((outcome.path / "tunecast.json").read_text())
-    assert state["search"]["max_concurrent"] == 2
+    assert state["max_concurrent"] == 2
     first, second = trials.iloc[0], trials.iloc[1]
     # the first two trials start together, not one after the other
     assert second["start_time"] < first["end_time"]
@@ -158,17 +147,18 @@ def test_logical_gpu_shares_run_four_trials_at_once_on_cpu(tmp_path):
     assert latest_start < earliest_end, "all four trials should overlap in time"
 
 
-def _faulty_trainable(config, data, fixed, resources):
+def _faulty_trainable(config, plan):
     from search.trainable import train_trial
 
     if config["batch_size"] == 64:
         raise RuntimeError("injected fault: batch_size 64 is cursed")
-    train_trial(config, data, fixed, resources)
+    train_trial(config, plan)
 
 
 def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
     from search.config import SearchConfig
-    from search.driver import run_search
+    from search.plan import make_plan
+    from search.run import execute
 
     space = {
         "hidden_size": 8,
@@ -194,8 +184,8 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
             "ensemble": 1,
         }
     )
-    outcome = run_search(config, trainable=_faulty_trainable)
-    assert not (outcome.path / "ensemble").exists() and outcome.ensemble_metrics is None  # --ensemble 1
+    outcome = execute(make_plan(config), trainable=_faulty_trainable)
+    assert not (outcome.path / "ensemble").exists() and outcome.ensemble is None  # --ensemble 1
     trials = outcome.trials
     assert len(trials) == 8
     failed = trials[trials["status"] == "failed"]
@@ -220,17 +210,16 @@ def test_time_budget_stops_starting_trials(tmp_path):
     assert state["status"] == "completed"
 
 
-def test_ensemble_leaves_out_trials_far_worse_than_the_best(sine_search):
-    """The session search's trials are short and far apart: only near-best ones may join."""
-    _, outcome = sine_search
-    trials = outcome.trials
-    finished = trials[trials["status"].isin(["completed", "stopped"])].sort_values("best_val_loss")
-    best = float(finished["best_val_loss"].iloc[0])
-    near = finished[finished["best_val_loss"] <= 2.0 * best]
-    far = set(finished["trial_id"]) - set(near["trial_id"])
-    ensemble = outcome.path / "ensemble/metrics.json"
-    if len(near) < 2:
-        assert not ensemble.exists() and outcome.ensemble_metrics is None
-    else:
-        members = {m["trial_id"] for m in json.loads(ensemble.read_text())["members"]}
-        assert members == set(near["trial_id"].head(5)) and not members & far
+def test_ensemble_leaves_out_trials_far_worse_than_the_best(tmp_path):
+    """Members: the k best finished trials with a checkpoint, none worse than 2x the best."""
+    losses = {"a": 0.30, "b": 0.10, "c": 0.19, "d": 0.21, "e": 0.12, "f": 0.05}
+    statuses = {"a": "completed", "b": "stopped", "c": "completed", "d": "completed",
+                "e": "failed", "f": "completed"}
+    records = [TrialRecord(trial_id, statuses[trial_id], {}, pd.DataFrame(), "",
+                           None if trial_id == "f" else tmp_path / trial_id) for trial_id in losses]
+    trials = pd.DataFrame({"trial_id": list(losses), "status": list(statuses.values()),
+                           "best_val_loss": list(losses.values())})
+    members = [r.trial_id for r in ensemble_members(trials, records, k=5)]
+    # f has no checkpoint and e failed; d (0.21) is more than twice b's 0.10, c (0.19) is not
+    assert members == ["b", "c"]
+    assert [r.trial_id for r in ensemble_members(trials, records, k=1)] == ["b"]

@@ -1,0 +1,361 @@
+"""The experiment directory: its file names, columns, vocabularies and typed records.
+
+``search`` writes an experiment directory and ``reports`` reads it; both take every name from
+here, so the two sides cannot drift apart. This module imports nothing beyond the standard
+library: no torch, no Ray, no Optuna, no pandas. docs/experiment-dir.md describes the layout.
+
+Each JSON file of the directory has a record here with ``to_dict`` (what the writer writes) and
+``from_dict`` (what the reader reads; it raises :class:`ContractError` naming the field).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+FORMAT_VERSION = 1
+
+# Files and folders of <storage>/<name>/
+RUN_FILE = "tunecast.json"
+TRIALS_FILE = "trials.csv"
+HISTORY_FILE = "history.csv"
+IMPORTANCE_FILE = "importance.json"
+REPORT_FILE = "report.html"
+BEST_DIR = "best"  # a model folder (model/checkpoint.py) plus the files below
+ENSEMBLE_DIR = "ensemble"  # the files below, and members/<trial_id>/ model folders
+MEMBERS_DIR = "members"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+ATTENTION_FILE = "attention.npy"
+BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
+ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
+
+# What trials are ranked by. ``val_loss`` is one epoch's validation MSE (history.csv); the
+# searcher, ASHA and checkpointing see ``best_val_loss``, the trial's best epoch so far, so a
+# trial stopped by its patience is judged by its best epoch, not the last one.
+METRIC = "val_loss"
+SEARCH_METRIC = "best_val_loss"
+MODE = "min"
+
+# Test metrics (original units) and who is scored with them.
+METRIC_NAMES = ("mae", "rmse", "mase", "smape")
+FORECASTERS = ("model", "naive", "seasonal_naive")
+
+# Vocabularies.
+TRIAL_STATUSES = ("completed", "stopped", "failed", "running", "pending")
+FINISHED = ("completed", "stopped")  # ended without error, so they have a val_loss
+UNFINISHED = ("running", "pending")  # only in an interrupted search
+RUN_STATUSES = ("running", "completed", "interrupted", "failed")
+SPLITS = ("train", "val", "test")
+
+# trials.csv: these columns, then one ``config/<name>`` column per TrainConfig field.
+CONFIG_PREFIX = "config/"
+TRIAL_TEXT_COLUMNS = ("trial_id", "status", "node_id", "node_ip", "device", "error")
+TRIAL_NUMBER_COLUMNS = ("best_val_loss", "best_epoch", "epochs_run", "start_time", "end_time",
+                        "duration_s", "gpu_share", "restarts")
+TRIAL_COLUMNS = ("trial_id", "status", "best_val_loss", "best_epoch", "epochs_run", "start_time",
+                 "end_time", "duration_s", "node_id", "node_ip", "gpu_share", "device",
+                 "restarts", "error")
+
+
+def config_column(name: str) -> str:
+    """The trials.csv column of the TrainConfig option ``name``."""
+    return f"{CONFIG_PREFIX}{name}"
+
+
+HISTORY_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "timestamp")
+HISTORY_NUMBER_COLUMNS = HISTORY_COLUMNS[1:]
+PREDICTION_COLUMNS = ("index", "time", "split", "y_true", "y_pred", "block")
+PREDICTION_NUMBER_COLUMNS = ("index", "y_true", "y_pred", "block")
+
+
+class ContractError(ValueError):
+    """A record does not follow the contract; the message names the field."""
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A finite float, or None (JSON has no NaN/inf; a bool or text is no number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        try:
+            value = float(value)  # numpy scalars
+        except (TypeError, ValueError):
+            return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def int_or_none(value: Any) -> int | None:
+    number = finite_or_none(value)
+    return None if number is None else int(number)
+
+
+def _section(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _parse_time(value: Any, key: str, notes: list[str]) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        notes.append(f"{RUN_FILE}: {key} {value!r} is not an ISO 8601 time; ignored")
+        return None
+
+
+def _time_text(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """``tunecast.json``: the run. ``config`` is the search's configuration, held once (what
+    ``--resume`` restarts from); ``space`` is the space the trials were sampled from, after the
+    user's overrides and the clipping to the series."""
+
+    name: str
+    status: str
+    config: dict[str, Any]
+    space: dict[str, dict[str, Any]]
+    data: dict[str, Any]  # the loaded series: source, target, sizes of the splits, ...
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    resumed_at: tuple[datetime, ...] = ()
+    metric: str = SEARCH_METRIC
+    mode: str = MODE
+    max_concurrent: int | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)
+    host: str = ""
+    command: tuple[str, ...] = ()
+    best_trial_id: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def search(self) -> dict[str, Any]:
+        """The search settings (budget, resources, scheduler, ...) without data, train and space."""
+        settings = {k: v for k, v in self.config.items() if k not in ("data", "train", "space")}
+        return {**settings, "metric": self.metric, "mode": self.mode,
+                "max_concurrent": self.max_concurrent}
+
+    @property
+    def duration_s(self) -> float | None:
+        """Wall time from start to end, or None while running / interrupted."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(started_at=_time_text(self.started_at), ended_at=_time_text(self.ended_at),
+                 resumed_at=[_time_text(t) for t in self.resumed_at], command=list(self.command))
+        return {"format_version": d.pop("format_version"), **d}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], notes: list[str] | None = None) -> RunRecord:
+        """Read tunecast.json leniently: what a report can live without becomes a note."""
+        notes = [] if notes is None else notes
+        version = raw.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            notes.append(f"{RUN_FILE} has format_version {version}; this reader reads "
+                         f"version {FORMAT_VERSION}")
+        status = str(raw.get("status") or "unknown")
+        if status not in RUN_STATUSES:
+            notes.append(f"{RUN_FILE} has an unknown status {status!r}")
+        resumed_raw = raw.get("resumed_at")
+        resumed = resumed_raw if isinstance(resumed_raw, list) else []
+        best = raw.get("best_trial_id")
+        concurrent = raw.get("max_concurrent")
+        command = raw.get("command")
+        return cls(
+            name=str(raw.get("name") or ""),
+            status=status,
+            config=_section(raw, "config"),
+            space=_section(raw, "space"),
+            data=_section(raw, "data"),
+            started_at=_parse_time(raw.get("started_at"), "started_at", notes),
+            ended_at=_parse_time(raw.get("ended_at"), "ended_at", notes),
+            resumed_at=tuple(t for t in (_parse_time(v, "resumed_at", notes) for v in resumed)
+                             if t is not None),
+            metric=str(raw.get("metric") or SEARCH_METRIC),
+            mode=str(raw.get("mode") or MODE),
+            max_concurrent=int_or_none(concurrent),
+            versions={str(k): str(v) for k, v in _section(raw, "versions").items()},
+            cluster=_section(raw, "cluster"),
+            host=str(raw.get("host") or ""),
+            command=tuple(map(str, command)) if isinstance(command, list) else (),
+            best_trial_id=None if best in (None, "") else str(best),
+            format_version=int_or_none(version) or FORMAT_VERSION,
+        )
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """How a forecaster did on the test split, beside the naive baselines on the same points."""
+
+    horizon: int
+    season_length: int
+    protocol: str  # "rolling one-step" or "non-overlapping blocks of H"
+    n_test_points: int
+    test: dict[str, dict[str, float]]  # {forecaster: {metric: value}}, FORECASTERS x METRIC_NAMES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"horizon": self.horizon, "season_length": self.season_length,
+                "protocol": self.protocol, "n_test_points": self.n_test_points,
+                "test": {name: {m: finite_or_none(v) for m, v in values.items()}
+                         for name, values in self.test.items()}}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ScoreRecord:
+        test = raw.get("test")
+        scores: dict[str, dict[str, float]] = {}
+        for forecaster in FORECASTERS:
+            values = test.get(forecaster) if isinstance(test, dict) else None
+            if not isinstance(values, dict):
+                raise ContractError(f"lacks test.{forecaster}")
+            scores[forecaster] = {}
+            for name in METRIC_NAMES:
+                value = finite_or_none(values.get(name))
+                if value is None:
+                    raise ContractError(f"lacks a number at test.{forecaster}.{name}")
+                scores[forecaster][name] = value
+        horizon = int_or_none(raw.get("horizon"))
+        season = int_or_none(raw.get("season_length"))
+        n_test = int_or_none(raw.get("n_test_points"))
+        if horizon is None or season is None or n_test is None:
+            raise ContractError("lacks horizon, season_length or n_test_points")
+        return cls(horizon, season, str(raw.get("protocol") or ""), n_test, scores)
+
+
+@dataclass(frozen=True)
+class BestRecord:
+    """``best/metrics.json``: the trial with the lowest val_loss, re-evaluated on the test split.
+
+    The model itself (weights and the JSON to rebuild it) is a model folder in ``best/``,
+    written and read by ``model.checkpoint`` only."""
+
+    trial_id: str
+    val_loss: float | None
+    best_epoch: int | None
+    train_config: dict[str, Any]
+    target: str
+    features: tuple[str, ...]
+    scores: ScoreRecord
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial_id": self.trial_id, "val_loss": finite_or_none(self.val_loss),
+                "best_epoch": self.best_epoch, "train_config": dict(self.train_config),
+                "target": self.target, "features": list(self.features), **self.scores.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BestRecord:
+        train_config = raw.get("train_config")
+        if not isinstance(raw.get("trial_id"), str) or not raw["trial_id"]:
+            raise ContractError("lacks a trial_id")
+        if not isinstance(train_config, dict):
+            raise ContractError("has no train_config object")
+        features = raw.get("features")
+        return cls(
+            trial_id=raw["trial_id"],
+            val_loss=finite_or_none(raw.get("val_loss")),
+            best_epoch=int_or_none(raw.get("best_epoch")),
+            train_config=train_config,
+            target=str(raw.get("target") or "target"),
+            features=tuple(map(str, features)) if isinstance(features, list) else (),
+            scores=ScoreRecord.from_dict(raw),
+        )
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """One trial of the ensemble: its checkpoint's val_loss and epoch."""
+
+    trial_id: str
+    val_loss: float | None
+    best_epoch: int | None
+
+
+ENSEMBLE_COMBINATION = "mean of the members' forecasts"
+
+
+@dataclass(frozen=True)
+class EnsembleRecord:
+    """``ensemble/metrics.json``: the mean forecast of the top-k trials by val_loss."""
+
+    members: tuple[MemberRecord, ...]  # lowest val_loss first; at least two
+    val_loss: float | None  # MSE of the mean forecast on the validation windows (scaled units)
+    max_val_loss_ratio: float
+    scores: ScoreRecord
+    combination: str = ENSEMBLE_COMBINATION
+
+    @property
+    def k(self) -> int:
+        return len(self.members)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"members": [asdict(m) | {"val_loss": finite_or_none(m.val_loss)}
+                            for m in self.members],
+                "k": self.k, "combination": self.combination,
+                "max_val_loss_ratio": self.max_val_loss_ratio,
+                "val_loss": finite_or_none(self.val_loss), **self.scores.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> EnsembleRecord:
+        members_raw = raw.get("members")
+        if not isinstance(members_raw, list) or len(members_raw) < 2:
+            raise ContractError("needs a members list of at least two trials")
+        members = []
+        for position, member in enumerate(members_raw):
+            if not isinstance(member, dict) or not isinstance(member.get("trial_id"), str) \
+                    or not member["trial_id"]:
+                raise ContractError(f"lacks a trial_id at members[{position}]")
+            members.append(MemberRecord(member["trial_id"], finite_or_none(member.get("val_loss")),
+                                        int_or_none(member.get("best_epoch"))))
+        ids = [m.trial_id for m in members]
+        if len(set(ids)) != len(ids):
+            raise ContractError("lists a member trial twice")
+        k = raw.get("k")
+        if k is not None and int_or_none(k) != len(members):
+            raise ContractError(f"says k = {k} but lists {len(members)} members")
+        return cls(
+            members=tuple(members),
+            val_loss=finite_or_none(raw.get("val_loss")),
+            max_val_loss_ratio=finite_or_none(raw.get("max_val_loss_ratio")) or math.inf,
+            scores=ScoreRecord.from_dict(raw),
+            combination=str(raw.get("combination") or ENSEMBLE_COMBINATION),
+        )
+
+
+@dataclass(frozen=True)
+class ImportanceRecord:
+    """``importance.json``: how much each tuned hyperparameter mattered for val_loss.
+
+    ``importances`` sums to 1, highest first; empty with a ``note`` saying why (too few
+    finished trials, nothing tuned, the evaluator failed)."""
+
+    importances: dict[str, float]
+    evaluator: str
+    n_trials: int
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ImportanceRecord:
+        values = raw.get("importances")
+        if not isinstance(values, dict):
+            raise ContractError("has no importances object")
+        importances = {str(k): finite_or_none(v) for k, v in values.items()}
+        if any(v is None for v in importances.values()):
+            raise ContractError("has an importance that is not a number")
+        note = raw.get("note")
+        return cls({k: float(v or 0.0) for k, v in importances.items()},
+                   str(raw.get("evaluator") or ""), int_or_none(raw.get("n_trials")) or 0,
+                   None if note in (None, "") else str(note))

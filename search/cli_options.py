@@ -1,0 +1,53 @@
+"""Command-line pieces shared by ``tunecast search`` and ``tunecast train``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+class UsageError(ValueError):
+    """A bad command-line option; the message names it and the fix."""
+
+
+# argparse destination -> DataSpec field
+DATA_OPTIONS = {
+    "data": "source",
+    "target": "target",
+    "time_column": "time_column",
+    "features": "features",
+    "season_length": "season_length",
+    "val_fraction": "val_fraction",
+    "test_fraction": "test_fraction",
+    "missing": "missing",
+}
+
+
+def given(args: argparse.Namespace, names: dict[str, str]) -> dict[str, Any]:
+    """The options of ``names`` (argparse destination -> config key) given on the command line."""
+    return {key: getattr(args, dest) for dest, key in names.items() if getattr(args, dest) is not None}
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that describe the series (shared by search and train)."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", help="built-in dataset (sine, airline, sunspots, co2) or a CSV/Parquet file")
+    g.add_argument("--target", help="column to forecast")
+    g.add_argument("--time-column", help="time column (checked unique and sorted)")
+    g.add_argument("--features", help="extra input columns, comma-separated")
+    g.add_argument("--season-length", type=int, help="season m for MASE / seasonal-naive")
+    g.add_argument("--val-fraction", type=float, help="validation fraction (default 0.15)")
+    g.add_argument("--test-fraction", type=float, help="test fraction (default 0.2)")
+    g.add_argument(
+        "--missing",
+        choices=("error", "interpolate", "drop"),
+        help="what to do with NaN/inf values (default: error)",
+    )
+
+
+def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The data options given on the command line, as DataSpec keys (cast by DataSpec.from_dict)."""
+    out = given(args, DATA_OPTIONS)
+    if not out.get("features"):
+        out.pop("features", None)
+    return out

@@ -1,0 +1,170 @@
+"""``run_search(SearchConfig)``: one search from start to the experiment directory's files.
+
+Flow: resolve the plan (load and check the data before Ray starts), start or join Ray, check
+the cluster (GPUs present when asked for, shared storage on multi-node clusters), write
+``tunecast.json``, run or restore the Tuner, then turn its results into records and write
+``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json``.
+The report is the CLI's business (``search`` and ``reports`` meet only in the directory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from expdir import contract as c
+from expdir import one_line, versions, write_json
+from expdir.contract import BestRecord, EnsembleRecord, RunRecord
+from search import cluster as cluster_checks
+from search.config import SearchConfig, SearchConfigError
+from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
+from search.importance import write_importance
+from search.plan import SearchPlan, make_plan
+from search.results import trial_records
+from search.space import describe
+from search.trainable import train_trial
+from search.tuner import build_tuner, restore_tuner
+
+PACKAGES = ("tunecast", "torch", "ray", "optuna", "numpy", "pandas")
+
+
+@dataclass
+class SearchOutcome:
+    """Where the experiment is, how it ended and what the best trial and the ensemble scored."""
+
+    path: Path
+    status: str
+    trials: Any  # pandas DataFrame of trials.csv
+    best: BestRecord | None
+    ensemble: EnsembleRecord | None
+
+
+def run_search(config: SearchConfig, resume: Path | None = None) -> SearchOutcome:
+    """Run (or resume) a search and write the experiment directory.
+
+    Args:
+        config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
+        resume: an interrupted experiment directory to continue with ``Tuner.restore``.
+    """
+    return execute(make_plan(config, resume))
+
+
+def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> SearchOutcome:
+    """Run a resolved plan. ``trainable`` (same signature as :func:`train_trial`) lets the
+    fault-injection tests put a failing trial in front of the real one."""
+    config, path = plan.config, plan.path
+    if config.address is None and not ray.is_initialized():  # local: say so before Ray starts
+        cluster_checks.check_gpus(config.gpus_per_trial, {"total_gpus": torch.cuda.device_count()})
+    started_ray = _init_ray(config.address)
+    try:
+        cluster = cluster_checks.describe_cluster(config.address)
+        cluster_checks.check_gpus(config.gpus_per_trial, cluster)
+        cluster_checks.check_shared_storage(path.parent, cluster)
+        concurrency = cluster_checks.max_concurrency(config, cluster)
+        run = _run_record(plan, cluster, concurrency)
+        write_json(path / c.RUN_FILE, run.to_dict())
+        began = time.monotonic()
+        # Tune warns whenever a checkpoint forces an experiment-state snapshot within 5 s of the
+        # last one: with num_to_keep=1 and fast epochs that is every improvement, and the user
+        # cannot act on it.
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        tuner = restore_tuner(plan, trainable) if plan.resume else build_tuner(plan, concurrency, trainable)
+        grid = tuner.fit()
+        out_of_time = config.time_budget_s is not None and (
+            plan.resume or time.monotonic() - began >= 0.9 * config.time_budget_s
+        )
+        records = trial_records(grid, plan, out_of_time)
+        trials = write_tables(path, records, config.gpus_per_trial)
+        order = ranked(trials, records)
+        best = write_best(path, order[0], plan.data) if order else None
+        ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
+        write_importance(path, trials, plan.space)
+        unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
+        unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
+        status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
+        run = replace(run, status=status, ended_at=_now(), best_trial_id=best.trial_id if best else None)
+        write_json(path / c.RUN_FILE, run.to_dict())
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return SearchOutcome(path, status, trials, best, ensemble)
+
+
+def _init_ray(address: str | None) -> bool:
+    """Start Ray in-process sized to this machine, or join ``address``. True if we started it."""
+    if ray.is_initialized():
+        return False
+    common: dict[str, Any] = {"logging_level": "warning", "log_to_driver": True}
+    if address:
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise SearchConfigError(
+                f"cannot connect to a Ray cluster at '{address}': {one_line(exc)}; start one "
+                "with `ray start --head` or drop --address to run locally"
+            ) from None
+    else:
+        ray.init(  # address="local": a new in-process cluster, never one `ray start` left running
+            address="local",
+            num_cpus=os.cpu_count(),
+            num_gpus=torch.cuda.device_count(),
+            include_dashboard=False,
+            **common,
+        )
+    return True
+
+
+def _run_record(plan: SearchPlan, cluster: dict[str, Any], concurrency: int) -> RunRecord:
+    previous = _read_run(plan.path) if plan.resume else None
+    now = _now()
+    return RunRecord(
+        name=plan.path.name,
+        status="running",
+        config=plan.config.to_dict(),
+        space=describe(plan.space),
+        data=plan.data.summary(),
+        started_at=previous.started_at if previous and previous.started_at else now,
+        resumed_at=(*previous.resumed_at, now) if previous else (),
+        max_concurrent=concurrency,
+        versions=versions(PACKAGES),
+        cluster=cluster,
+        host=socket.gethostname(),
+        command=tuple(sys.argv),
+    )
+
+
+def _read_run(path: Path) -> RunRecord:
+    file = path / c.RUN_FILE
+    try:
+        return RunRecord.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SearchConfigError(f"'{file}' is unreadable ({one_line(exc)}): cannot resume") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def resume_config(path: Path) -> SearchConfig:
+    """The SearchConfig saved in an experiment directory (for ``--resume``)."""
+    if not path.is_dir() or not (path / c.RUN_FILE).exists() or not tune.Tuner.can_restore(str(path)):
+        raise SearchConfigError(
+            f"'{path}' is not a tunecast experiment (no {c.RUN_FILE} and Ray Tune state): "
+            "pass the folder that `tunecast search` printed"
+        )
+    saved = _read_run(path).config
+    if not saved:
+        raise SearchConfigError(f"'{path / c.RUN_FILE}' holds no search config: cannot resume")
+    return replace(SearchConfig.from_dict(saved), name=path.name, storage=str(path.parent))
