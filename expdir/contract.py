@@ -29,7 +29,10 @@ MEMBERS_DIR = "members"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 ATTENTION_FILE = "attention.npy"
+FORECAST_DIR = "forecast"  # the future: the files below, and the forecaster's own folder format
+FORECAST_FILE = "forecast.csv"
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
+FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
 ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 
 # What trials are ranked by. ``val_loss`` is one epoch's validation MSE (history.csv); the
@@ -69,6 +72,12 @@ HISTORY_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "timestamp")
 HISTORY_NUMBER_COLUMNS = HISTORY_COLUMNS[1:]
 PREDICTION_COLUMNS = ("index", "time", "split", "y_true", "y_pred", "block")
 PREDICTION_NUMBER_COLUMNS = ("index", "y_true", "y_pred", "block")
+FORECAST_COLUMNS = ("time", "forecast")  # then lo-<level>, hi-<level> per level
+
+
+def interval_columns(level: float) -> tuple[str, str]:
+    """The forecast.csv columns of the lower and upper bound at ``level`` percent."""
+    return f"lo-{level:g}", f"hi-{level:g}"
 
 
 class ContractError(ValueError):
@@ -359,3 +368,49 @@ class ImportanceRecord:
         return cls({k: float(v or 0.0) for k, v in importances.items()},
                    str(raw.get("evaluator") or ""), int_or_none(raw.get("n_trials")) or 0,
                    None if note in (None, "") else str(note))
+
+
+@dataclass(frozen=True)
+class ForecastRecord:
+    """``forecast/metrics.json``: how the forecast past the data was made, and how honest its
+    intervals were on the test split.
+
+    ``chosen`` is ``best`` or ``ensemble``, whichever had the lower val_loss. ``coverage`` and
+    ``mean_width`` check the intervals the search's own networks give when calibrated on the
+    validation split only: the share of test points inside them, and their mean width."""
+
+    chosen: str
+    trial_ids: tuple[str, ...]
+    refit: bool
+    epochs: tuple[int, ...]  # per member: the epochs it was (re)trained for
+    horizon: int
+    levels: tuple[float, ...]
+    n_points: int  # the observed points the forecast follows
+    last_time: str  # the time (or position) of the last observed point
+    calibration_origins: int  # origins whose held-out errors set the intervals
+    coverage: dict[str, float | None]  # level -> share of test points inside (None: too few)
+    mean_width: dict[str, float | None]  # level -> mean interval width on test (original units)
+    seconds: float  # wall time of the refit (0 without)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(trial_ids=list(self.trial_ids), epochs=list(self.epochs), levels=list(self.levels),
+                 coverage={k: finite_or_none(v) for k, v in self.coverage.items()},
+                 mean_width={k: finite_or_none(v) for k, v in self.mean_width.items()})
+        return d
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ForecastRecord:
+        try:
+            return cls(
+                chosen=str(raw["chosen"]), trial_ids=tuple(map(str, raw["trial_ids"])),
+                refit=bool(raw["refit"]), epochs=tuple(int(e) for e in raw["epochs"]),
+                horizon=int(raw["horizon"]), levels=tuple(float(v) for v in raw["levels"]),
+                n_points=int(raw["n_points"]), last_time=str(raw["last_time"]),
+                calibration_origins=int(raw["calibration_origins"]),
+                coverage={str(k): finite_or_none(v) for k, v in dict(raw["coverage"]).items()},
+                mean_width={str(k): finite_or_none(v) for k, v in dict(raw["mean_width"]).items()},
+                seconds=float(raw.get("seconds") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ContractError(f"lacks or mistypes {exc}") from None

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from model.data import Dataset
 from model.training import TrainConfig, build_model
 
 FORMAT = "tunecast-model"
@@ -41,18 +42,28 @@ class ModelInfo:
     epoch: int = 0  # the epoch whose weights these are
     val_loss: float | None = None  # their validation loss (scaled units)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the trial id
+    mean: tuple[float, ...] = ()  # (F,) the scaling the network's inputs were standardised with
+    std: tuple[float, ...] = ()
+    trained_on: int | None = None  # the leading points of the series it was trained on
+
+    @classmethod
+    def of(cls, config: TrainConfig, data: Dataset, **fields: Any) -> ModelInfo:
+        """The description of a network trained with ``config`` on ``data``'s training part."""
+        return cls(config, data.input_size, data.columns, mean=tuple(map(float, data.mean)),
+                   std=tuple(map(float, data.std)), trained_on=data.n_train, **fields)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "train_config": self.config.to_dict(), "input_size": self.input_size,
                 "columns": list(self.columns), "epoch": self.epoch, "val_loss": self.val_loss,
+                "mean": list(self.mean), "std": list(self.std), "trained_on": self.trained_on,
                 "extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelInfo:
         if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} description")
-        val_loss = raw.get("val_loss")
+        val_loss, trained_on = raw.get("val_loss"), raw.get("trained_on")
         return cls(
             config=TrainConfig.from_dict(raw["train_config"]),
             input_size=int(raw["input_size"]),
@@ -60,6 +71,9 @@ class ModelInfo:
             epoch=int(raw.get("epoch") or 0),
             val_loss=None if val_loss is None else float(val_loss),
             extra=dict(raw.get("extra") or {}),
+            mean=tuple(map(float, raw.get("mean") or ())),
+            std=tuple(map(float, raw.get("std") or ())),
+            trained_on=None if trained_on is None else int(trained_on),
         )
 
 

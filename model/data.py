@@ -11,7 +11,7 @@ Windows are cut by :mod:`model.windows` as strided views of this array.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,6 +141,12 @@ class Dataset:
         """Map target values from standardised back to original units (float64)."""
         return np.asarray(y, dtype=np.float64) * float(self.std[0]) + float(self.mean[0])
 
+    def for_refit(self) -> Dataset:
+        """The same series with every point in the training part (no validation, no test),
+        standardised with the statistics of all points: what a final refit trains on."""
+        mean, std = _statistics(self.values.astype(np.float64))
+        return replace(self, n_train=self.n_points, n_val=0, n_test=0, mean=mean, std=std)
+
     def summary(self) -> dict[str, Any]:
         """The spec plus the split sizes, for tunecast.json."""
         d = self.spec.to_dict()
@@ -205,14 +211,12 @@ def load(spec: DataSpec) -> Dataset:
             f"least {need} points (and more for a useful window)"
         )
     train = values[:n_train]
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    if std[0] == 0.0:
+    if train[:, 0].std() == 0.0:
         raise DataError(
             f"target '{target}' is constant ({train[0, 0]:g}) over the training part: there is "
             "nothing to forecast; choose another column or a longer series"
         )
-    std[std == 0.0] = 1.0
+    mean, std = _statistics(train)
     return Dataset(
         name=name,
         values=values.astype(np.float32),
@@ -222,10 +226,17 @@ def load(spec: DataSpec) -> Dataset:
         n_train=n_train,
         n_val=n_val,
         n_test=n_test,
-        mean=mean.astype(np.float32),
-        std=std.astype(np.float32),
+        mean=mean,
+        std=std,
         spec=spec,
     )
+
+
+def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation per column (1 for a constant column), float32."""
+    mean, std = values.mean(axis=0), values.std(axis=0)
+    std[std == 0.0] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str, str | None, int]:

@@ -185,7 +185,9 @@ def fit(
 
     Args:
         config: hyperparameters.
-        data: a loaded dataset (its split and scaling are used as they are).
+        data: a loaded dataset (its split and scaling are used as they are). Without a
+            validation part (:meth:`Dataset.for_refit`) ``val_loss`` is the training loss and
+            the weights of the last epoch are kept.
         on_epoch: called once per epoch with ``{"epoch", "train_loss", "val_loss",
             "best_val_loss", "last_epoch"}`` (``last_epoch`` is True on the epoch that ends
             the run by max_epochs, patience or divergence).
@@ -220,10 +222,13 @@ def fit(
     for epoch in range(best_epoch + 1, config.max_epochs + 1):
         train_loss, seen = _train_epoch(model, optimizer, train, config, shuffle, dev)
         windows_seen += seen
-        val_loss = mean_loss(model, val) if math.isfinite(train_loss) else math.nan
+        if not math.isfinite(train_loss):
+            val_loss = math.nan
+        else:  # without validation windows (a refit on every point) the last epoch is the best
+            val_loss = mean_loss(model, val) if len(val) else train_loss
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             status = "diverged"
-        elif val_loss < best_val:
+        elif val_loss < best_val or not len(val):
             best_val, best_epoch, stale = val_loss, epoch, 0
             best_state = _cpu_state(model)
         else:

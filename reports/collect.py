@@ -24,6 +24,7 @@ from expdir.contract import (
     BestRecord,
     ContractError,
     EnsembleRecord,
+    ForecastRecord,
     ImportanceRecord,
     MemberRecord,
     RunRecord,
@@ -31,8 +32,8 @@ from expdir.contract import (
 )
 from reports._files import ReportError, read_attention, read_csv, read_json
 
-__all__ = ["BestTrial", "Ensemble", "EnsembleMember", "Experiment", "ReportError", "RunInfo",
-           "Scored", "collect"]
+__all__ = ["BestTrial", "Ensemble", "EnsembleMember", "Experiment", "Future", "ReportError",
+           "RunInfo", "Scored", "collect"]
 
 RunInfo = RunRecord  # the run as tunecast.json describes it
 EnsembleMember = MemberRecord  # one trial of the top-k ensemble
@@ -102,6 +103,18 @@ class Ensemble(Scored):
 
 
 @dataclass(frozen=True)
+class Future:
+    """The forecast past the data's end (``forecast/``): H steps with intervals per level."""
+
+    record: ForecastRecord
+    frame: pd.DataFrame  # time, forecast, lo-<level>, hi-<level> per level
+
+    def bounds(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = c.interval_columns(level)
+        return self.frame[lo].to_numpy(np.float64), self.frame[hi].to_numpy(np.float64)
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Everything a report shows, read from one experiment directory."""
 
@@ -113,6 +126,7 @@ class Experiment:
     warnings: tuple[str, ...]
     ensemble: Ensemble | None = None  # None without ensemble/ (fewer than 2 trials, --ensemble 1)
     importance: ImportanceRecord | None = None  # None without importance.json (the search stopped early)
+    future: Future | None = None  # None without forecast/ (--no-forecast, or an unfinished search)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -177,10 +191,11 @@ def collect(exp_dir: str | Path) -> Experiment:
     best = _read_best(path, run, trials, notes)
     ensemble = _read_ensemble(path, run, trials, best, notes)
     importance = _read_importance(path, notes)
+    future = _read_future(path, best, notes)
     unknown = sorted(set(trials["status"]) - set(c.TRIAL_STATUSES))
     if unknown:
         notes.append(f"{c.TRIALS_FILE} has unknown statuses {unknown}; they are counted as they are")
-    return Experiment(path, run, trials, history, best, tuple(notes), ensemble, importance)
+    return Experiment(path, run, trials, history, best, tuple(notes), ensemble, importance, future)
 
 
 def _record(path: Path, name: str, kind: Any) -> Any:
@@ -309,6 +324,24 @@ def _read_importance(path: Path, notes: list[str]) -> ImportanceRecord | None:
     except ReportError as exc:
         notes.append(f"hyperparameter importances are not shown: {exc}")
         return None
+
+
+def _read_future(path: Path, best: BestTrial | None, notes: list[str]) -> Future | None:
+    folder = path / c.FORECAST_DIR
+    if not folder.is_dir():
+        return None  # optional: --no-forecast, or a search that did not complete
+    missing = [name for name in c.FORECAST_FILES if not (folder / name).is_file()]
+    if missing or best is None:
+        notes.append(f"{c.FORECAST_DIR}/ is incomplete or has no best trial beside it; it is not shown")
+        return None
+    record: ForecastRecord = _record(path, f"{c.FORECAST_DIR}/{c.METRICS_FILE}", ForecastRecord)
+    columns = [col for level in record.levels for col in c.interval_columns(level)]
+    frame = read_csv(path, f"{c.FORECAST_DIR}/{c.FORECAST_FILE}", text=("time",),
+                     numbers=("forecast", *columns), required=("time", "forecast", *columns), notes=notes)
+    if len(frame) != record.horizon:
+        raise ReportError(f"{folder / c.FORECAST_FILE} has {len(frame)} rows, its metrics.json says "
+                          f"{record.horizon}; {_FIX}")
+    return Future(record, frame)
 
 
 def _read_predictions(path: Path, name: str, notes: list[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from reports import search_figures as sf
 from reports.collect import BestTrial, Ensemble, Experiment
+from reports.future import future_figure
 from reports.importance import ImportanceInfo
 from reports.style import ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
 
@@ -208,6 +209,9 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
             "forecast", title,
             f"Truth and {shown} in original units ({forecast.protocol}); shaded: validation "
             "and test splits.", draw_forecast(forecast)))
+        future = future_figure(exp)
+        if future is not None:
+            figures.append(future)
         attention = attention_info(exp.best)
         lags = ", ".join(str(lag) for lag in attention.top_lags)
         note = "" if attention.rows_sum_to_one else " Warning: some rows do not sum to 1."

@@ -1,4 +1,4 @@
-"""The ``tunecast`` command line: search, train, report, submit.
+"""The ``tunecast`` command line: search, train, forecast, report, submit.
 
 Every user error (bad data, bad config, bad options) ends as one line ``error: ...`` on stderr
 and exit code 2, with no traceback and nothing written.
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from search.cli_forecast import add_forecast_parser, run_forecast_command
 from search.cli_options import UsageError, add_data_arguments, data_overrides
 from search.cli_search import add_search_parser, run_search_command
 from search.submit import add_submit_parser, run_submit_command
@@ -22,10 +23,11 @@ USER_ERROR = 2
 def _user_errors() -> tuple[type[Exception], ...]:
     from model.checkpoint import CheckpointError
     from model.data import DataError
+    from model.forecast import ForecastError
     from model.training import ConfigError
     from search.config import SearchConfigError
 
-    return (CheckpointError, DataError, ConfigError, SearchConfigError, UsageError)
+    return (CheckpointError, DataError, ConfigError, ForecastError, SearchConfigError, UsageError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_search_parser(sub)
+    add_forecast_parser(sub)
     add_submit_parser(sub)
 
     train = sub.add_parser("train", help="train one model with fixed hyperparameters")
@@ -116,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         if args.command == "submit":
             return run_submit_command(args)
+        if args.command == "forecast":
+            return run_forecast_command(args)
         if args.command is None:
             args = parser.parse_args(["search"])
         return run_search_command(args)

@@ -66,6 +66,8 @@ def add_search_parser(sub: Any) -> None:
     )
     g.add_argument("--smoke-test", action="store_true", help="a tiny search that ends in seconds")
     g.add_argument("--no-report", action="store_true", help="do not write report.html")
+    g.add_argument("--no-forecast", action="store_true",
+                   help="do not refit the chosen forecaster and forecast past the data (forecast/)")
     g.add_argument("--quiet", action="store_true", help="no progress table")
 
 
@@ -73,6 +75,8 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = given(args, SEARCH_OPTIONS)
     if args.no_report:
         out["report"] = False
+    if args.no_forecast:
+        out["forecast"] = False
     if args.quiet:
         out["verbose"] = 0
     return out
@@ -161,6 +165,10 @@ def _finish(outcome: Any, report: bool) -> int:
             f"top-{ensemble.k} ensemble (mean forecast): val_loss {ensemble.val_loss:.5f}; "
             f"test MASE {ensemble.scores.test['model']['mase']:.3f}"
         )
+    if outcome.forecast is not None:
+        fc = outcome.forecast
+        print(f"forecast: {fc.horizon} steps after {fc.last_time} by the {fc.chosen}"
+              + (" (refitted on every point)" if fc.refit else ""))
     print(f"experiment: {outcome.path}")
     if outcome.status == "interrupted":
         print(f"resume with: tunecast search --resume {outcome.path}")

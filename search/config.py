@@ -61,6 +61,7 @@ class SearchConfig:
     train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options, cast to their types
     space: dict[str, Param] = field(default_factory=dict)  # the user's overrides of the default space
     report: bool = True
+    forecast: bool = True  # end with forecast/: the chosen forecaster refitted, H steps past the data
     verbose: int = 1
 
     def __post_init__(self) -> None:

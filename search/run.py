@@ -3,7 +3,8 @@
 Flow: resolve the plan (load and check the data before Ray starts), start or join Ray, check
 the cluster (GPUs present when asked for, shared storage on multi-node clusters), write
 ``tunecast.json``, run or restore the Tuner, then turn its results into records and write
-``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json``.
+``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json``; a completed
+search ends with ``forecast/`` (the chosen forecaster refitted, past the end of the data).
 The report is the CLI's business (``search`` and ``reports`` meet only in the directory).
 """
 
@@ -26,10 +27,12 @@ from ray import tune
 
 from expdir import contract as c
 from expdir import one_line, versions, write_json
-from expdir.contract import BestRecord, EnsembleRecord, RunRecord
+from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
+from model.forecast import ForecastError
 from search import cluster as cluster_checks
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
+from search.forecasting import make_forecast, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import trial_records
@@ -49,6 +52,7 @@ class SearchOutcome:
     trials: Any  # pandas DataFrame of trials.csv
     best: BestRecord | None
     ensemble: EnsembleRecord | None
+    forecast: ForecastRecord | None = None
 
 
 def run_search(config: SearchConfig, resume: Path | None = None) -> SearchOutcome:
@@ -96,10 +100,23 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
         status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
         run = replace(run, status=status, ended_at=_now(), best_trial_id=best.trial_id if best else None)
         write_json(path / c.RUN_FILE, run.to_dict())
+        forecast = _forecast(path) if status == "completed" and config.forecast else None
     finally:
         if started_ray:
             ray.shutdown()
-    return SearchOutcome(path, status, trials, best, ensemble)
+    return SearchOutcome(path, status, trials, best, ensemble, forecast)
+
+
+def _forecast(path: Path) -> ForecastRecord | None:
+    """forecast/: the chosen forecaster refitted on every point, the default horizon past the data.
+    A forecast that cannot be made (e.g. extra features without future values) is a warning."""
+    try:
+        forecaster, prediction, record, _ = make_forecast(path)
+    except ForecastError as exc:
+        print(f"warning: no forecast/ ({exc}); see `tunecast forecast --help`", file=sys.stderr)
+        return None
+    write_forecast(path, forecaster, prediction, record)
+    return record
 
 
 def _init_ray(address: str | None) -> bool:

@@ -84,8 +84,7 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
         if state is None:
             tune.report(report)
             return
-        info = checkpoint.ModelInfo(train_config, data.input_size, data.columns, best["epoch"],
-                                    metrics["val_loss"])
+        info = checkpoint.ModelInfo.of(train_config, data, epoch=best["epoch"], val_loss=metrics["val_loss"])
         with tempfile.TemporaryDirectory(prefix="tunecast-ckpt-") as tmp:
             checkpoint.save(tmp, state, info)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))

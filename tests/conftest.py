@@ -53,3 +53,17 @@ def sine_search(tmp_path_factory):
 def sine_experiment(sine_search) -> Path:
     """Path of a finished real experiment directory."""
     return sine_search[1].path
+
+
+ENSEMBLE_SPACE = {"hidden_size": 16, "num_layers": 1, "window": {"low": 10, "high": 14}, "batch_size": 32,
+                  "lr": {"low": 0.003, "high": 0.005}, "dropout": 0.0, "scaler": "standard",
+                  "highway": False}
+
+
+@pytest.fixture(scope="session")
+def ensemble_search(tmp_path_factory):
+    """(config, outcome) of a real search whose trials are alike (4 trials of one small network,
+    FIFO, lr 0.003-0.005), so that their val_losses lie within the ensemble's 2x rule: its
+    ensemble/ always has at least two members."""
+    return small_search(tmp_path_factory.mktemp("runs"), "ensemble", trials=4, max_epochs=4,
+                        scheduler="fifo", space=ENSEMBLE_SPACE, ensemble=3)

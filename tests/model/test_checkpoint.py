@@ -19,12 +19,13 @@ def test_a_saved_model_loads_back_to_the_same_forecasts(tmp_path):
     data = load(DataSpec("sine"))
     config = TrainConfig(hidden_size=8, window=12, max_epochs=2, scaler="window")
     result = fit(config, data)
-    info = checkpoint.ModelInfo(config, data.input_size, data.columns, result.best_epoch,
-                                result.best_val_loss, {"trial_id": "abc"})
+    info = checkpoint.ModelInfo.of(config, data, epoch=result.best_epoch, val_loss=result.best_val_loss,
+                                   extra={"trial_id": "abc"})
     folder = checkpoint.save(tmp_path / "m", result.model, info)
     assert checkpoint.is_model_folder(folder)
     model, loaded = checkpoint.load(folder)
     assert loaded == info and not model.training
+    assert loaded.trained_on == data.n_train and loaded.mean == tuple(map(float, data.mean))
     before, after = evaluate(result.model, data, config), evaluate(model, data, config)
     torch.testing.assert_close(torch.from_numpy(after.y_pred), torch.from_numpy(before.y_pred))
     # the weights file is a plain state_dict: it loads with weights_only=True

@@ -6,6 +6,7 @@ it too.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,31 @@ import pytest
 from tests.reports.fixtures import XSS_IMG, XSS_SCRIPT, make_fixture_experiment
 
 
+@pytest.fixture(scope="session")
+def _written(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Each distinct fixture experiment is written once per session (through the real writers)."""
+    cache: dict[tuple[tuple[str, Any], ...], Path] = {}
+    root = tmp_path_factory.mktemp("fixture-experiments")
+
+    def written(**kwargs: Any) -> Path:
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()))
+        if key not in cache:
+            cache[key] = make_fixture_experiment(root / f"exp{len(cache)}", **kwargs)
+        return cache[key]
+
+    return written
+
+
 @pytest.fixture
-def make_exp(tmp_path: Path) -> Callable[..., Path]:
-    """Factory: ``make_exp(name="x", **kwargs)`` writes a fixture experiment under tmp_path."""
+def make_exp(tmp_path: Path, _written: Callable[..., Path]) -> Callable[..., Path]:
+    """Factory: ``make_exp(name="x", **kwargs)``: a fixture experiment under tmp_path (a copy of
+    the one written for these arguments, so a test may change its files)."""
     counter = iter(range(1000))
 
     def make(dirname: str | None = None, **kwargs: Any) -> Path:
-        return make_fixture_experiment(tmp_path / (dirname or f"exp{next(counter)}"), **kwargs)
+        target = tmp_path / (dirname or f"exp{next(counter)}")
+        shutil.copytree(_written(**kwargs), target)
+        return target
 
     return make
 

@@ -80,11 +80,8 @@ def test_contract_files_are_consistent(sine_search):
     np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(tmp_path):
-    space = {"hidden_size": 16, "num_layers": 1, "window": {"low": 10, "high": 14}, "batch_size": 32,
-             "lr": {"low": 0.003, "high": 0.005}, "dropout": 0.0, "scaler": "standard", "highway": False}
-    config, outcome = small_search(tmp_path, "ensemble", trials=4, max_epochs=4, scheduler="fifo",
-                                   space=space, ensemble=3)
+def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(ensemble_search):
+    config, outcome = ensemble_search
     exp = outcome.path
     trials = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
     finished = trials[trials["status"].isin(["completed", "stopped"])].sort_values("best_val_loss")

@@ -1,0 +1,320 @@
+"""Forecasts past the end of a series, with split-conformal prediction intervals.
+
+A :class:`Forecaster` is one or more saved networks (model folders, ``model.checkpoint``) whose
+mean is the forecast. ``predict`` forecasts ``steps`` values after the last observed point:
+directly when ``steps`` fits in the networks' horizon, recursively beyond it (each prediction
+fed back as the next input; extra features then need their future values).
+
+Intervals are split conformal: the absolute errors of h-step-ahead forecasts made from origins
+whose targets the scoring networks never trained on, a quantile per step h (so intervals widen
+with h). A forecaster folder keeps those errors beside its networks, so a refitted forecaster
+(trained on every point, with nothing held out) carries the errors of the models it was refitted
+from. Nothing here imports Ray or Optuna.
+
+Example:
+    >>> from model import forecast
+    >>> f = forecast.load("tunecast-runs/airline-20261129-010000")  # doctest: +SKIP
+    >>> f.predict(series_values, steps=12, levels=(80, 95)).frame()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from model import checkpoint
+from model.checkpoint import CheckpointError, ModelInfo
+from model.data import Dataset
+from model.training import TrainConfig, fit
+
+FORMAT = "tunecast-forecaster"
+INFO_FILE = "forecaster.json"
+ERRORS_FILE = "errors.npy"
+MEMBERS_DIR = "members"
+LEVELS = (80.0, 95.0)
+
+
+class ForecastError(ValueError):
+    """A forecast that cannot be made as asked; the message names the problem and the fix."""
+
+
+@dataclass
+class Member:
+    """One network with what it needs to read and write original units."""
+
+    model: nn.Module
+    info: ModelInfo
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.info.config
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        mean, std = np.asarray(self.info.mean, np.float64), np.asarray(self.info.std, np.float64)
+        return ((values - mean) / std).astype(np.float32)
+
+    def unscale_target(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, np.float64) * self.info.std[0] + self.info.mean[0]
+
+
+@torch.no_grad()
+def _paths(member: Member, values: np.ndarray, origins: np.ndarray, steps: int,
+           features: np.ndarray | None) -> np.ndarray:
+    """Forecast ``steps`` values from each origin ``o`` (history ``values[:o]``), ``[B, steps]``
+    in original units. ``features`` ``[N + steps, F - 1]`` (original units) gives the extra
+    features at every position a recursive forecast needs; positions past ``values`` may be NaN
+    when nothing asks for them."""
+    config, model = member.config, member.model
+    window, horizon, n_features = config.window, config.horizon, values.shape[1]
+    scaled = member.scale(values)  # (N, F)
+    feats = member.scale(np.column_stack([np.zeros(len(features)), features]))[:, 1:] \
+        if features is not None else None  # (N + steps, F - 1)
+    context = torch.from_numpy(np.stack([scaled[o - window:o] for o in origins]))  # (B, T, F)
+    out = np.zeros((len(origins), steps), np.float64)
+    done = 0
+    while done < steps:
+        prediction, _ = model(context)  # (B, H), scaled target
+        take = min(horizon, steps - done)
+        out[:, done:done + take] = prediction[:, :take].numpy()
+        if done + take < steps:  # feed the predictions back as the next inputs
+            rows = torch.zeros((len(origins), take, n_features))
+            rows[:, :, 0] = prediction[:, :take]
+            if n_features > 1:
+                assert feats is not None
+                positions = origins[:, None] + done + np.arange(take)[None, :]  # (B, take)
+                rows[:, :, 1:] = torch.from_numpy(feats[positions])
+            context = torch.cat([context, rows], dim=1)[:, -window:]
+        done += take
+    return member.unscale_target(out)
+
+
+@dataclass
+class Prediction:
+    """A forecast of ``steps`` values past the data, with intervals per level."""
+
+    mean: np.ndarray  # (steps,) original units
+    lower: dict[float, np.ndarray]  # level -> (steps,)
+    upper: dict[float, np.ndarray]
+    times: list[Any]  # the timestamps (or integer positions) of the forecast
+
+    def frame(self) -> pd.DataFrame:
+        """time, forecast, lo-80, hi-80, lo-95, hi-95, ..."""
+        columns: dict[str, Any] = {"time": self.times, "forecast": self.mean}
+        for level in sorted(self.lower):
+            columns[f"lo-{level:g}"] = self.lower[level]
+            columns[f"hi-{level:g}"] = self.upper[level]
+        return pd.DataFrame(columns)
+
+
+def conformal_quantiles(errors: np.ndarray, level: float) -> np.ndarray:
+    """Split-conformal half-widths per step from absolute errors ``[origins, steps]`` (NaN where
+    an origin has no error at that step): the ceil((n + 1) * level)-th smallest of n errors,
+    made non-decreasing in the step. With fewer errors than the level needs (n < level / (100 -
+    level) - 1, e.g. 19 at 95%) the largest one is used; infinite only without any error."""
+    widths = np.full(errors.shape[1], np.inf)
+    for h in range(errors.shape[1]):
+        e = np.sort(errors[:, h][np.isfinite(errors[:, h])])
+        if len(e):
+            widths[h] = e[min(len(e), max(1, math.ceil((len(e) + 1) * level / 100.0))) - 1]
+    return np.maximum.accumulate(widths)
+
+
+class Forecaster:
+    """The mean of one or more networks, with held-out errors for intervals."""
+
+    def __init__(self, members: list[Member], errors: np.ndarray | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
+        if not members:
+            raise ForecastError("a forecaster needs at least one network")
+        columns = {m.info.columns for m in members}
+        if len(columns) != 1:
+            raise ForecastError(f"the networks were trained on different columns: {sorted(columns)}")
+        self.members = members
+        self.errors = errors  # (origins, steps) absolute held-out errors, or None
+        self.meta = dict(meta or {})
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.members[0].info.columns
+
+    @property
+    def horizon(self) -> int:
+        """The steps one forward pass forecasts (the smallest of the members')."""
+        return min(m.config.horizon for m in self.members)
+
+    def paths(self, values: np.ndarray, origins: np.ndarray, steps: int,
+              features: np.ndarray | None = None) -> np.ndarray:
+        """The mean forecast path of the members from each origin, ``[B, steps]``."""
+        if len(self.columns) > 1 and steps > self.horizon and features is None:
+            raise ForecastError(
+                f"forecasting {steps} steps with extra features {list(self.columns[1:])} needs their "
+                f"future values beyond the networks' horizon {self.horizon}: pass them (--future FILE)"
+            )
+        return np.mean([_paths(m, values, origins, steps, features) for m in self.members], axis=0)
+
+    def held_out_errors(self, values: np.ndarray, start: int, steps: int,
+                        end: int | None = None) -> np.ndarray:
+        """Absolute errors ``[origins, steps]`` of forecasts from every origin ``o >= start``
+        whose target ``o + h`` lies before ``end`` (NaN elsewhere). ``start`` must be at or after
+        the last point any member trained on."""
+        end = len(values) if end is None else end
+        trained = max(m.info.trained_on or 0 for m in self.members)
+        window = max(m.config.window for m in self.members)
+        start = max(start, window)
+        if start < trained:
+            raise ForecastError(f"errors from origin {start} would score points the networks trained on "
+                                f"(the first {trained})")
+        origins = np.arange(start, end)
+        if not len(origins):
+            return np.zeros((0, steps))
+        features = _padded_features(values, steps)
+        paths = self.paths(values, origins, steps, features)  # (B, steps)
+        positions = origins[:, None] + np.arange(steps)[None, :]
+        truth = np.full(paths.shape, np.nan)
+        inside = positions < end
+        truth[inside] = values[positions[inside], 0]
+        return np.abs(truth - paths)
+
+    def predict(self, values: np.ndarray, steps: int, levels: tuple[float, ...] = LEVELS,
+                future: np.ndarray | None = None, times: list[Any] | None = None) -> Prediction:
+        """Forecast ``steps`` values after ``values`` ``[N, F]`` (original units, the columns the
+        networks were trained on), with intervals from the held-out errors.
+
+        ``future`` ``[steps, F - 1]`` holds the extra features' values for the forecast steps.
+        """
+        values = np.asarray(values, np.float64)
+        if values.ndim != 2 or values.shape[1] != len(self.columns):
+            raise ForecastError(f"the series has {values.shape[-1]} column(s), the networks read "
+                                f"{len(self.columns)} ({', '.join(self.columns)})")
+        if steps < 1:
+            raise ForecastError(f"the horizon must be >= 1, got {steps}")
+        window = max(m.config.window for m in self.members)
+        if len(values) < window:
+            raise ForecastError(f"the series has {len(values)} points, the networks need the last {window}")
+        features = None
+        if values.shape[1] > 1 and future is not None:
+            future = np.asarray(future, np.float64).reshape(steps, values.shape[1] - 1)
+            features = np.concatenate([values[:, 1:], future])
+        mean = self.paths(values, np.array([len(values)]), steps, features)[0]
+        errors = self.errors
+        if errors is None:  # a plain model folder: score it on the points after its training part
+            errors = self.held_out_errors(values, max(m.info.trained_on or 0 for m in self.members), steps)
+        if errors.shape[1] < steps:
+            raise ForecastError(f"the held-out errors cover {errors.shape[1]} steps, not {steps}: make "
+                                "the forecast again from the experiment (`tunecast forecast --horizon`)")
+        lower, upper = {}, {}
+        for level in levels:
+            if not 0 < level < 100:
+                raise ForecastError(f"an interval level must lie in (0, 100), got {level:g}")
+            width = conformal_quantiles(errors[:, :steps], level)
+            lower[level], upper[level] = mean - width, mean + width
+        return Prediction(mean, lower, upper, list(range(len(values), len(values) + steps))
+                          if times is None else times)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the forecaster folder: members/<i>/ model folders, the errors, forecaster.json."""
+        folder = Path(folder)
+        for i, member in enumerate(self.members):
+            checkpoint.save(folder / MEMBERS_DIR / str(i), member.model, member.info)
+        if self.errors is not None:
+            np.save(folder / ERRORS_FILE, self.errors)
+        info = {"format": FORMAT, "format_version": 1, "members": len(self.members),
+                "errors": self.errors is not None, **self.meta}
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{INFO_FILE}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(info, indent=2, allow_nan=False))
+        os.replace(tmp, folder / INFO_FILE)  # last: a folder with forecaster.json is complete
+        return folder
+
+
+def _padded_features(values: np.ndarray, steps: int) -> np.ndarray | None:
+    """The extra features of ``values``, padded with NaN for positions past the end."""
+    if values.shape[1] == 1:
+        return None
+    return np.concatenate([values[:, 1:], np.full((steps, values.shape[1] - 1), np.nan)])
+
+
+def load(path: str | Path) -> Forecaster:
+    """A forecaster folder, a model folder, or an experiment directory holding one forecaster
+    folder (the ``forecast/`` a search writes)."""
+    path = Path(path)
+    if (path / INFO_FILE).is_file():
+        return _load_forecaster(path)
+    if checkpoint.is_model_folder(path):
+        return Forecaster([Member(*checkpoint.load(path))])
+    inside = sorted(p.parent for p in path.glob(f"*/{INFO_FILE}")) if path.is_dir() else []
+    if len(inside) == 1:
+        return _load_forecaster(inside[0])
+    raise CheckpointError(f"{path} holds no forecaster: pass an experiment directory whose search "
+                          "wrote forecast/, a forecaster folder or a model folder")
+
+
+def _load_forecaster(folder: Path) -> Forecaster:
+    try:
+        meta = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT}")
+        members = [Member(*checkpoint.load(folder / MEMBERS_DIR / str(i)))
+                   for i in range(int(meta["members"]))]
+        errors = np.load(folder / ERRORS_FILE, allow_pickle=False) if meta.get("errors") else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder} is not a readable forecaster ({exc}): restore it or "
+                              "re-run the search") from None
+    extra = {k: v for k, v in meta.items() if k not in ("format", "format_version", "members", "errors")}
+    return Forecaster(members, errors, extra)
+
+
+def refit(member: Member, data: Dataset, epochs: int) -> Member:
+    """Train ``member``'s configuration afresh on every point of ``data`` for ``epochs`` epochs
+    (no validation part, so no early stopping: the last epoch's weights), seeded as before."""
+    config = replace(member.config, max_epochs=max(1, epochs), patience=max(1, epochs))
+    everything = data.for_refit()
+    result = fit(config, everything, device="cpu")
+    info = replace(ModelInfo.of(config, everything, epoch=result.epochs_run, val_loss=None),
+                   extra={**member.info.extra, "refit": True})
+    return Member(result.model, info)
+
+
+def future_times(labels: np.ndarray | None, n_points: int, steps: int) -> list[Any]:
+    """The timestamps of ``steps`` points after the series: the time column continued at its
+    own frequency, or integer positions when there is none.
+
+    Raises:
+        ForecastError: the time column has no regular frequency.
+    """
+    if labels is None:
+        return list(range(n_points, n_points + steps))
+    text = pd.Series(labels, dtype=str)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        diffs = np.diff(numbers.to_numpy())
+        step = diffs[-1] if len(diffs) else 1
+        if len(diffs) and not np.allclose(diffs, step):
+            raise ForecastError("the time column's steps are irregular: give a time column with one "
+                                "fixed step (or none, for integer positions)")
+        whole = bool(np.all(numbers == numbers.round())) and float(step).is_integer()
+        values = numbers.iloc[-1] + step * np.arange(1, steps + 1)
+        return [int(v) for v in values] if whole else [float(v) for v in values]
+    times = pd.DatetimeIndex(pd.to_datetime(text))
+    with warnings.catch_warnings():  # pandas 3 warns that infer_freq will return an offset
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(times) if len(times) >= 3 else None
+    if freq is None:
+        raise ForecastError("the time column has no regular frequency (pandas cannot infer one): "
+                            "fill the gaps or give integer steps")
+    future = pd.date_range(times[-1], periods=steps + 1, freq=freq)[1:]
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m", "%Y"):
+        if all(t.strftime(fmt) == label for t, label in zip(times[-3:], text.iloc[-3:], strict=True)):
+            return [t.strftime(fmt) for t in future]
+    return [t.isoformat() for t in future]

@@ -1,0 +1,194 @@
+"""The forecast past the data from a finished experiment: choose, refit, calibrate, write.
+
+The chosen forecaster is the best trial or the top-k ensemble, whichever had the lower
+validation loss (decided on validation data only). By default each of its networks is refitted
+on every observed point with its configuration for the number of epochs its checkpoint was
+trained (an epoch covers every window, so more data gives proportionally more steps), seeded
+as in the search. Intervals are split conformal: the absolute h-step errors of the search's own
+networks (not refitted) from every origin after their training part (validation and test).
+The honesty check calibrates on validation origins only and counts the test points inside.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expdir import atomic_dir, write_json
+from expdir import contract as c
+from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
+from model import checkpoint
+from model.data import DataError, Dataset, DataSpec, load
+from model.forecast import (
+    LEVELS,
+    Forecaster,
+    ForecastError,
+    Member,
+    Prediction,
+    conformal_quantiles,
+    future_times,
+    refit,
+)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ForecastError(f"{path} is missing: the search did not finish; resume it "
+                            "(tunecast search --resume) first") from None
+    except (OSError, ValueError) as exc:
+        raise ForecastError(f"{path} is unreadable ({exc}): restore the experiment or re-run the "
+                            "search") from None
+    if not isinstance(raw, dict):
+        raise ForecastError(f"{path} is not a JSON object: restore the experiment or re-run the search")
+    return raw
+
+
+def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecord | None]:
+    """The run, its best trial and its ensemble; a clear error when the search did not finish."""
+    if not exp_dir.is_dir():
+        raise ForecastError(f"experiment '{exp_dir}' does not exist: pass the folder that "
+                            "`tunecast search` printed")
+    try:
+        run = RunRecord.from_dict(_json(exp_dir / c.RUN_FILE))
+        if run.status != "completed" or run.best_trial_id is None:
+            raise ForecastError(f"experiment '{exp_dir}' is {run.status}, with no best trial to forecast "
+                                "with: resume it (tunecast search --resume) or run a new search")
+        best = BestRecord.from_dict(_json(exp_dir / c.BEST_DIR / c.METRICS_FILE))
+        ensemble_file = exp_dir / c.ENSEMBLE_DIR / c.METRICS_FILE
+        ensemble = EnsembleRecord.from_dict(_json(ensemble_file)) if ensemble_file.exists() else None
+    except c.ContractError as exc:
+        raise ForecastError(f"experiment '{exp_dir}' is corrupt ({exc}): restore it or re-run the "
+                            "search") from None
+    return run, best, ensemble
+
+
+def choose(best: BestRecord, ensemble: EnsembleRecord | None) -> str:
+    """``ensemble`` when its validation loss is lower than the best trial's, else ``best``."""
+    if ensemble is not None and ensemble.val_loss is not None and best.val_loss is not None \
+            and ensemble.val_loss < best.val_loss:
+        return "ensemble"
+    return "best"
+
+
+def search_forecaster(exp_dir: Path, choice: str, best: BestRecord,
+                      ensemble: EnsembleRecord | None) -> tuple[Forecaster, tuple[str, ...]]:
+    """The chosen networks as the search left them (best/, or ensemble/members/<id>/)."""
+    if choice == "ensemble":
+        assert ensemble is not None
+        ids = tuple(m.trial_id for m in ensemble.members)
+        folders = [exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / trial_id for trial_id in ids]
+    else:
+        ids, folders = (best.trial_id,), [exp_dir / c.BEST_DIR]
+    try:
+        return Forecaster([Member(*checkpoint.load(folder)) for folder in folders]), ids
+    except checkpoint.CheckpointError as exc:
+        raise ForecastError(str(exc)) from None
+
+
+def load_data(run: RunRecord, source: str | None) -> Dataset:
+    """The search's series, or ``source``: the same series extended with newer rows."""
+    spec = DataSpec.from_dict(run.config.get("data") or {})
+    if source is None:
+        return load(spec)
+    original = load(spec)
+    updated = load(DataSpec.from_dict({**spec.to_dict(), "source": source}))
+    if updated.columns != original.columns:
+        raise DataError(f"'{source}' has columns {list(updated.columns)}, the search used "
+                        f"{list(original.columns)}: give the same columns")
+    n = original.n_points
+    if updated.n_points < n or not np.allclose(updated.values[:n], original.values, rtol=1e-5, atol=1e-6):
+        raise DataError(f"'{source}' is not the search's series extended with newer rows (its first "
+                        f"{n} rows differ): give the searched series with the new rows appended")
+    return updated
+
+
+def default_horizon(best: BestRecord) -> int:
+    """The search's horizon, or one season when that is 1 and the series has a season."""
+    horizon = int(best.train_config.get("horizon", 1))
+    season = best.scores.season_length
+    return season if horizon == 1 and season > 1 else horizon
+
+
+def _honesty(errors_val: np.ndarray, errors_test: np.ndarray, paths_width_levels: tuple[float, ...]
+             ) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Coverage and mean width on test of intervals calibrated on validation errors."""
+    coverage: dict[str, float | None] = {}
+    width: dict[str, float | None] = {}
+    for level in paths_width_levels:
+        half = conformal_quantiles(errors_val, level)  # (steps,)
+        seen = np.isfinite(errors_test)
+        key = f"{level:g}"
+        if not seen.any() or not np.isfinite(half).any():
+            coverage[key] = width[key] = None
+            continue
+        inside = errors_test <= half[None, :]
+        coverage[key] = float(inside[seen].mean())
+        widths = np.broadcast_to(2 * half[None, :], errors_test.shape)[seen]
+        width[key] = float(np.mean(widths)) if np.isfinite(widths).all() else None
+    return coverage, width
+
+
+def make_forecast(
+    exp_dir: Path,
+    horizon: int | None = None,
+    levels: tuple[float, ...] = LEVELS,
+    refit_models: bool = True,
+    source: str | None = None,
+    future: np.ndarray | None = None,
+) -> tuple[Forecaster, Prediction, ForecastRecord, Dataset]:
+    """Forecast past the end of the experiment's series (or ``source``) with intervals."""
+    run, best, ensemble = read_experiment(exp_dir)
+    steps = default_horizon(best) if horizon is None else horizon
+    if steps < 1:
+        raise ForecastError(f"--horizon must be >= 1, got {steps}")
+    for level in levels:
+        if not 0 < level < 100:
+            raise ForecastError(f"--level must lie in (0, 100), got {level:g}")
+    data = load_data(run, source)
+    times = future_times(data.time, data.n_points, steps)
+    choice = choose(best, ensemble)
+    searched, ids = search_forecaster(exp_dir, choice, best, ensemble)
+    if len(data.columns) > 1 and steps > searched.horizon and future is None:
+        raise ForecastError(
+            f"forecasting {steps} steps with extra features {list(data.columns[1:])} needs their future "
+            f"values beyond the trained horizon {searched.horizon}: pass --future FILE with the next "
+            f"{steps} rows of {', '.join(data.columns[1:])}")
+    split = int(run.data.get("n_train", 0)) + int(run.data.get("n_val", 0))
+    trained_on = max(m.info.trained_on or 0 for m in searched.members)
+    errors = searched.held_out_errors(data.values, trained_on, steps)  # validation and test origins
+    check_val = searched.held_out_errors(data.values, trained_on, steps, end=split)
+    check_test = searched.held_out_errors(data.values, split, steps, end=int(run.data.get("n_points", 0)))
+    coverage, width = _honesty(check_val, check_test, levels)
+    began = time.perf_counter()
+    members = [refit(m, data, m.info.epoch) for m in searched.members] if refit_models else searched.members
+    seconds = time.perf_counter() - began if refit_models else 0.0
+    meta = {"chosen": choice, "trial_ids": list(ids), "refit": refit_models}
+    forecaster = Forecaster(members, errors, meta)
+    prediction = forecaster.predict(data.values, steps, levels, future=future, times=times)
+    record = ForecastRecord(
+        chosen=choice, trial_ids=ids, refit=refit_models,
+        epochs=tuple(m.info.epoch for m in members), horizon=steps, levels=tuple(levels),
+        n_points=data.n_points,
+        last_time=str(data.time[-1]) if data.time is not None else str(data.n_points - 1),
+        calibration_origins=int(np.isfinite(errors[:, 0]).sum()) if len(errors) else 0,
+        coverage=coverage, mean_width=width, seconds=round(seconds, 3),
+    )
+    return forecaster, prediction, record, data
+
+
+def write_forecast(
+    exp_dir: Path, forecaster: Forecaster, prediction: Prediction, record: ForecastRecord
+) -> Path:
+    """``forecast/``: forecast.csv, metrics.json and the forecaster's networks, atomically."""
+    target = exp_dir / c.FORECAST_DIR
+    with atomic_dir(target) as tmp:
+        forecaster.save(tmp)
+        write_json(tmp / c.METRICS_FILE, record.to_dict())
+        prediction.frame().to_csv(tmp / c.FORECAST_FILE, index=False)
+    return target

@@ -1,0 +1,143 @@
+"""Forecasts past the data: recursion, refit, timestamps, conformal intervals, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from model import checkpoint, forecast
+from model.data import DataSpec, load
+from model.forecast import Forecaster, ForecastError, Member, future_times
+from model.training import TrainConfig, build_model, fit
+
+
+def _linear_extrapolator(horizon: int, window: int = 8) -> Member:
+    """A network whose forecast continues the last two inputs' line exactly: the LSTM head is
+    zero and the highway weights give x[T-1] + h * (x[T-1] - x[T-2]) for step h."""
+    config = TrainConfig(hidden_size=4, window=window, horizon=horizon, scaler="standard", highway=True)
+    model = build_model(config, 1)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        assert model.highway is not None
+        model.highway.weight.zero_()
+        model.highway.bias.zero_()
+        for h in range(1, horizon + 1):
+            model.highway.weight[h - 1, -1] = 1 + h
+            model.highway.weight[h - 1, -2] = -h
+    info = checkpoint.ModelInfo(config, 1, ("y",), mean=(3.0,), std=(2.0,), trained_on=40)
+    return Member(model.eval(), info)
+
+
+def test_recursive_and_direct_agree_on_an_exactly_linear_series():
+    values = (5.0 + 0.5 * np.arange(60.0))[:, None]  # (N, 1)
+    truth = 5.0 + 0.5 * np.arange(60.0, 72.0)
+    direct = Forecaster([_linear_extrapolator(horizon=12)]).predict(values, 12, levels=())
+    recursive = Forecaster([_linear_extrapolator(horizon=1)]).predict(values, 12, levels=())
+    three = Forecaster([_linear_extrapolator(horizon=3)]).predict(values, 12, levels=())  # 4 rounds of 3
+    np.testing.assert_allclose(direct.mean, truth, rtol=1e-5)
+    np.testing.assert_allclose(recursive.mean, truth, rtol=1e-5)
+    np.testing.assert_allclose(three.mean, truth, rtol=1e-5)
+    assert direct.times == list(range(60, 72))
+
+
+def test_extra_features_beyond_the_horizon_need_their_future_values():
+    member = _linear_extrapolator(horizon=1)
+    config = member.config
+    model = build_model(config, 2)
+    info = checkpoint.ModelInfo(config, 2, ("y", "x"), mean=(0.0, 0.0), std=(1.0, 1.0), trained_on=40)
+    two = Forecaster([Member(model.eval(), info)])
+    values = np.random.default_rng(0).normal(size=(60, 2))
+    with pytest.raises(ForecastError, match="future values"):
+        two.predict(values, 3)
+    assert len(two.predict(values, 3, future=np.zeros((3, 1))).mean) == 3
+    assert len(two.predict(values, 1).mean) == 1  # within the horizon no future values are needed
+
+
+def test_intervals_on_a_noisy_sine_cover_at_their_level():
+    rng = np.random.default_rng(1)
+    n, sigma = 1400, 0.2
+    t = np.arange(n)
+    y = np.sin(2 * np.pi * t / 25) + sigma * rng.standard_normal(n)
+    frame = pd.DataFrame({"y": y})
+    path = "noisy-sine.csv"
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.to_csv(Path(tmp) / path, index=False)
+        data = load(DataSpec(str(Path(tmp) / path), val_fraction=0.3, test_fraction=0.3))
+    config = TrainConfig(hidden_size=16, window=25, horizon=1, max_epochs=12, lr=3e-3, batch_size=32)
+    result = fit(config, data, device="cpu")
+    member = Member(result.model, checkpoint.ModelInfo.of(config, data))
+    f = Forecaster([member])
+    split = data.n_train + data.n_val
+    val_errors = f.held_out_errors(data.values, data.n_train, 3, end=split)  # calibrate on validation
+    test_errors = f.held_out_errors(data.values, split, 3)  # check on test
+    for level in (80.0, 95.0):
+        width = forecast.conformal_quantiles(val_errors, level)
+        assert np.all(np.diff(width) >= 0)  # non-decreasing in the step
+        seen = np.isfinite(test_errors)
+        coverage = float((test_errors <= width[None, :])[seen].mean())
+        assert abs(coverage - level / 100) < 0.06, (level, coverage)
+    one_step = forecast.conformal_quantiles(val_errors, 80.0)[0]
+    assert 0.8 * 1.2816 * sigma < one_step < 1.6 * 1.2816 * sigma  # close to the noise's own quantile
+
+
+def test_refit_trains_on_every_point_and_is_reproducible():
+    data = load(DataSpec("airline"))
+    config = TrainConfig(hidden_size=8, window=12, max_epochs=3, seed=4)
+    result = fit(config, data, device="cpu")
+    member = Member(result.model, checkpoint.ModelInfo.of(config, data, epoch=result.best_epoch))
+    first, second = forecast.refit(member, data, epochs=3), forecast.refit(member, data, epochs=3)
+    assert first.info.trained_on == data.n_points == 144 and first.info.epoch == 3
+    np.testing.assert_allclose(first.info.mean[0], data.values[:, 0].mean(), rtol=1e-5)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert not all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
+                                                     result.model.state_dict().values(), strict=True))
+
+
+def test_a_saved_forecaster_loads_back_to_identical_predictions(tmp_path):
+    values = (5.0 + 0.5 * np.arange(60.0))[:, None] + np.random.default_rng(2).normal(size=(60, 1))
+    members = [_linear_extrapolator(horizon=3), _linear_extrapolator(horizon=1, window=10)]
+    f = Forecaster(members, np.abs(np.random.default_rng(3).normal(size=(20, 6))), {"chosen": "ensemble"})
+    before = f.predict(values, 6)
+    loaded = forecast.load(f.save(tmp_path / "forecast"))
+    after = loaded.predict(values, 6)
+    np.testing.assert_array_equal(after.mean, before.mean)
+    for level in (80.0, 95.0):
+        np.testing.assert_array_equal(after.lower[level], before.lower[level])
+    assert loaded.meta == {"chosen": "ensemble"}
+    assert forecast.load(tmp_path).predict(values, 6).mean.tolist() == before.mean.tolist()  # the parent
+
+
+def test_a_plain_model_folder_is_a_forecaster_scored_after_its_training_part(tmp_path):
+    member = _linear_extrapolator(horizon=2)
+    checkpoint.save(tmp_path, member.model, member.info)
+    values = (5.0 + 0.5 * np.arange(60.0))[:, None]
+    prediction = forecast.load(tmp_path).predict(values, 2)
+    for level in (80.0, 95.0):  # exact on a line: zero-width intervals
+        np.testing.assert_allclose(prediction.upper[level] - prediction.lower[level], 0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("labels", "expected"), [
+    (["1960-10", "1960-11", "1960-12"], ["1961-01", "1961-02"]),
+    (["2020-01-30", "2020-01-31", "2020-02-01"], ["2020-02-02", "2020-02-03"]),
+    (["1700", "1701", "1702"], [1703, 1704]),
+    (["0", "5", "10"], [15, 20]),
+])
+def test_the_first_forecast_is_the_step_after_the_last_point(labels, expected):
+    assert future_times(np.array(labels), len(labels), 2) == expected
+
+
+def test_no_time_column_counts_on_from_the_last_position():
+    assert future_times(None, 144, 3) == [144, 145, 146]
+
+
+@pytest.mark.parametrize("labels", [["2020-01-01", "2020-01-02", "2020-01-05"], ["1", "2", "4"]])
+def test_an_irregular_time_column_is_refused(labels):
+    with pytest.raises(ForecastError, match=r"irregular|no regular frequency"):
+        future_times(np.array(labels), 3, 2)
