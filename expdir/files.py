@@ -6,6 +6,7 @@ a rename, so a crash or a full disk never leaves half a file where a whole one w
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -59,6 +60,53 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line ``error: ...`` on stderr (exit code 2), like
+    every other user error of the ``tunecast`` commands."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"error: {self.prog}: {text} (see `{self.prog} --help`)\n")
+
+
+LOCK_FILE = ".tunecast.lock"
+
+
+class ExperimentInUse(RuntimeError):
+    """Another process holds the experiment's lock (a search or a resume is writing it)."""
+
+
+@contextlib.contextmanager
+def experiment_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the experiment ``folder`` for the block: one writer at a time.
+
+    ``flock`` on ``<folder>/.tunecast.lock``, taken without waiting. The OS releases it when the
+    holder exits in any way (a killed process leaves no stale lock); on NFS, Linux maps it onto
+    a POSIX lock that every client sees. The file keeps the holder's pid and host, for the error.
+
+    Raises:
+        ExperimentInUse: another process holds it; nothing was written.
+    """
+    import fcntl  # POSIX only: imported here so that the report reads experiments anywhere
+
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise ExperimentInUse(
+                f"experiment '{folder}' is in use by {holder}: one search or resume at a time; wait "
+                "for it to end, or use another --name"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"tunecast pid {os.getpid()} on {platform.node()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def one_line(error: BaseException | str | None, limit: int = 500) -> str:

@@ -210,6 +210,7 @@ def load(spec: DataSpec) -> Dataset:
             f"series '{name}' has {len(values)} points, too short for the splits: it needs at "
             f"least {need} points (and more for a useful window)"
         )
+    _check_season(season, n_train + n_val, name, spec)
     train = values[:n_train]
     if train[:, 0].std() == 0.0:
         raise DataError(
@@ -230,6 +231,23 @@ def load(spec: DataSpec) -> Dataset:
         std=std,
         spec=spec,
     )
+
+
+def max_season_length(n_before_test: int) -> int:
+    """Largest season m the split allows: MASE's scale (the in-sample seasonal-naive MAE) needs
+    more than m points before the test part, and the seasonal-naive baseline of the first test
+    point looks m points back."""
+    return n_before_test - 1
+
+
+def _check_season(season: int, n_before_test: int, name: str, spec: DataSpec) -> None:
+    limit = max_season_length(n_before_test)
+    if season > limit:
+        raise DataError(
+            f"season length {season} is too long for series '{name}': only {n_before_test} points "
+            f"come before the test part (val {spec.val_fraction:g}, test {spec.test_fraction:g}), "
+            f"so the largest allowed is {limit}; pass --season-length {limit} or less, or a longer series"
+        )
 
 
 def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -287,8 +305,19 @@ def _require_columns(frame: pd.DataFrame, wanted: list[str], name: str) -> None:
     if missing:
         raise DataError(
             f"column(s) {', '.join(repr(c) for c in missing)} not found in '{name}': "
-            f"the columns are {', '.join(map(str, frame.columns))}"
+            f"the columns are {', '.join(map(str, frame.columns))}{_separator_hint(frame)}"
         )
+
+
+def _separator_hint(frame: pd.DataFrame) -> str:
+    """A hint when a CSV was read as one column because it is separated by something else."""
+    if len(frame.columns) != 1:
+        return ""
+    header = str(frame.columns[0])
+    for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if sep in header:
+            return f" (the header looks separated by {label}, not commas: save the file with commas)"
+    return ""
 
 
 def _numeric(column: pd.Series, name: str) -> pd.Series:
@@ -296,9 +325,10 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     bad = converted.isna() & column.notna()
     if bad.any():
         rows = np.flatnonzero(bad.to_numpy())
+        hint = _separator_hint(column.to_frame())
         raise DataError(
             f"column '{name}' has {len(rows)} non-numeric value(s) (first at row {rows[0]}: "
-            f"{column.iloc[rows[0]]!r}): clean the data or choose another column"
+            f"{column.iloc[rows[0]]!r}): clean the data or choose another column{hint}"
         )
     return converted.astype(np.float64)
 

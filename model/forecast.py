@@ -5,11 +5,15 @@ mean is the forecast. ``predict`` forecasts ``steps`` values after the last obse
 directly when ``steps`` fits in the networks' horizon, recursively beyond it (each prediction
 fed back as the next input; extra features then need their future values).
 
-Intervals are split conformal: the absolute errors of h-step-ahead forecasts made from origins
-whose targets the scoring networks never trained on, a quantile per step h (so intervals widen
-with h). A forecaster folder keeps those errors beside its networks, so a refitted forecaster
-(trained on every point, with nothing held out) carries the errors of the models it was refitted
-from. Nothing here imports Ray or Optuna.
+Intervals are split conformal, scaled to the series' local variability (normalised conformal
+prediction): each held-out error of an h-step-ahead forecast, made from an origin whose targets
+the scoring networks never trained on, is divided by the mean absolute one-step change of the
+series over the window before its origin; a quantile per step h of these scores (so intervals
+widen with h), times the same local scale at the end of the series, is the half-width. Where a
+series grows more volatile (a growing seasonal amplitude, a solar cycle), intervals grow with
+it. A forecaster folder keeps the scores beside its networks, so a refitted forecaster (trained
+on every point, with nothing held out) carries those of the models it was refitted from.
+Nothing here imports Ray or Optuna.
 
 Example:
     >>> from model import forecast
@@ -117,6 +121,18 @@ class Prediction:
         return pd.DataFrame(columns)
 
 
+def local_scale(values: np.ndarray, origins: np.ndarray, span: int) -> np.ndarray:
+    """The mean absolute one-step change of the target over the ``span`` points before each
+    origin (the history ``values[:o]``), ``[B]``; floored at a millionth of the whole series'."""
+    diffs = np.abs(np.diff(np.asarray(values, np.float64)[:, 0]))  # diffs[t - 1] = |y[t] - y[t-1]|
+    total = np.concatenate([[0.0], np.cumsum(diffs)])
+    hi = np.clip(np.asarray(origins) - 1, 1, len(diffs))
+    lo = np.clip(hi - span, 0, None)
+    scale = (total[hi] - total[lo]) / (hi - lo)
+    floor = 1e-6 * float(diffs.mean()) if len(diffs) else 0.0
+    return np.maximum(scale, max(floor, 1e-12))
+
+
 def conformal_quantiles(errors: np.ndarray, level: float) -> np.ndarray:
     """Split-conformal half-widths per step from absolute errors ``[origins, steps]`` (NaN where
     an origin has no error at that step): the ceil((n + 1) * level)-th smallest of n errors,
@@ -141,7 +157,7 @@ class Forecaster:
         if len(columns) != 1:
             raise ForecastError(f"the networks were trained on different columns: {sorted(columns)}")
         self.members = members
-        self.errors = errors  # (origins, steps) absolute held-out errors, or None
+        self.errors = errors  # (origins, steps) held-out errors / local scale, or None
         self.meta = dict(meta or {})
 
     @property
@@ -186,6 +202,19 @@ class Forecaster:
         truth[inside] = values[positions[inside], 0]
         return np.abs(truth - paths)
 
+    @property
+    def span(self) -> int:
+        """Points before an origin that set its local scale: the longest member window."""
+        return max(m.config.window for m in self.members)
+
+    def held_out_scores(self, values: np.ndarray, start: int, steps: int,
+                        end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out errors divided by each origin's local scale, and those scales."""
+        errors = self.held_out_errors(values, start, steps, end)
+        origins = np.arange(max(start, self.span), max(start, self.span) + len(errors))
+        scale = local_scale(values, origins, self.span)
+        return errors / scale[:, None], scale
+
     def predict(self, values: np.ndarray, steps: int, levels: tuple[float, ...] = LEVELS,
                 future: np.ndarray | None = None, times: list[Any] | None = None) -> Prediction:
         """Forecast ``steps`` values after ``values`` ``[N, F]`` (original units, the columns the
@@ -209,7 +238,8 @@ class Forecaster:
         mean = self.paths(values, np.array([len(values)]), steps, features)[0]
         errors = self.errors
         if errors is None:  # a plain model folder: score it on the points after its training part
-            errors = self.held_out_errors(values, max(m.info.trained_on or 0 for m in self.members), steps)
+            errors, _ = self.held_out_scores(values, max(m.info.trained_on or 0 for m in self.members), steps)
+        scale = float(local_scale(values, np.array([len(values)]), self.span)[0])
         if errors.shape[1] < steps:
             raise ForecastError(f"the held-out errors cover {errors.shape[1]} steps, not {steps}: make "
                                 "the forecast again from the experiment (`tunecast forecast --horizon`)")
@@ -217,7 +247,7 @@ class Forecaster:
         for level in levels:
             if not 0 < level < 100:
                 raise ForecastError(f"an interval level must lie in (0, 100), got {level:g}")
-            width = conformal_quantiles(errors[:, :steps], level)
+            width = conformal_quantiles(errors[:, :steps], level) * scale
             lower[level], upper[level] = mean - width, mean + width
         return Prediction(mean, lower, upper, list(range(len(values), len(values) + steps))
                           if times is None else times)

@@ -30,6 +30,8 @@ SCALERS = ("standard", "window")
 EVAL_BATCH = 4096  # windows per evaluation batch at most
 EVAL_STEPS = 1 << 18  # window steps per evaluation batch at most: [B, T, hidden] stays ~100 MB
 TRAIN_UNITS = 1 << 23  # windows x steps x layers x hidden per training forward pass at most (~0.5 GB)
+MAX_LR = 10.0  # Adam steps each weight by about lr: anything larger only diverges
+PROGRESS_EVERY_S = 5.0  # on_progress is called at most this often within an epoch
 
 
 def eval_batch_size(window: int) -> int:
@@ -68,6 +70,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     highway: bool = True  # linear autoregressive term over the window beside the LSTM (LSTNet)
     min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
+    max_batches_per_epoch: int = 1000  # long series: an epoch is this many batches of windows sampled anew
 
     def __post_init__(self) -> None:
         positive = (
@@ -78,14 +81,15 @@ class TrainConfig:
             "batch_size",
             "max_epochs",
             "patience",
+            "max_batches_per_epoch",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0.0 < self.lr < 1e30:
-            raise ConfigError(f"lr must be a positive number below 1e30, got {self.lr}")
+        if not 0.0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr must lie in (0, {MAX_LR:g}], got {self.lr:g}")
         if self.scaler not in SCALERS:
             raise ConfigError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
         if self.weight_decay < 0 or self.grad_clip <= 0:
@@ -157,13 +161,20 @@ def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, windows: Windows) -> float:
-    """Mean squared error of ``model`` over all ``windows`` (eval mode)."""
+def mean_loss(
+    model: nn.Module, windows: Windows, progress: Callable[[int, int], None] | None = None
+) -> float:
+    """Mean squared error of ``model`` over all ``windows`` (eval mode). ``progress(done, total)``
+    (windows) is called at most every ``PROGRESS_EVERY_S`` seconds."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     step = eval_batch_size(windows.window)
+    shown = time.perf_counter()
     for start in range(0, len(windows), step):
+        if progress is not None and time.perf_counter() - shown >= PROGRESS_EVERY_S:
+            progress(start, len(windows))
+            shown = time.perf_counter()
         idx = slice(start, start + step)
         prediction, _ = model(windows.x(idx))  # (B, H)
         target = windows.y(idx)  # (B, H)
@@ -180,6 +191,7 @@ def fit(
     on_improve: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
     device: str | torch.device | None = None,
     resume: Resume | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train an Attention-LSTM on ``data`` with ``config``.
 
@@ -196,6 +208,9 @@ def fit(
         device: force a device; default CUDA if available, else CPU.
         resume: continue a run that was cut off (e.g. its node died) from its best
             checkpoint: training goes on at ``resume.epoch + 1`` from those weights.
+        on_progress: called within an epoch, at most every ``PROGRESS_EVERY_S`` seconds, with
+            ``{"epoch", "stage", "done", "of", "unit"}`` (stage "training": batches done of the
+            epoch's; "validation": windows), so that a long epoch shows progress.
     """
     check_window(data, config.window, config.horizon)
     dev = resolve_device(device)
@@ -220,12 +235,14 @@ def fit(
     started = time.perf_counter()
     epoch = best_epoch
     for epoch in range(best_epoch + 1, config.max_epochs + 1):
-        train_loss, seen = _train_epoch(model, optimizer, train, config, shuffle, dev)
+        progress = _progress(on_progress, epoch, "training", "batches")
+        train_loss, seen = _train_epoch(model, optimizer, train, config, shuffle, dev, progress)
         windows_seen += seen
         if not math.isfinite(train_loss):
             val_loss = math.nan
         else:  # without validation windows (a refit on every point) the last epoch is the best
-            val_loss = mean_loss(model, val) if len(val) else train_loss
+            checking = _progress(on_progress, epoch, "validation", "windows")
+            val_loss = mean_loss(model, val, checking) if len(val) else train_loss
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             status = "diverged"
         elif val_loss < best_val or not len(val):
@@ -268,6 +285,19 @@ def fit(
     )
 
 
+def _progress(
+    on_progress: Callable[[dict[str, Any]], None] | None, epoch: int, stage: str, unit: str
+) -> Callable[[int, int], None] | None:
+    if on_progress is None:
+        return None
+    report = on_progress
+
+    def progress(done: int, total: int) -> None:
+        report({"epoch": epoch, "stage": stage, "done": done, "of": total, "unit": unit})
+
+    return progress
+
+
 def _train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -275,18 +305,27 @@ def _train_epoch(
     config: TrainConfig,
     shuffle: torch.Generator,
     dev: torch.device,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
-    """Shuffled passes over the training windows (at least ``min_batches_per_epoch`` batches).
+    """Shuffled passes over the training windows (at least ``min_batches_per_epoch`` batches, at
+    most ``max_batches_per_epoch``: on a long series an epoch is that many batches of windows
+    sampled without replacement, a new sample every epoch).
 
     Returns the mean loss per target value and the number of windows processed.
     """
     model.train()
     n = len(train)
     passes = max(1, math.ceil(config.min_batches_per_epoch * config.batch_size / n))
-    order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)]).to(dev)
+    order = torch.cat([torch.randperm(n, generator=shuffle) for _ in range(passes)])
+    order = order[: config.max_batches_per_epoch * config.batch_size].to(dev)
     micro = micro_batch_size(config)
     total, count = 0.0, 0
+    n_batches = math.ceil(len(order) / config.batch_size)
+    shown = time.perf_counter()
     for start in range(0, len(order), config.batch_size):
+        if progress is not None and time.perf_counter() - shown >= PROGRESS_EVERY_S:
+            progress(start // config.batch_size, n_batches)
+            shown = time.perf_counter()
         idx = order[start : start + config.batch_size]
         values = len(idx) * config.horizon  # target values in this batch
         optimizer.zero_grad(set_to_none=True)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from expdir.files import OneLineArgumentParser
 from reports._files import ReportError
+from reports.collect import collect
 from reports.html import render_report
+from reports.summary import banners
 
 __all__ = ["main"]
 
 
 def build_parser(prog: str = "tunecast report") -> argparse.ArgumentParser:
     """The command line of the report command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=prog,
         description="Write one self-contained HTML report of a tunecast experiment directory.",
     )
@@ -40,8 +43,12 @@ def main(argv: list[str] | None = None, *, prog: str = "tunecast report") -> int
         return exc.code if isinstance(exc.code, int) else 2
     try:
         path = render_report(args.exp_dir, args.output)
+        notices = banners(collect(args.exp_dir))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for notice in notices:  # the report's banners, also as lines: what it could not show, and why
+        level = "note" if notice.level == "note" else "warning"
+        print(f"{level}: {' '.join(notice.text.split())}", file=sys.stderr)
     print(path)
     return 0

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from expdir.files import OneLineArgumentParser
 from search.cli_forecast import add_forecast_parser, run_forecast_command
 from search.cli_options import UsageError, add_data_arguments, data_overrides
 from search.cli_search import add_search_parser, run_search_command
@@ -31,7 +32,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="tunecast",
         description="Hyperparameter search for an Attention-LSTM forecaster (Ray Tune + Optuna).",
     )
@@ -83,7 +84,13 @@ def run_train(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    result = fit(config, data, on_epoch=show)
+    def progress(p: dict[str, Any]) -> None:  # a long epoch: a line every few seconds
+        if not args.json:
+            print(f"epoch {p['epoch']:3d}  {p['stage']} {p['done']}/{p['of']} {p['unit']}", flush=True)
+
+    result = fit(config, data, on_epoch=show, on_progress=progress)
+    if not args.json:
+        print(f"testing on {data.n_test} points ...", flush=True)
     evaluation = evaluate(result.model, data, config)
     summary = {
         "status": result.status,

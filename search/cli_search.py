@@ -9,6 +9,8 @@ from typing import Any
 
 from search.cli_options import UsageError, add_data_arguments, data_overrides, given
 
+# what `tunecast search` exits with, by how the search ended (bad input is 2, before it starts)
+EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 SMOKE = {"trials": 4, "max_epochs": 3, "grace_period": 1}
 SMOKE_SPACE = {
     "hidden_size": {"low": 8, "high": 16},
@@ -93,10 +95,13 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
-        from search.run import resume_config, run_search
+        from search.run import resume_config, run_search, saved_status
 
         path = Path(args.resume).expanduser().resolve()
         config = resume_config(path)
+        if saved_status(path) == "completed":  # nothing to run, and nothing is rewritten
+            print(f"experiment '{path}' is completed already: nothing to resume")
+            return EXIT_CODES["completed"]
         if args.address:
             config = config.__class__.from_dict({**config.to_dict(), "address": args.address})
         return _finish(run_search(config, resume=path), config.report)
@@ -175,4 +180,4 @@ def _finish(outcome: Any, report: bool) -> int:
     path = write_report(outcome.path) if report else None
     if path is not None:
         print(f"report: {path}")
-    return 0 if outcome.status in ("completed", "interrupted") else 1
+    return EXIT_CODES.get(outcome.status, 1)

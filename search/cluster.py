@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,33 @@ def describe_cluster(address: str | None) -> dict[str, Any]:
         "total_cpus": sum(n["cpus"] for n in nodes),
         "total_gpus": sum(n["gpus"] for n in nodes),
     }
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A ``host:port`` (or ``ray://host:port``) address must answer a TCP connect within
+    ``timeout`` seconds: ``ray.init`` would otherwise retry for minutes. ``auto`` and other
+    forms are left to Ray."""
+    if not address or address == "auto":
+        return
+    hostport = address.removeprefix("ray://").rstrip("/")
+    host, sep, port_text = hostport.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or "/" in hostport:
+        return
+    host = host.strip("[]")  # [::1]:6379
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, TimeoutError | socket.timeout):
+            reason = f"no answer within {timeout:g} s"
+        raise SearchConfigError(
+            f"cannot connect to a Ray cluster at '{address}': {reason}; start one with "
+            "`ray start --head` or drop --address to run locally"
+        ) from None
 
 
 def check_gpus(gpus_per_trial: float, cluster: dict[str, Any]) -> None:

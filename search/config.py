@@ -16,6 +16,7 @@ Unknown keys anywhere are an error that names the valid ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
 DEFAULT_GRACE_PERIOD = 10
 CLUSTER_RETRIES = 2
+MAX_TRIALS = 100_000  # more is a typo: each trial is a training run
+MAX_NAME_BYTES = 255  # a folder name's limit on common file systems
 
 
 class SearchConfigError(ValueError):
@@ -65,8 +68,8 @@ class SearchConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        if self.trials < 1:
-            raise SearchConfigError(f"trials must be >= 1, got {self.trials}")
+        if not 1 <= self.trials <= MAX_TRIALS:
+            raise SearchConfigError(f"trials must lie in 1..{MAX_TRIALS}, got {self.trials}")
         if self.cpus_per_trial <= 0:
             raise SearchConfigError(f"cpus-per-trial must be > 0, got {self.cpus_per_trial}")
         g = self.gpus_per_trial
@@ -116,6 +119,11 @@ class SearchConfig:
             raise SearchConfigError(str(exc)) from None
         if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
             raise SearchConfigError(f"name {self.name!r} must be a plain folder name")
+        if self.name is not None and len(self.name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise SearchConfigError(
+                f"name is {len(self.name.encode('utf-8'))} bytes long: a folder name may have at most "
+                f"{MAX_NAME_BYTES}; pick a shorter --name"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; :meth:`from_dict` reads it back to an equal config."""
@@ -158,7 +166,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SearchConfigError(f"cannot read config file '{path}': {exc}") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a safe loader
+    except DuplicateKeyError as exc:
+        raise SearchConfigError(f"config file '{path}': {exc}") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -179,6 +189,27 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return {k: dict(v or {}) for k, v in loaded.items()}
 
 
+class DuplicateKeyError(ValueError):
+    """A YAML mapping that gives one key twice (YAML would keep the last silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader's own error follows
+            if key in seen:
+                raise DuplicateKeyError(
+                    f"key {key!r} is given twice (line {key_node.start_mark.line + 1}): keep one"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: dict[str, Any]) -> SearchConfig:
     """Merge a YAML file's sections with command-line options (which win)."""
     search_section = dict(yaml_sections.get("search", {}))
@@ -190,8 +221,14 @@ def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: di
     merged["train"] = dict(yaml_sections.get("train", {}))
     merged["space"] = dict(yaml_sections.get("space", {}))
     for key in ("time_budget_s",):
-        if merged.get(key) is not None and not math.isfinite(float(merged[key])):
-            raise SearchConfigError(f"{key} must be a finite number")
+        if merged.get(key) is None:
+            continue
+        try:
+            finite = math.isfinite(float(merged[key])) and not isinstance(merged[key], bool)
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise SearchConfigError(f"{key} must be a finite number of seconds, got {merged[key]!r}")
     return SearchConfig.from_dict(merged)
 
 

@@ -4,8 +4,9 @@ The chosen forecaster is the best trial or the top-k ensemble, whichever had the
 validation loss (decided on validation data only). By default each of its networks is refitted
 on every observed point with its configuration for the number of epochs its checkpoint was
 trained (an epoch covers every window, so more data gives proportionally more steps), seeded
-as in the search. Intervals are split conformal: the absolute h-step errors of the search's own
-networks (not refitted) from every origin after their training part (validation and test).
+as in the search. Intervals are split conformal, scaled to the series' local variability
+(``model.forecast``): the h-step errors of the search's own networks (not refitted) from every
+origin after their training part (validation and test).
 The honesty check calibrates on validation origins only and counts the test points inside.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,21 +117,20 @@ def default_horizon(best: BestRecord) -> int:
     return season if horizon == 1 and season > 1 else horizon
 
 
-def _honesty(errors_val: np.ndarray, errors_test: np.ndarray, paths_width_levels: tuple[float, ...]
-             ) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """Coverage and mean width on test of intervals calibrated on validation errors."""
+def _honesty(scores_val: np.ndarray, scores_test: np.ndarray, scale_test: np.ndarray,
+             levels: tuple[float, ...]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Coverage and mean width on test of intervals calibrated on validation scores."""
     coverage: dict[str, float | None] = {}
     width: dict[str, float | None] = {}
-    for level in paths_width_levels:
-        half = conformal_quantiles(errors_val, level)  # (steps,)
-        seen = np.isfinite(errors_test)
+    for level in levels:
+        q = conformal_quantiles(scores_val, level)  # (steps,), in local-scale units
+        seen = np.isfinite(scores_test)
         key = f"{level:g}"
-        if not seen.any() or not np.isfinite(half).any():
+        if not seen.any() or not np.isfinite(q).any():
             coverage[key] = width[key] = None
             continue
-        inside = errors_test <= half[None, :]
-        coverage[key] = float(inside[seen].mean())
-        widths = np.broadcast_to(2 * half[None, :], errors_test.shape)[seen]
+        coverage[key] = float((scores_test <= q[None, :])[seen].mean())
+        widths = (2 * q[None, :] * scale_test[:, None])[seen]  # original units
         width[key] = float(np.mean(widths)) if np.isfinite(widths).all() else None
     return coverage, width
 
@@ -141,8 +142,12 @@ def make_forecast(
     refit_models: bool = True,
     source: str | None = None,
     future: np.ndarray | None = None,
+    refit_all: Callable[[list[Member], Dataset], list[Member]] | None = None,
 ) -> tuple[Forecaster, Prediction, ForecastRecord, Dataset]:
-    """Forecast past the end of the experiment's series (or ``source``) with intervals."""
+    """Forecast past the end of the experiment's series (or ``source``) with intervals.
+
+    ``refit_all`` refits the chosen networks on ``data`` (default: one after the other here;
+    the search passes one that refits them side by side on its Ray cluster)."""
     run, best, ensemble = read_experiment(exp_dir)
     steps = default_horizon(best) if horizon is None else horizon
     if steps < 1:
@@ -161,12 +166,13 @@ def make_forecast(
             f"{steps} rows of {', '.join(data.columns[1:])}")
     split = int(run.data.get("n_train", 0)) + int(run.data.get("n_val", 0))
     trained_on = max(m.info.trained_on or 0 for m in searched.members)
-    errors = searched.held_out_errors(data.values, trained_on, steps)  # validation and test origins
-    check_val = searched.held_out_errors(data.values, trained_on, steps, end=split)
-    check_test = searched.held_out_errors(data.values, split, steps, end=int(run.data.get("n_points", 0)))
-    coverage, width = _honesty(check_val, check_test, levels)
+    errors, _ = searched.held_out_scores(data.values, trained_on, steps)  # validation and test origins
+    check_val, _ = searched.held_out_scores(data.values, trained_on, steps, end=split)
+    check_test, scale_test = searched.held_out_scores(data.values, split, steps,
+                                                       end=int(run.data.get("n_points", 0)))
+    coverage, width = _honesty(check_val, check_test, scale_test, levels)
     began = time.perf_counter()
-    members = [refit(m, data, m.info.epoch) for m in searched.members] if refit_models else searched.members
+    members = (refit_all or refit_each)(searched.members, data) if refit_models else searched.members
     seconds = time.perf_counter() - began if refit_models else 0.0
     meta = {"chosen": choice, "trial_ids": list(ids), "refit": refit_models}
     forecaster = Forecaster(members, errors, meta)
@@ -180,6 +186,11 @@ def make_forecast(
         coverage=coverage, mean_width=width, seconds=round(seconds, 3),
     )
     return forecaster, prediction, record, data
+
+
+def refit_each(members: list[Member], data: Dataset) -> list[Member]:
+    """Refit every network on all of ``data`` for the epochs of its checkpoint, in turn."""
+    return [refit(m, data, m.info.epoch) for m in members]
 
 
 def write_forecast(

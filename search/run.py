@@ -28,7 +28,9 @@ from ray import tune
 from expdir import contract as c
 from expdir import one_line, versions, write_json
 from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
-from model.forecast import ForecastError
+from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
+from model.data import Dataset
+from model.forecast import ForecastError, Member, refit
 from search import cluster as cluster_checks
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
@@ -36,7 +38,7 @@ from search.forecasting import make_forecast, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import trial_records
-from search.space import describe
+from search.space import SpaceError, check_user_window, describe
 from search.trainable import train_trial
 from search.tuner import build_tuner, restore_tuner
 
@@ -62,7 +64,13 @@ def run_search(config: SearchConfig, resume: Path | None = None) -> SearchOutcom
         config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
         resume: an interrupted experiment directory to continue with ``Tuner.restore``.
     """
-    return execute(make_plan(config, resume))
+    plan = make_plan(config, resume)
+    horizon = int(config.train.get("horizon", 1))  # as search.plan clips the window
+    try:
+        check_user_window(config.space, plan.space, plan.data.n_train, horizon)
+    except SpaceError as exc:
+        raise SearchConfigError(str(exc)) from None
+    return execute(plan)
 
 
 def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> SearchOutcome:
@@ -71,6 +79,34 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
     config, path = plan.config, plan.path
     if config.address is None and not ray.is_initialized():  # local: say so before Ray starts
         cluster_checks.check_gpus(config.gpus_per_trial, {"total_gpus": torch.cuda.device_count()})
+    cluster_checks.check_reachable(config.address)  # within seconds, not Ray's minutes of retries
+    created = make_folder(path)
+    try:
+        with experiment_lock(path):  # one writer per experiment, until this search ends
+            _check_unclaimed(plan)
+            return _execute(plan, trainable)
+    except ExperimentInUse as exc:
+        raise SearchConfigError(str(exc)) from None
+    except SearchConfigError:  # refused before anything was written (e.g. by the cluster checks)
+        if created and [p.name for p in path.iterdir()] == [LOCK_FILE]:
+            (path / LOCK_FILE).unlink()
+            path.rmdir()
+        raise
+
+
+def _check_unclaimed(plan: SearchPlan) -> None:
+    """Under the lock: a run that took the same folder first (and ended) has written it."""
+    if not plan.resume and (plan.path / c.RUN_FILE).exists():
+        raise SearchConfigError(
+            f"experiment '{plan.path}' exists already: resume it with --resume {plan.path}, "
+            "or pick another --name"
+        )
+    if plan.resume and saved_status(plan.path) == "completed":
+        raise SearchConfigError(f"experiment '{plan.path}' was completed by another run: nothing to resume")
+
+
+def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
+    config, path = plan.config, plan.path
     started_ray = _init_ray(config.address)
     try:
         cluster = cluster_checks.describe_cluster(config.address)
@@ -98,20 +134,51 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
         unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
         unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
         status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
-        run = replace(run, status=status, ended_at=_now(), best_trial_id=best.trial_id if best else None)
+        ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
+        run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None)
         write_json(path / c.RUN_FILE, run.to_dict())
-        forecast = _forecast(path) if status == "completed" and config.forecast else None
+        forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
     finally:
         if started_ray:
             ray.shutdown()
     return SearchOutcome(path, status, trials, best, ensemble, forecast)
 
 
+def make_folder(path: Path) -> bool:
+    """Create the experiment folder before Ray starts: a storage path that is a file, a name the
+    file system refuses, or a folder without write permission is one line of bad input.
+    True if the folder is new."""
+    storage = path.parent
+    if storage.exists() and not storage.is_dir():
+        raise SearchConfigError(f"storage '{storage}' is a file, not a folder: pass a folder as --storage")
+    try:
+        existed = path.is_dir()
+        path.mkdir(parents=True, exist_ok=True)
+        return not existed
+    except OSError as exc:
+        raise SearchConfigError(
+            f"cannot create the experiment folder '{path}': {exc.strerror or one_line(exc)}; "
+            "check --storage and --name"
+        ) from None
+
+
+@ray.remote(num_cpus=1)
+def _refit_task(member: Member, data: Dataset) -> Member:
+    torch.set_num_threads(1)
+    return refit(member, data, member.info.epoch)
+
+
+def _refit_on_ray(members: list[Member], data: Dataset) -> list[Member]:
+    """The chosen networks refitted side by side, one CPU each, on the search's Ray cluster."""
+    data_ref = ray.put(data)
+    return list(ray.get([_refit_task.remote(m, data_ref) for m in members]))
+
+
 def _forecast(path: Path) -> ForecastRecord | None:
     """forecast/: the chosen forecaster refitted on every point, the default horizon past the data.
     A forecast that cannot be made (e.g. extra features without future values) is a warning."""
     try:
-        forecaster, prediction, record, _ = make_forecast(path)
+        forecaster, prediction, record, _ = make_forecast(path, refit_all=_refit_on_ray)
     except ForecastError as exc:
         print(f"warning: no forecast/ ({exc}); see `tunecast forecast --help`", file=sys.stderr)
         return None
@@ -172,6 +239,11 @@ def _read_run(path: Path) -> RunRecord:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def saved_status(path: Path) -> str:
+    """The status an experiment directory's tunecast.json records ("completed", "interrupted", ...)."""
+    return _read_run(path).status
 
 
 def resume_config(path: Path) -> SearchConfig:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.training import TrainConfig
+from model.training import ConfigError, TrainConfig
 from model.typecast import cast
 
 TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
@@ -77,6 +77,25 @@ def parse_param(name: str, spec: Any) -> Param:
     if name not in TUNABLE:
         raise SpaceError(f"unknown search-space key '{name}': valid keys are {', '.join(TUNABLE)}")
     kind = _field_type(name)
+    param = _parse(name, kind, spec)
+    for what, value in _values(param):
+        try:
+            TrainConfig.from_dict({name: value})  # TrainConfig's own checks, one value at a time
+        except ConfigError as exc:
+            raise SpaceError(f"space.{name}: {what}{value!r} is not allowed ({exc})") from None
+    return param
+
+
+def _values(param: Param) -> list[tuple[str, Any]]:
+    """Every value a trial may get from ``param``: its choices, fixed value, or range ends."""
+    if param.type == "fixed":
+        return [("", param.value)]
+    if param.type == "categorical":
+        return [("choice ", c) for c in param.choices]
+    return [("low ", param.low), ("high ", param.high)]
+
+
+def _parse(name: str, kind: str, spec: Any) -> Param:
     if isinstance(spec, list):
         spec = {"choices": spec}
     if not isinstance(spec, dict):
@@ -97,7 +116,9 @@ def parse_param(name: str, spec: Any) -> Param:
     if "low" not in spec or "high" not in spec:
         raise SpaceError(f"space.{name}: a range needs both low and high")
     low, high = _cast(name, kind, spec["low"]), _cast(name, kind, spec["high"])
-    log = bool(spec.get("log", False))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise SpaceError(f"space.{name}: log must be true or false, got {log!r}")
     if low > high:
         raise SpaceError(f"space.{name}: range is inverted (low {low} > high {high}): swap them")
     if low == high:
@@ -155,6 +176,22 @@ def adapt_to_series(space: dict[str, Param], n_train: int, horizon: int) -> dict
         low = min(int(window.low or 2), limit - 1)
         out["window"] = replace(window, low=low, high=limit)
     return out
+
+
+def check_user_window(
+    overrides: dict[str, Param], space: dict[str, Param], n_train: int, horizon: int
+) -> None:
+    """The user's own window entry must fit the series as given: only the default range is
+    clipped by :func:`adapt_to_series`; a user's range or choices it had to narrow are an error."""
+    user = overrides.get("window")
+    if user is None or space.get("window", user) == user:
+        return
+    limit = max_window(n_train, horizon)
+    given = f"{{low: {user.low:g}, high: {user.high:g}}}" if user.type == "int" else list(user.choices)
+    raise SpaceError(
+        f"space.window {given} does not fit the series ({n_train} training points, horizon {horizon}): "
+        f"the largest window it allows is {limit}; keep every window at or below {limit}"
+    )
 
 
 def describe(space: dict[str, Param]) -> dict[str, dict[str, Any]]:

@@ -55,3 +55,11 @@ def test_accuracy_smoke() -> None:
     for label in ("tunecast best trial", "SeasonalNaive", "AutoETS", "AutoARIMA"):
         assert any(line.startswith(label) for line in lines), label
     assert lines[-1].lstrip().startswith("beats SeasonalNaive everywhere")
+
+
+@pytest.mark.slow
+def test_forecast_smoke() -> None:
+    lines = run_smoke("forecast.py")
+    assert any(line.startswith("airline") and "80%" in line for line in lines)
+    assert lines[-4].startswith("mean test coverage of the 80% intervals")
+    assert lines[-1].startswith("interval width / seasonal-naive's at 95%")

@@ -100,11 +100,14 @@ def local_cluster(worker_prefix: tuple[str, ...] = ()):
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 2  # `ray start --block` may take longer to stop: then kill it
         for process in processes:
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
         kill_cluster_processes(gcs)
 
 

@@ -141,3 +141,16 @@ def test_no_time_column_counts_on_from_the_last_position():
 def test_an_irregular_time_column_is_refused(labels):
     with pytest.raises(ForecastError, match=r"irregular|no regular frequency"):
         future_times(np.array(labels), 3, 2)
+
+
+def test_forecasting_from_a_saved_folder_imports_neither_ray_nor_optuna(tmp_path):
+    import subprocess
+    import sys
+
+    member = _linear_extrapolator(horizon=2)
+    Forecaster([member], np.ones((5, 4))).save(tmp_path / "forecast")
+    code = ("import sys, numpy as np; from model import forecast; "
+            f"f = forecast.load({str(tmp_path)!r}); f.predict(np.arange(30.0)[:, None], 4); "
+            "print(sorted({'ray', 'optuna', 'search', 'reports'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

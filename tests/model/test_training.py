@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -62,10 +63,23 @@ def test_early_stopping_restores_best_weights(sine):
     assert mean_loss(result.model, val) == pytest.approx(result.best_val_loss, rel=1e-4)
 
 
+def exploding(data):
+    """The series times 1e30 with the original's scaling: its standardised values are about
+    1e30, so every squared error overflows float32 (a real divergence, lr within its bound)."""
+    return dataclasses.replace(data, values=data.values * np.float32(1e30))
+
+
+def test_lr_has_a_sane_upper_bound():
+    TrainConfig(lr=10.0)
+    for lr in (10.5, 1e6, 1e20):
+        with pytest.raises(ConfigError, match=r"lr must lie in \(0, 10\]"):
+            TrainConfig(lr=lr)
+
+
 def test_divergence_stops_with_a_clear_status(sine):
     seen = []
-    config = TrainConfig(**{**SMALL, "lr": 1e20, "grad_clip": 1e30}, max_epochs=10)
-    result = fit(config, sine, on_epoch=seen.append)
+    config = TrainConfig(**SMALL, max_epochs=10)
+    result = fit(config, exploding(sine), on_epoch=seen.append)
     assert result.status == "diverged"
     assert result.epochs_run < 10 and seen[-1]["last_epoch"] is True
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
@@ -145,3 +159,26 @@ def test_import_model_does_not_import_ray_or_optuna():
     code = "import sys, model; print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_epoch_is_capped_at_max_batches_per_epoch(sine):
+    config = TrainConfig(**SMALL, max_epochs=2, max_batches_per_epoch=5)
+    result = fit(config, sine)
+    assert result.windows_seen == 2 * 5 * 32  # 5 sampled batches of 32 windows per epoch
+    n_train = len(split_windows(sine, 20, 1)["train"])
+    uncapped = fit(TrainConfig(**SMALL, max_epochs=1, min_batches_per_epoch=1), sine)
+    assert uncapped.windows_seen == n_train > 5 * 32  # default cap 1000: every window, as before
+    with pytest.raises(ConfigError, match="max_batches_per_epoch must be >= 1"):
+        TrainConfig(max_batches_per_epoch=0)
+
+
+def test_a_long_epoch_reports_progress(sine, monkeypatch):
+    from model import training
+
+    monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.0)  # every batch and validation step
+    seen = []
+    fit(TrainConfig(**SMALL, max_epochs=1, max_batches_per_epoch=4), sine, on_progress=seen.append)
+    stages = [(p["stage"], p["unit"]) for p in seen]
+    assert ("training", "batches") in stages and ("validation", "windows") in stages
+    assert all(p["epoch"] == 1 and 0 <= p["done"] < p["of"] for p in seen)
+    assert [p["done"] for p in seen if p["stage"] == "training"] == [0, 1, 2, 3]

@@ -115,10 +115,10 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
         time.sleep(0.5)
     os.killpg(driver.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
     out, err = driver.communicate(timeout=120)
-    assert driver.returncode == 0, err[-3000:]
+    assert driver.returncode == 130, err[-3000:]  # interrupted: 130, as for any Ctrl-C
     assert "search interrupted" in out and f"resume with: tunecast search --resume {exp}" in out
     state = json.loads((exp / "tunecast.json").read_text())
-    assert state["status"] == "interrupted"
+    assert state["status"] == "interrupted" and state["ended_at"] is None
     trials = pd.read_csv(exp / "trials.csv")
     done_before = set(trials.loc[trials["status"] == "completed", "trial_id"])
     assert len(done_before) >= 1 and len(done_before) < TRIALS
@@ -130,3 +130,9 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     assert done_before <= set(trials["trial_id"])
     assert json.loads((exp / "tunecast.json").read_text())["status"] == "completed"
     assert not (exp / "report.html").exists()  # --no-report is one of the saved settings
+
+    files = {p: p.read_bytes() for p in exp.rglob("*") if p.is_file()}
+    again = resume(tmp_path, exp)  # a completed experiment: says so, exits 0, changes nothing
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip() == f"experiment '{exp}' is completed already: nothing to resume"
+    assert {p: p.read_bytes() for p in exp.rglob("*") if p.is_file()} == files
