@@ -165,16 +165,15 @@ def mean_loss(
     model: nn.Module, windows: Windows, progress: Callable[[int, int], None] | None = None
 ) -> float:
     """Mean squared error of ``model`` over all ``windows`` (eval mode). ``progress(done, total)``
-    (windows) is called at most every ``PROGRESS_EVERY_S`` seconds."""
+    (windows) is called before every batch; :func:`_progress` makes it report at most every
+    ``PROGRESS_EVERY_S`` seconds."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     step = eval_batch_size(windows.window)
-    shown = time.perf_counter()
     for start in range(0, len(windows), step):
-        if progress is not None and time.perf_counter() - shown >= PROGRESS_EVERY_S:
+        if progress is not None:
             progress(start, len(windows))
-            shown = time.perf_counter()
         idx = slice(start, start + step)
         prediction, _ = model(windows.x(idx))  # (B, H)
         target = windows.y(idx)  # (B, H)
@@ -291,9 +290,13 @@ def _progress(
     if on_progress is None:
         return None
     report = on_progress
+    shown = [time.perf_counter()]
 
     def progress(done: int, total: int) -> None:
-        report({"epoch": epoch, "stage": stage, "done": done, "of": total, "unit": unit})
+        """Report at most every PROGRESS_EVERY_S seconds, however often it is called."""
+        if time.perf_counter() - shown[0] >= PROGRESS_EVERY_S:
+            report({"epoch": epoch, "stage": stage, "done": done, "of": total, "unit": unit})
+            shown[0] = time.perf_counter()
 
     return progress
 
@@ -321,11 +324,9 @@ def _train_epoch(
     micro = micro_batch_size(config)
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
-    shown = time.perf_counter()
     for start in range(0, len(order), config.batch_size):
-        if progress is not None and time.perf_counter() - shown >= PROGRESS_EVERY_S:
+        if progress is not None:
             progress(start // config.batch_size, n_batches)
-            shown = time.perf_counter()
         idx = order[start : start + config.batch_size]
         values = len(idx) * config.horizon  # target values in this batch
         optimizer.zero_grad(set_to_none=True)

@@ -17,7 +17,14 @@ from expdir import contract
 from model.data import Dataset, load
 from model.training import TrainConfig
 from search.config import SearchConfig, SearchConfigError
-from search.space import Param, SpaceError, adapt_to_series, apply_overrides, default_space
+from search.space import (
+    Param,
+    SpaceError,
+    adapt_to_series,
+    apply_overrides,
+    check_user_window,
+    default_space,
+)
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,16 @@ def experiment_dir(config: SearchConfig, data: Dataset) -> Path:
 
 def search_space(config: SearchConfig, data: Dataset) -> dict[str, Param]:
     """The default space with the user's overrides, less what ``train:`` fixes, clipped to the
-    series (so that no sampled window is impossible)."""
+    series (so that no sampled window is impossible). Only the default window range is clipped:
+    a user's window range or choices that the series cannot hold are an error."""
     horizon = int(config.train.get("horizon", TrainConfig.horizon))
     space = apply_overrides(default_space(), config.space)
     for name in config.train:
         space.pop(name, None)  # fixed under train: wins over the default range
     try:
-        return adapt_to_series(space, data.n_train, horizon)
+        adapted = adapt_to_series(space, data.n_train, horizon)
+        check_user_window(config.space, adapted, data.n_train, horizon)
+        return adapted
     except SpaceError as exc:
         raise SearchConfigError(str(exc)) from None
 

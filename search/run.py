@@ -38,7 +38,7 @@ from search.forecasting import make_forecast, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import trial_records
-from search.space import SpaceError, check_user_window, describe
+from search.space import describe
 from search.trainable import train_trial
 from search.tuner import build_tuner, restore_tuner
 
@@ -64,13 +64,7 @@ def run_search(config: SearchConfig, resume: Path | None = None) -> SearchOutcom
         config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
         resume: an interrupted experiment directory to continue with ``Tuner.restore``.
     """
-    plan = make_plan(config, resume)
-    horizon = int(config.train.get("horizon", 1))  # as search.plan clips the window
-    try:
-        check_user_window(config.space, plan.space, plan.data.n_train, horizon)
-    except SpaceError as exc:
-        raise SearchConfigError(str(exc)) from None
-    return execute(plan)
+    return execute(make_plan(config, resume))
 
 
 def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> SearchOutcome:
