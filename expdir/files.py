@@ -92,7 +92,9 @@ def experiment_lock(folder: Path) -> Iterator[None]:
     import fcntl  # POSIX only: imported here so that the report reads experiments anywhere
 
     path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # opened read-only: flock needs no write access, and a file held open for writing all run
+    # long would stop the storage from being remounted read-only under the search
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,8 +104,7 @@ def experiment_lock(folder: Path) -> Iterator[None]:
                 f"experiment '{folder}' is in use by {holder}: one search or resume at a time; wait "
                 "for it to end, or use another --name"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"tunecast pid {os.getpid()} on {platform.node()}\n".encode(), 0)
+        path.write_text(f"tunecast pid {os.getpid()} on {platform.node()}\n", encoding="utf-8")
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -71,6 +71,7 @@ class TrainConfig:
     highway: bool = True  # linear autoregressive term over the window beside the LSTM (LSTNet)
     min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
     max_batches_per_epoch: int = 1000  # long series: an epoch is this many batches of windows sampled anew
+    max_val_windows: int = 50_000  # long series: val_loss on this many evenly spaced validation windows
 
     def __post_init__(self) -> None:
         positive = (
@@ -82,6 +83,7 @@ class TrainConfig:
             "max_epochs",
             "patience",
             "max_batches_per_epoch",
+            "max_val_windows",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -219,7 +221,7 @@ def fit(
 
     series = torch.from_numpy(data.scaled()).to(dev)  # (N, F), one copy on the device
     windows = split_windows(data, config.window, config.horizon, series)
-    train, val = windows["train"], windows["val"]
+    train, val = windows["train"], windows["val"].thinned(config.max_val_windows)
     model = build_model(config, data.input_size).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 

@@ -11,6 +11,7 @@ inside the split.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,14 @@ class Windows:
 
     def __len__(self) -> int:
         return self.count
+
+    def thinned(self, limit: int) -> Windows:
+        """At most ``limit`` windows, evenly spaced over this split (every k-th start): the same
+        subset every time, so losses on it stay comparable between epochs and trials."""
+        if self.count <= limit:
+            return self
+        stride = -(-self.count // limit)
+        return dataclasses.replace(self, count=-(-self.count // stride), step=self.step * stride)
 
     def starts(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Start positions of the selected windows (all of them for ``None``)."""

@@ -172,6 +172,11 @@ def resources(exp: Experiment, timeline: TimelineInfo) -> dict[str, str]:
                    f"{number_text(cluster.get('total_gpus'))} GPUs",
         "devices used": ", ".join(devices) or "–",
     }
+    autoscaler = cluster.get("autoscaler")
+    if isinstance(autoscaler, dict) and autoscaler.get("node_types"):
+        out["cluster"] += " at start; the autoscaler may add " + ", ".join(
+            f"{t.get('name')} (up to {number_text(t.get('max_workers'))})" for t in autoscaler["node_types"]
+        )
     if timeline.utilisation is not None:
         out["capacity used"] = (f"{timeline.utilisation:.0%} of {timeline.capacity} concurrent "
                                 "slots over the trials' span")

@@ -86,6 +86,8 @@ def timeline_info(exp: Experiment) -> TimelineInfo:
 
 def _capacity(exp: Experiment) -> int | None:
     search, cluster = exp.run.search, exp.run.cluster
+    if cluster.get("autoscaler"):  # nodes at start say nothing of the workers added later
+        return int(search["max_concurrent"]) if search.get("max_concurrent") else None
     limits = []
     if search.get("max_concurrent"):
         limits.append(int(search["max_concurrent"]))

@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from expdir.files import OneLineArgumentParser
+from expdir.remote import RemoteError
 from search.cli_forecast import add_forecast_parser, run_forecast_command
 from search.cli_options import UsageError, add_data_arguments, data_overrides
 from search.cli_search import add_search_parser, run_search_command
+from search.storage import EXIT_CODE as STORAGE_EXIT
+from search.storage import StorageFault
 from search.submit import add_submit_parser, run_submit_command
 
 USER_ERROR = 2
@@ -134,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
+    except (StorageFault, RemoteError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return STORAGE_EXIT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -95,16 +95,16 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
-        from search.run import resume_config, run_search, saved_status
+        from search.run import resume_config, resume_target, run_search, saved_status, working_folder
 
-        path = Path(args.resume).expanduser().resolve()
-        config = resume_config(path)
-        if saved_status(path) == "completed":  # nothing to run, and nothing is rewritten
-            print(f"experiment '{path}' is completed already: nothing to resume")
+        target = resume_target(args.resume)  # a folder, or a URI whose contract files come down
+        config = resume_config(target)
+        if saved_status(working_folder(target)) == "completed":  # nothing to run, nothing rewritten
+            print(f"experiment '{target}' is completed already: nothing to resume")
             return EXIT_CODES["completed"]
         if args.address:
             config = config.__class__.from_dict({**config.to_dict(), "address": args.address})
-        return _finish(run_search(config, resume=path), config.report)
+        return _finish(run_search(config, resume=target), config.report)
 
     sections = read_yaml(args.config) if args.config else {}
     search = search_overrides(args)
@@ -174,10 +174,15 @@ def _finish(outcome: Any, report: bool) -> int:
         fc = outcome.forecast
         print(f"forecast: {fc.horizon} steps after {fc.last_time} by the {fc.chosen}"
               + (" (refitted on every point)" if fc.refit else ""))
-    print(f"experiment: {outcome.path}")
+    print(f"experiment: {outcome.location}")
     if outcome.status == "interrupted":
-        print(f"resume with: tunecast search --resume {outcome.path}")
+        print(f"resume with: tunecast search --resume {outcome.location}")
     path = write_report(outcome.path) if report else None
-    if path is not None:
+    if path is not None and outcome.remote:
+        from expdir import remote
+
+        remote.upload(outcome.path, outcome.remote, (path.name,))
+        print(f"report: {remote.join(outcome.remote, path.name)} (a copy: {path})")
+    elif path is not None:
         print(f"report: {path}")
     return EXIT_CODES.get(outcome.status, 1)

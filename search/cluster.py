@@ -1,27 +1,41 @@
-"""What the Ray cluster offers, and the checks made before a search starts."""
+"""What the Ray cluster offers, and the checks made before a search starts.
+
+A cluster with an autoscaler offers more than its nodes at start: ``ray up cluster.yaml`` starts
+the head alone and adds GPU workers when tasks wait for them. :func:`describe_cluster` therefore
+also reads the autoscaler's node types, so that the GPU check accepts GPUs the autoscaler can
+add and the search queues as many trials as the cluster can scale to (queued trials are what
+make the autoscaler launch workers).
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import socket
 import uuid
 from pathlib import Path
 from typing import Any
 
 import ray
+import yaml
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from search.config import SearchConfig, SearchConfigError
 
+HEAD_RESOURCE = "node:__internal_head__"  # the resource Ray gives the head node only
+AUTOSCALER_TIMEOUT_S = 30.0
+
 
 def describe_cluster(address: str | None) -> dict[str, Any]:
-    """Alive nodes with their CPUs and GPUs (for tunecast.json and the checks)."""
+    """Alive nodes with their CPUs and GPUs, and what the autoscaler can add (for tunecast.json
+    and the checks). ``autoscaler`` is None without one (a local Ray, a fixed set of nodes)."""
     nodes = [
         {
             "node_id": n["NodeID"],
             "node_ip": n["NodeManagerAddress"],
             "cpus": float(n["Resources"].get("CPU", 0)),
             "gpus": float(n["Resources"].get("GPU", 0)),
+            "head": HEAD_RESOURCE in n["Resources"],
         }
         for n in ray.nodes()
         if n.get("Alive")
@@ -31,7 +45,110 @@ def describe_cluster(address: str | None) -> dict[str, Any]:
         "nodes": nodes,
         "total_cpus": sum(n["cpus"] for n in nodes),
         "total_gpus": sum(n["gpus"] for n in nodes),
+        "autoscaler": autoscaler_node_types(nodes) if address else None,
     }
+
+
+def autoscaler_node_types(nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The worker node types the autoscaler may launch: ``{"source", "max_workers",
+    "node_types": [{"name", "cpus", "gpus", "min_workers", "max_workers"}]}``, or None.
+
+    Ray has no public API for this. The sources, in order: the cluster config in the GCS
+    (``ray._private.state``; Ray Train and Ray Data ask it the same question, and platforms that
+    report one fill it; `ray up` clusters leave it empty); else the config file the head's
+    autoscaler (Ray's ``monitor.py``) was started with, read on the head by a zero-CPU task
+    (``ray up`` passes ``~/ray_bootstrap_config.yaml``, its config with Ray's defaults filled in).
+    A head without an autoscaler config (``ray start --head`` alone) has nothing to add: None.
+    """
+    from ray._private import state  # private: guarded, a missing API only means "no autoscaler"
+
+    try:
+        config = state.state.get_cluster_config()
+    except Exception:  # an older or newer Ray without it, or a GCS that cannot answer
+        config = None
+    if config is not None and config.node_group_configs:
+        return from_cluster_config(config)
+    head = next((n for n in nodes if n["head"]), None)
+    if head is None:
+        return None
+    port = str(ray.get_runtime_context().gcs_address).rpartition(":")[2]
+    task = _read_autoscaling_config.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(head["node_id"], soft=False)
+    ).remote(port)
+    try:
+        return ray.get(task, timeout=AUTOSCALER_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(task, force=True)
+        return None
+
+
+def from_cluster_config(config: Any) -> dict[str, Any]:
+    """Node types from the GCS's ``autoscaler_pb2.ClusterConfig`` (max_count -1: no limit)."""
+    types = [
+        {
+            "name": group.name,
+            "cpus": float(group.resources.get("CPU", 0)),
+            "gpus": float(group.resources.get("GPU", 0)),
+            "min_workers": int(group.min_count),
+            "max_workers": None if group.max_count < 0 else int(group.max_count),
+        }
+        for group in config.node_group_configs
+    ]
+    return {"source": "gcs cluster config", "max_workers": None, "node_types": types}
+
+
+def from_autoscaling_config(config: dict[str, Any], source: str) -> dict[str, Any] | None:
+    """Worker node types from an autoscaling config (a `ray up` / `ray start
+    --autoscaling-config` YAML). A type without ``resources`` (e.g. the `local` provider's,
+    whose nodes report their own) counts as offering nothing until it is up."""
+    available = config.get("available_node_types") or {}
+    head_type = config.get("head_node_type")
+    types = [
+        {
+            "name": name,
+            "cpus": float((spec.get("resources") or {}).get("CPU", 0)),
+            "gpus": float((spec.get("resources") or {}).get("GPU", 0)),
+            "min_workers": int(spec.get("min_workers", 0)),
+            "max_workers": int(spec.get("max_workers", config.get("max_workers", 0))),
+        }
+        for name, spec in available.items()
+        if name != head_type
+    ]
+    if not types:
+        return None
+    return {"source": source, "max_workers": config.get("max_workers"), "node_types": types}
+
+
+@ray.remote(num_cpus=0)
+def _read_autoscaling_config(gcs_port: str) -> dict[str, Any] | None:
+    """On the head: the config of the autoscaler serving the GCS on ``gcs_port``, if any."""
+    path = _monitor_config_path(gcs_port)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return None
+    return from_autoscaling_config(config, path) if isinstance(config, dict) else None
+
+
+def _monitor_config_path(gcs_port: str) -> str | None:
+    """``--autoscaling-config`` of this cluster's autoscaler process (Ray's ``monitor.py``,
+    started by ``ray start --head --autoscaling-config=...``), found by its ``--gcs-address``:
+    several clusters may share a host. psutil ships with Ray (``ray/thirdparty_files``)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    for proc in psutil.process_iter(["cmdline"]):
+        args = proc.info["cmdline"] or []
+        if not any(a.endswith(os.path.join("autoscaler", "_private", "monitor.py")) for a in args):
+            continue
+        flags = dict(a.removeprefix("--").split("=", 1) for a in args if a.startswith("--") and "=" in a)
+        if flags.get("gcs-address", "").rpartition(":")[2] == gcs_port and flags.get("autoscaling-config"):
+            return os.path.expanduser(flags["autoscaling-config"])
+    return None
 
 
 CONNECT_TIMEOUT_S = 5.0
@@ -62,15 +179,33 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
 
 
 def check_gpus(gpus_per_trial: float, cluster: dict[str, Any]) -> None:
-    if gpus_per_trial > 0 and cluster["total_gpus"] == 0:
-        raise SearchConfigError(
-            f"--gpus-per-trial {gpus_per_trial:g} asks for GPUs but the Ray cluster has none: "
-            "run on CPUs with --gpus-per-trial 0, or connect to a cluster with GPUs (--address)"
-        )
+    """GPUs asked for must be on a node, or on a node type the autoscaler can add."""
+    if gpus_per_trial <= 0 or cluster["total_gpus"] > 0:
+        return
+    types = worker_types(cluster)
+    if any(t["gpus"] > 0 and t["max_workers"] != 0 for t in types):
+        return
+    names = ", ".join(t["name"] for t in types)
+    where = f" and none of its autoscaler's node types ({names}) has any" if types else ""
+    raise SearchConfigError(
+        f"--gpus-per-trial {gpus_per_trial:g} asks for GPUs but the Ray cluster has none{where}: "
+        "run on CPUs with --gpus-per-trial 0, or connect to a cluster with GPUs (--address)"
+    )
+
+
+def worker_types(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """The autoscaler's worker node types ([] without an autoscaler)."""
+    autoscaler = cluster.get("autoscaler") or {}
+    return list(autoscaler.get("node_types") or [])
 
 
 def max_concurrency(config: SearchConfig, cluster: dict[str, Any]) -> int:
-    """How many trials fit at once: every free CPU/GPU share runs one (or the user's limit)."""
+    """How many trials run at once: every free CPU/GPU share runs one (or the user's limit).
+
+    With an autoscaler, the larger of what fits on the nodes present and what fits on the head
+    plus every worker it may launch: trials queued beyond the present nodes are the demand that
+    makes the autoscaler add workers.
+    """
 
     def fit(node: dict[str, Any]) -> int:
         by_cpu = math.floor(node["cpus"] / config.cpus_per_trial + 1e-9)
@@ -78,11 +213,18 @@ def max_concurrency(config: SearchConfig, cluster: dict[str, Any]) -> int:
             return by_cpu
         return min(by_cpu, math.floor(node["gpus"] / config.gpus_per_trial + 1e-9))
 
-    fits = [fit(n) for n in cluster["nodes"]]
-    total = sum(fits)
+    present = sum(fit(n) for n in cluster["nodes"])
+    scaled = sum(fit(n) for n in cluster["nodes"] if n.get("head"))
+    budget = (cluster.get("autoscaler") or {}).get("max_workers")  # the cluster-wide cap
+    for node_type in sorted(worker_types(cluster), key=fit, reverse=True):
+        count = config.trials if node_type["max_workers"] is None else node_type["max_workers"]
+        count = count if budget is None else min(count, budget)
+        budget = None if budget is None else budget - count
+        scaled += fit(node_type) * count
+    total = max(present, scaled)
     if total < 1:
         raise SearchConfigError(
-            f"no node has {config.cpus_per_trial:g} CPU(s)"
+            f"no node (nor node type the autoscaler can add) has {config.cpus_per_trial:g} CPU(s)"
             + (f" and {config.gpus_per_trial:g} GPU" if config.gpus_per_trial else "")
             + " free for one trial: lower --cpus-per-trial / --gpus-per-trial"
         )

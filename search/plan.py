@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expdir import contract
+from expdir import contract, remote
 from model.data import Dataset, load
 from model.training import TrainConfig
 from search.config import SearchConfig, SearchConfigError
@@ -36,6 +36,17 @@ class SearchPlan:
     path: Path  # <storage>/<name>
     space: dict[str, Param]  # every TrainConfig option the trials sample or fix
     resume: bool = False
+    remote: str | None = None  # the experiment's URI when --storage is one; ``path`` is its working copy
+
+    @property
+    def location(self) -> str:
+        """Where the experiment is, as the user names it: its URI, or its folder."""
+        return self.remote or str(self.path)
+
+    @property
+    def storage_path(self) -> str:
+        """Ray Tune's ``storage_path``: the URI or folder the experiment lives under."""
+        return self.remote.rstrip("/").rsplit("/", 1)[0] if self.remote else str(self.path.parent)
 
     @property
     def tuned(self) -> dict[str, Param]:
@@ -58,10 +69,15 @@ class SearchPlan:
         return TrainConfig.from_dict({**self.fixed, **params})
 
 
-def experiment_dir(config: SearchConfig, data: Dataset) -> Path:
+def experiment_dir(config: SearchConfig, data: Dataset) -> tuple[Path, str | None]:
+    """The experiment's folder, and its URI when ``--storage`` is one (the folder is then the
+    local working copy of the contract files)."""
     name = config.name or f"{data.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
-    return Path(config.storage).expanduser().resolve() / name
+    if remote.is_uri(config.storage):
+        uri = remote.join(config.storage, name)
+        return remote.working_copy(uri), uri
+    return Path(config.storage).expanduser().resolve() / name, None
 
 
 def search_space(config: SearchConfig, data: Dataset) -> dict[str, Param]:
@@ -80,13 +96,29 @@ def search_space(config: SearchConfig, data: Dataset) -> dict[str, Param]:
         raise SearchConfigError(str(exc)) from None
 
 
-def make_plan(config: SearchConfig, resume: Path | None = None) -> SearchPlan:
-    """Load and check the data, and resolve the space and the folder (before Ray starts)."""
+def make_plan(config: SearchConfig, resume: Path | str | None = None) -> SearchPlan:
+    """Load and check the data, and resolve the space and the folder (before Ray starts).
+    ``resume``: the folder or URI of the experiment to continue."""
     data = load(config.data)
     space = search_space(config, data)
-    path = resume if resume is not None else experiment_dir(config, data)
-    if resume is None and (path / contract.RUN_FILE).exists():
+    if isinstance(resume, str):
+        path, uri = remote.working_copy(resume), resume
+    elif resume is not None:
+        path, uri = resume, None
+    else:
+        path, uri = experiment_dir(config, data)
+    if resume is None and _exists(path, uri):
+        where = uri or path
         raise SearchConfigError(
-            f"experiment '{path}' exists already: resume it with --resume {path}, or pick another --name"
+            f"experiment '{where}' exists already: resume it with --resume {where}, or pick another --name"
         )
-    return SearchPlan(config, data, path, space, resume is not None)
+    return SearchPlan(config, data, path, space, resume is not None, uri)
+
+
+def _exists(path: Path, uri: str | None) -> bool:
+    if uri is None:
+        return (path / contract.RUN_FILE).exists()
+    try:
+        return remote.exists(remote.join(uri, contract.RUN_FILE))
+    except remote.RemoteError as exc:
+        raise SearchConfigError(f"{exc}: check --storage and the store's credentials") from None

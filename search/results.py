@@ -3,7 +3,9 @@
 A ``Result`` carries the trial's reports (``metrics_dataframe``, ``metrics``), its error and its
 checkpoints. The rest comes from what the trainable reports itself: ``last_epoch`` marks the
 epoch that ended a trial by max_epochs or patience; ``done`` is Ray Tune's own flag on the
-report at which its scheduler (ASHA) stopped the trial.
+report at which its scheduler (ASHA) stopped the trial; ``diverged`` (its error message) marks
+the report of the epoch at which a trial diverged, which returned without raising so that Tune
+does not retry it: such a trial is failed, and that report is no epoch of its history.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ray import tune
 
 from expdir import one_line
 from search.plan import SearchPlan
+from search.trainable import DIVERGED
 
 
 @dataclass
@@ -45,9 +48,23 @@ def clean_history(history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return kept.reset_index(drop=True), restarts
 
 
+def divergence(result: tune.Result) -> str:
+    """Why the trial diverged ("" if it did not): its last report says so."""
+    why = (result.metrics or {}).get(DIVERGED)
+    return why if isinstance(why, str) else ""
+
+
+def without_divergence(history: pd.DataFrame) -> pd.DataFrame:
+    """The reported epochs less the report that marks a divergence (its losses are not finite)."""
+    if DIVERGED not in history:
+        return history
+    marked = history[DIVERGED].map(lambda why: isinstance(why, str) and bool(why))
+    return history[~marked].drop(columns=DIVERGED).reset_index(drop=True)
+
+
 def trial_status(result: tune.Result, history: pd.DataFrame, out_of_time: bool) -> str:
     """completed / stopped / failed, or running / pending in an interrupted search."""
-    if result.error is not None:
+    if result.error is not None or divergence(result):
         return "failed"
     if len(history) and int(history["last_epoch"].iloc[-1]) == 1:
         return "completed"
@@ -57,6 +74,19 @@ def trial_status(result: tune.Result, history: pd.DataFrame, out_of_time: bool) 
     return "running" if len(history) else "pending"
 
 
+def local_checkpoint(saved: tune.Checkpoint, plan: SearchPlan) -> Path:
+    """A folder holding the checkpoint: itself on a local file system; on object storage a
+    copy in the experiment's working copy (``.checkpoints/``, never uploaded)."""
+    import pyarrow.fs as pafs
+
+    if isinstance(saved.filesystem, pafs.LocalFileSystem):
+        return Path(saved.path)
+    folder = plan.path / ".checkpoints" / Path(saved.path).parent.name / Path(saved.path).name
+    if not folder.is_dir():
+        saved.to_directory(str(folder))
+    return folder
+
+
 def trial_records(grid: tune.ResultGrid, plan: SearchPlan, out_of_time: bool) -> list[TrialRecord]:
     """One record per trial of ``grid``, in the order Tune created them."""
     records = []
@@ -64,6 +94,7 @@ def trial_records(grid: tune.ResultGrid, plan: SearchPlan, out_of_time: bool) ->
         history = result.metrics_dataframe
         history = pd.DataFrame() if history is None else history
         status = trial_status(result, history, out_of_time)
+        history = without_divergence(history)
         checkpoints = [c for c, _ in (result.best_checkpoints or [])] or (
             [result.checkpoint] if result.checkpoint else []
         )
@@ -75,8 +106,8 @@ def trial_records(grid: tune.ResultGrid, plan: SearchPlan, out_of_time: bool) ->
                 status=status,
                 config=plan.train_config(params).to_dict() if params else {},
                 history=history,
-                error=one_line(result.error),
-                checkpoint_dir=Path(checkpoints[0].path) if checkpoints else None,
+                error=one_line(result.error) or divergence(result),
+                checkpoint_dir=local_checkpoint(checkpoints[0], plan) if checkpoints else None,
                 restarts=restarts,
             )
         )

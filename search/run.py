@@ -10,9 +10,11 @@ The report is the CLI's business (``search`` and ``reports`` meet only in the di
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -26,19 +28,30 @@ import torch
 from ray import tune
 
 from expdir import contract as c
-from expdir import one_line, versions, write_json
+from expdir import one_line, remote, versions, write_json
 from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
-from model.data import Dataset
+from model.data import DataError, Dataset
 from model.forecast import ForecastError, Member, refit
 from search import cluster as cluster_checks
+from search import reaper
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
 from search.forecasting import make_forecast, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import trial_records
+from search.signals import sigterm_as_interrupt
 from search.space import describe
+from search.storage import (
+    READ_BACK_ERRORS,
+    StorageFault,
+    StorageWatch,
+    fault,
+    fault_of,
+    repair,
+    storage_error,
+)
 from search.trainable import train_trial
 from search.tuner import build_tuner, restore_tuner
 
@@ -49,20 +62,25 @@ PACKAGES = ("tunecast", "torch", "ray", "optuna", "numpy", "pandas")
 class SearchOutcome:
     """Where the experiment is, how it ended and what the best trial and the ensemble scored."""
 
-    path: Path
+    path: Path  # the experiment folder (for a URI: its local working copy)
     status: str
     trials: Any  # pandas DataFrame of trials.csv
     best: BestRecord | None
     ensemble: EnsembleRecord | None
     forecast: ForecastRecord | None = None
+    remote: str | None = None  # the experiment's URI, when it lives on object storage
+
+    @property
+    def location(self) -> str:
+        return self.remote or str(self.path)
 
 
-def run_search(config: SearchConfig, resume: Path | None = None) -> SearchOutcome:
+def run_search(config: SearchConfig, resume: Path | str | None = None) -> SearchOutcome:
     """Run (or resume) a search and write the experiment directory.
 
     Args:
         config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
-        resume: an interrupted experiment directory to continue with ``Tuner.restore``.
+        resume: an interrupted experiment (its folder, or its URI) to continue with ``Tuner.restore``.
     """
     return execute(make_plan(config, resume))
 
@@ -74,6 +92,8 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
     if config.address is None and not ray.is_initialized():  # local: say so before Ray starts
         cluster_checks.check_gpus(config.gpus_per_trial, {"total_gpus": torch.cuda.device_count()})
     cluster_checks.check_reachable(config.address)  # within seconds, not Ray's minutes of retries
+    if plan.remote:
+        _check_store(plan)
     created = make_folder(path)
     try:
         with experiment_lock(path):  # one writer per experiment, until this search ends
@@ -88,54 +108,120 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
         raise
 
 
+def _check_store(plan: SearchPlan) -> None:
+    """Object storage: writable before Ray starts, and a fresh working copy for a new search."""
+    try:
+        remote.check_writable(plan.storage_path)
+    except remote.RemoteError as exc:
+        raise SearchConfigError(f"{exc}: check --storage and the store's credentials") from None
+    if not plan.resume:
+        shutil.rmtree(plan.path, ignore_errors=True)  # a copy an earlier run on this URI left
+
+
 def _check_unclaimed(plan: SearchPlan) -> None:
     """Under the lock: a run that took the same folder first (and ended) has written it."""
     if not plan.resume and (plan.path / c.RUN_FILE).exists():
         raise SearchConfigError(
-            f"experiment '{plan.path}' exists already: resume it with --resume {plan.path}, "
+            f"experiment '{plan.location}' exists already: resume it with --resume {plan.location}, "
             "or pick another --name"
         )
     if plan.resume and saved_status(plan.path) == "completed":
-        raise SearchConfigError(f"experiment '{plan.path}' was completed by another run: nothing to resume")
+        raise SearchConfigError(
+            f"experiment '{plan.location}' was completed by another run: nothing to resume"
+        )
 
 
 def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
     config, path = plan.config, plan.path
+    watcher = None
+    if config.address is None and not ray.is_initialized():
+        reaper.reap()  # what an earlier killed search left behind
+        watcher = reaper.watch_driver()  # and what this one leaves if it is killed
     started_ray = _init_ray(config.address)
+    sigterm_as_interrupt()  # after ray.init, which sets its own SIGTERM handler (exit 15)
+    run: RunRecord | None = None
     try:
         cluster = cluster_checks.describe_cluster(config.address)
         cluster_checks.check_gpus(config.gpus_per_trial, cluster)
-        cluster_checks.check_shared_storage(path.parent, cluster)
+        if not plan.remote:  # every node reaches object storage by itself
+            cluster_checks.check_shared_storage(path.parent, cluster)
         concurrency = cluster_checks.max_concurrency(config, cluster)
         run = _run_record(plan, cluster, concurrency)
         write_json(path / c.RUN_FILE, run.to_dict())
-        began = time.monotonic()
-        # Tune warns whenever a checkpoint forces an experiment-state snapshot within 5 s of the
-        # last one: with num_to_keep=1 and fast epochs that is every improvement, and the user
-        # cannot act on it.
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-        tuner = restore_tuner(plan, trainable) if plan.resume else build_tuner(plan, concurrency, trainable)
-        grid = tuner.fit()
-        out_of_time = config.time_budget_s is not None and (
-            plan.resume or time.monotonic() - began >= 0.9 * config.time_budget_s
-        )
-        records = trial_records(grid, plan, out_of_time)
-        trials = write_tables(path, records, config.gpus_per_trial)
-        order = ranked(trials, records)
-        best = write_best(path, order[0], plan.data) if order else None
-        ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
-        write_importance(path, trials, plan.space)
-        unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
-        unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
-        status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
-        ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
-        run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None)
-        write_json(path / c.RUN_FILE, run.to_dict())
-        forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
+        sync_up(plan, c.RUN_FILE)  # a resume needs it, whatever happens next
+        return _search(plan, trainable, run, concurrency)
+    except StorageFault:
+        _mark_interrupted(path, run)
+        raise
+    except (SearchConfigError, DataError, ForecastError):
+        raise
+    except READ_BACK_ERRORS as exc:
+        problem = fault_of(exc, path)
+        if problem is None:
+            raise
+        _mark_interrupted(path, run)
+        raise problem from None
     finally:
         if started_ray:
             ray.shutdown()
-    return SearchOutcome(path, status, trials, best, ensemble, forecast)
+        reaper.release(watcher)
+
+
+def _search(
+    plan: SearchPlan, trainable: Callable[..., None], run: RunRecord, concurrency: int
+) -> SearchOutcome:
+    """Run (or restore) the Tuner under a storage watch, then write the records."""
+    config, path = plan.config, plan.path
+    began = time.monotonic()
+    # Tune warns whenever a checkpoint forces an experiment-state snapshot within 5 s of the
+    # last one: with num_to_keep=1 and fast epochs that is every improvement, and the user
+    # cannot act on it.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if plan.resume:
+        tuner = restore_tuner(plan, trainable, retry_errored=not plan.remote and repair(path))
+    else:
+        tuner = build_tuner(plan, concurrency, trainable)
+    with StorageWatch(path, active=not plan.remote) as watch:
+        try:
+            grid = tuner.fit()
+        except READ_BACK_ERRORS as exc:
+            raise (fault_of(exc, path) or exc) from None
+    out_of_time = config.time_budget_s is not None and (
+        plan.resume or time.monotonic() - began >= 0.9 * config.time_budget_s
+    )
+    records = trial_records(grid, plan, out_of_time)
+    hit = next((reason for r in records if (reason := storage_error(r.error))), None)
+    if watch.fault or hit:  # trials that died writing are resumed, not recorded as failed
+        raise fault(path, watch.fault or hit or "")
+    trials = write_tables(path, records, config.gpus_per_trial)
+    order = ranked(trials, records)
+    best = write_best(path, order[0], plan.data) if order else None
+    ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
+    write_importance(path, trials, plan.space)
+    unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
+    unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
+    status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
+    ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
+    run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None)
+    write_json(path / c.RUN_FILE, run.to_dict())
+    forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
+    sync_up(plan)
+    return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote)
+
+
+def sync_up(plan: SearchPlan, *names: str) -> None:
+    """Copy the contract files (or ``names``) of a URI experiment's working copy up to it."""
+    if plan.remote:
+        remote.upload(plan.path, plan.remote, names or None)
+
+
+def _mark_interrupted(path: Path, run: RunRecord | None) -> None:
+    """After a storage fault: tunecast.json says "interrupted" if the storage takes the write
+    (a full disk may not; "running" resumes the same way)."""
+    if run is None:
+        return
+    with contextlib.suppress(OSError):
+        write_json(path / c.RUN_FILE, replace(run, status="interrupted", ended_at=None).to_dict())
 
 
 def make_folder(path: Path) -> bool:
@@ -240,14 +326,35 @@ def saved_status(path: Path) -> str:
     return _read_run(path).status
 
 
-def resume_config(path: Path) -> SearchConfig:
-    """The SearchConfig saved in an experiment directory (for ``--resume``)."""
-    if not path.is_dir() or not (path / c.RUN_FILE).exists() or not tune.Tuner.can_restore(str(path)):
+def resume_target(text: str) -> Path | str:
+    """The experiment ``--resume`` names: its folder, or its URI (whose contract files are
+    then copied down to the local working copy)."""
+    if not remote.is_uri(text):
+        return Path(text).expanduser().resolve()
+    uri = text.rstrip("/")
+    try:
+        remote.download(uri, remote.working_copy(uri))
+    except remote.RemoteError as exc:
+        raise SearchConfigError(f"{exc}: check the URI and the store's credentials") from None
+    return uri
+
+
+def working_folder(target: Path | str) -> Path:
+    """The local folder of an experiment: itself, or the working copy of its URI."""
+    return remote.working_copy(target) if isinstance(target, str) else target
+
+
+def resume_config(target: Path | str) -> SearchConfig:
+    """The SearchConfig saved in an experiment (for ``--resume``): ``target`` is its folder, or
+    its URI after :func:`resume_target`."""
+    path = working_folder(target)
+    if not path.is_dir() or not (path / c.RUN_FILE).exists() or not tune.Tuner.can_restore(str(target)):
         raise SearchConfigError(
-            f"'{path}' is not a tunecast experiment (no {c.RUN_FILE} and Ray Tune state): "
-            "pass the folder that `tunecast search` printed"
+            f"'{target}' is not a tunecast experiment (no {c.RUN_FILE} and Ray Tune state): "
+            "pass the folder or URI that `tunecast search` printed"
         )
     saved = _read_run(path).config
     if not saved:
         raise SearchConfigError(f"'{path / c.RUN_FILE}' holds no search config: cannot resume")
-    return replace(SearchConfig.from_dict(saved), name=path.name, storage=str(path.parent))
+    storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)
+    return replace(SearchConfig.from_dict(saved), name=path.name, storage=storage)

@@ -4,11 +4,15 @@ The job's entrypoint is ``tunecast search --address auto ...``: the driver runs 
 node, joins the cluster, and writes the experiment to ``--storage`` (shared storage on a
 multi-node cluster). No ``--working-dir`` is uploaded: tunecast is installed on every node by
 the cluster's setup commands, so the job does not depend on Ray's runtime-resources folder.
+
+``ray job stop`` interrupts the search as Ctrl-C would (the job's stop signal is SIGINT, with
+time to save Tune's state), so ``tunecast submit -- --resume DIR`` continues it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import time
 from typing import Any
@@ -17,6 +21,16 @@ from expdir import one_line
 from search.config import SearchConfigError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+TOKEN_SOURCES = "RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names, else ~/.ray/auth_token"
+TOKEN_FIX = (
+    "copy the cluster's token (`ray get-auth-token` on its head) to ~/.ray/auth_token, "
+    "or set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH"
+)
+# The job's supervisor reads these from its environment: `ray job stop` then sends SIGINT, which
+# the search answers as Ctrl-C (Tune saves its state, the search exits 130, resumable), and
+# waits this long before SIGKILL (Ray's default, 3 s, is too short to write the results).
+STOP_WAIT_S = 60
+JOB_ENV = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 
 
 def add_submit_parser(sub: Any) -> None:
@@ -25,7 +39,9 @@ def add_submit_parser(sub: Any) -> None:
         help="submit a search to a Ray cluster as a Ray Job",
         description="Submit `tunecast search ARGS` to a running Ray cluster. Example: "
         "tunecast submit --address http://127.0.0.1:8265 -- --data co2 --trials 64 "
-        "--gpus-per-trial 0.25 --storage /mnt/shared/tunecast-runs",
+        "--gpus-per-trial 0.25 --storage /mnt/shared/tunecast-runs. Continue a stopped job's "
+        "search: tunecast submit --address URL -- --resume /mnt/shared/tunecast-runs/NAME. "
+        f"The cluster's auth token is read as Ray's CLI reads it ({TOKEN_SOURCES}).",
     )
     p.add_argument(
         "--address",
@@ -43,9 +59,42 @@ def entrypoint(search_args: list[str]) -> str:
         args = args[1:]
     if any(a == "--address" or a.startswith("--address=") for a in args):
         raise SearchConfigError("the job joins its own cluster (--address auto): drop --address after --")
-    if any(a == "--resume" for a in args):
-        raise SearchConfigError("resume a search on the head node itself, not through submit")
+    for i, arg in enumerate(args):
+        folder = arg.partition("=")[2] if arg.startswith("--resume=") else None
+        if arg == "--resume":
+            folder = args[i + 1] if i + 1 < len(args) else ""
+        if folder is not None and not (folder.startswith("/") or "://" in folder):
+            raise SearchConfigError(
+                f"--resume {folder!r}: give the experiment's absolute path on the cluster (or its "
+                "URI), as the stopped search printed it: the job does not run in this folder"
+            )
     return shlex.join(["tunecast", "search", "--address", "auto", *args])
+
+
+def auth_headers() -> dict[str, str]:
+    """The cluster's token as an HTTP header, found where Ray's CLI finds it, or {} if none.
+
+    Ray's job client sends a token only when ``RAY_AUTH_MODE=token`` is exported; a laptop that
+    holds the cluster's token in ``~/.ray/auth_token`` has no reason to export it. Ray's own
+    loader reads the token here whatever the mode; a cluster without auth ignores it.
+    """
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
+    from ray.exceptions import AuthenticationError
+
+    try:
+        header = AuthenticationTokenLoader.instance().get_token_for_http_header(ignore_auth_mode=True)
+    except AuthenticationError as exc:  # e.g. RAY_AUTH_TOKEN_PATH names a missing file
+        message = one_line(exc).split(". Note:")[0]
+        raise SearchConfigError(f"cannot read the Ray auth token ({message}): {TOKEN_FIX}") from None
+    return {str(k): str(v) for k, v in header.items()}
+
+
+def ray_cli(headers: dict[str, str]) -> str:
+    """How to call Ray's CLI from this shell: Ray 2.60's `ray job` sends the token only with
+    RAY_AUTH_MODE=token, so the commands printed for the user say so when it is not exported."""
+    if headers and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return "RAY_AUTH_MODE=token ray"
+    return "ray"
 
 
 def _submit(client: Any, command: str, job_id: str | None, patience_s: float = 90) -> str:
@@ -53,7 +102,8 @@ def _submit(client: Any, command: str, job_id: str | None, patience_s: float = 9
     deadline = time.monotonic() + patience_s
     while True:
         try:
-            return str(client.submit_job(entrypoint=command, submission_id=job_id))
+            return str(client.submit_job(entrypoint=command, submission_id=job_id,
+                                         runtime_env={"env_vars": JOB_ENV}))
         except RuntimeError as exc:
             if "try again later" not in str(exc) or time.monotonic() > deadline:
                 raise
@@ -62,23 +112,32 @@ def _submit(client: Any, command: str, job_id: str | None, patience_s: float = 9
 
 def run_submit_command(args: argparse.Namespace) -> int:
     try:
+        from ray.exceptions import AuthenticationError
         from ray.job_submission import JobStatus, JobSubmissionClient
     except ImportError:
         raise SearchConfigError(
             "job submission needs Ray's job client: pip install 'tunecast[cluster]'"
         ) from None
     command = entrypoint(args.search_args)
+    headers = auth_headers()
     try:
-        client = JobSubmissionClient(args.address)
+        client = JobSubmissionClient(args.address, headers=headers)
         job_id = _submit(client, command, args.job_id)
+    except AuthenticationError:
+        problem = "refused the auth token found in" if headers else "needs an auth token and none is in"
+        raise SearchConfigError(
+            f"the Ray cluster at {args.address} {problem} {TOKEN_SOURCES}: {TOKEN_FIX}"
+        ) from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise SearchConfigError(
             f"cannot submit to the Ray cluster at {args.address} ({one_line(exc)}): start it (`ray up "
             "cluster.yaml`) and reach its dashboard (`ray dashboard cluster.yaml`)"
         ) from None
+    ray = ray_cli(headers)
     print(f"submitted job {job_id} to {args.address}: {command}")
-    print(f"follow its logs: ray job logs --address {args.address} --follow {job_id}")
-    print(f"its status:      ray job status --address {args.address} {job_id}")
+    print(f"follow its logs: {ray} job logs --address {args.address} --follow {job_id}")
+    print(f"its status:      {ray} job status --address {args.address} {job_id}")
+    print(f"stop it:         {ray} job stop --address {args.address} {job_id}  (resumable: -- --resume DIR)")
     if not args.wait:
         return 0
     while (status := client.get_job_status(job_id)) not in TERMINAL:

@@ -5,6 +5,10 @@ what the records of the results need that Ray's ``Result`` does not carry (where
 the trial runs, when it started, whether this was its last epoch) and, when ``val_loss``
 improved, a checkpoint of the best weights in the model format of ``model.checkpoint``;
 ``CheckpointConfig(num_to_keep=1)`` keeps only the best one.
+
+A trial that diverges (NaN/inf loss) does not raise: it would diverge again, and Tune retries
+every raised error (``max_failures``, 2 on a cluster, for crashes and lost nodes). Its last
+report carries ``DIVERGED`` (why), and ``search.results`` records the trial as failed.
 """
 
 from __future__ import annotations
@@ -23,9 +27,7 @@ from model import checkpoint
 from model.training import Resume, fit
 from search.plan import SearchPlan
 
-
-class TrialDiverged(RuntimeError):
-    """Training produced NaN/inf losses; the trial is recorded as failed."""
+DIVERGED = "diverged"  # the key of the report that ends a diverged trial: its error message
 
 
 def trial_device(gpu_share: float) -> torch.device:
@@ -76,9 +78,18 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
     def on_improve(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         best["state"], best["epoch"] = state, metrics["epoch"]
 
+    def report_divergence(metrics: dict[str, Any]) -> None:
+        """The trial's last report: fit stops at this epoch and the trial returns normally.
+        ``val_loss`` is inf, not NaN: Optuna then counts the trial as the worst outcome and its
+        sampler learns to avoid the region (a NaN would make it discard the trial)."""
+        why = f"training diverged (NaN/inf loss) at epoch {metrics['epoch']} with lr={train_config.lr:g}"
+        tune.report({**metrics, "val_loss": math.inf, "last_epoch": 1, **static, "wall_time": time.time(),
+                     DIVERGED: why})
+
     def on_epoch(metrics: dict[str, Any]) -> None:
-        if not math.isfinite(metrics["val_loss"]):
-            return  # diverged: fit stops now and the trial raises below
+        if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
+            report_divergence(metrics)
+            return
         report = {**metrics, "last_epoch": int(metrics["last_epoch"]), **static, "wall_time": time.time()}
         state = best.pop("state", None)
         if state is None:
@@ -89,8 +100,4 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
             checkpoint.save(tmp, state, info)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    result = fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)
-    if result.status == "diverged":
-        raise TrialDiverged(
-            f"training diverged (NaN/inf loss) at epoch {result.epochs_run} with lr={train_config.lr:g}"
-        )
+    fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)

@@ -13,6 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 from expdir.contract import MODE, SEARCH_METRIC
 from search.optuna_space import distribution
 from search.plan import SearchPlan
+from search.storage import storage_error
 
 
 def _trainable(plan: SearchPlan, trainable: Callable[..., None]) -> Any:
@@ -53,7 +54,7 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         ),
         run_config=tune.RunConfig(
             name=plan.path.name,
-            storage_path=str(plan.path.parent),
+            storage_path=plan.storage_path,  # a folder, or a URI (s3://...) Ray writes to itself
             failure_config=tune.FailureConfig(max_failures=config.retries()),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=SEARCH_METRIC, checkpoint_score_order=MODE
@@ -63,12 +64,28 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
     )
 
 
-def restore_tuner(plan: SearchPlan, trainable: Callable[..., None]) -> tune.Tuner:
-    """The Tuner of an interrupted search, continuing its unfinished trials."""
-    return tune.Tuner.restore(
-        str(plan.path),
-        trainable=_trainable(plan, trainable),
-        resume_unfinished=True,
-        resume_errored=False,
-        restart_errored=False,
-    )
+def restore_tuner(
+    plan: SearchPlan, trainable: Callable[..., None], retry_errored: bool = False
+) -> tune.Tuner:
+    """The Tuner of an interrupted search, continuing its unfinished trials.
+
+    Trials that failed are left failed, except after a storage fault: trials that died writing
+    to a full or read-only disk (``retry_errored``, or an error that says so) resume from their
+    last checkpoint. Ray's restore takes one flag for every failed trial, so a trial that
+    failed for another reason in that same run is resumed too.
+    """
+
+    def restore(errored: bool) -> tune.Tuner:
+        return tune.Tuner.restore(
+            plan.location,
+            trainable=_trainable(plan, trainable),
+            resume_unfinished=True,
+            resume_errored=errored,
+            restart_errored=False,
+        )
+
+    tuner = restore(retry_errored)
+    grid = tuner.get_results()
+    if not retry_errored and any(storage_error(grid[i].error) for i in range(len(grid))):
+        tuner = restore(True)
+    return tuner

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 # Ray's token authentication stays on, with one token shared by every driver, node, job and
-# subprocess of the test session (set before anything imports ray, which caches the mode).
+# subprocess of the test session (set before anything imports ray, which caches the mode); a
+# local ray.init() then neither writes ~/.ray/auth_token nor disagrees with a `ray start` node.
+# This is the cluster's side: the client commands a user runs (`tunecast submit`) are tested in
+# subprocesses whose environment has no RAY_AUTH_* variable (tests/cluster/test_job.py).
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")

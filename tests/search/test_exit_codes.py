@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from search.cli_search import EXIT_CODES, _finish
+from search.run import SearchOutcome
 
 
 @pytest.mark.parametrize(("status", "code"), [("completed", 0), ("failed", 1), ("interrupted", 130)])
 def test_exit_code_by_status(capsys, status, code):
     trials = pd.DataFrame({"status": ["failed"]})
-    outcome = SimpleNamespace(path=Path("runs/x"), status=status, trials=trials, best=None, ensemble=None,
-                              forecast=None)
+    outcome = SearchOutcome(path=Path("runs/x"), status=status, trials=trials, best=None, ensemble=None)
     assert _finish(outcome, report=False) == code == EXIT_CODES[status]
     out = capsys.readouterr().out
     assert f"search {status}" in out and ("resume with" in out) == (status == "interrupted")

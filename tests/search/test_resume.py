@@ -73,21 +73,59 @@ def resume(tmp_path: Path, exp: Path) -> subprocess.CompletedProcess:
     )
 
 
+def session_processes(driver_pid: int) -> set[int]:
+    """The driver's children (GCS, raylet, ...) and every process whose raylet is one of them."""
+    children = {
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _field(stat, 3) == str(driver_pid)
+    }
+    out = set(children)
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            pairs = dict(i.split(b"=", 1) for i in env.read_bytes().split(b"\0") if b"=" in i)
+            if int(pairs.get(b"RAY_RAYLET_PID", b"0")) in children:
+                out.add(int(env.parent.name))
+    return out
+
+
+def _field(stat: Path, index: int) -> str:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[index - 2]
+    except (OSError, IndexError):
+        return ""
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists() and _field(Path(f"/proc/{p}/stat"), 3) != "Z"}
+
+
 def test_sigkill_then_resume(tmp_path):
+    """SIGKILL of the driver alone: the Ray processes it started go too (its watcher reaps
+    them), and the resume loses and reruns nothing."""
     driver, exp = start_search(tmp_path, "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
+    left: set[int] = set()
     try:
         while time.time() < deadline and len(finished_trials(exp)) < 2:
             assert driver.poll() is None, "the search ended before it could be killed"
             time.sleep(0.5)
         before = finished_trials(exp)
         assert len(before) >= 2
+        left = session_processes(driver.pid)
+        assert len(left) >= 4  # GCS, raylet, agents, the trial's worker
     finally:
         driver.send_signal(signal.SIGKILL)  # the driver dies without any clean-up
         driver.wait(timeout=30)
-        time.sleep(1)
-        with contextlib.suppress(ProcessLookupError):  # what Ray left of the driver's session
-            os.killpg(driver.pid, signal.SIGKILL)
+    try:
+        deadline = time.time() + 30
+        while alive(left) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not alive(left), [Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in alive(left)]
+    finally:
+        for pid in alive(left):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert not (exp / "trials.csv").exists()
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "running"

@@ -1,0 +1,271 @@
+"""Storage faults while a search runs: a full disk, a read-only or vanished mount.
+
+What goes wrong without this (measured on a 700 KB tmpfs): Ray Tune stages its experiment
+state on the driver's local disk and copies it to the storage folder; a copy that hits a full
+disk leaves ``experiment_state-*.json`` cut short, and trials die writing their checkpoints and
+their own ``error.pkl`` (left at 0 bytes, which later breaks Ray's ``ResultGrid`` with an
+EOFError). A resume then cannot read the state and starts from nothing.
+
+Worse, files can each be whole but not of one moment: after a failed copy the experiment state
+may name a trial the searcher state never saw (OptunaSearch then fails the resume with a
+KeyError). Three parts, none of which changes what Ray writes:
+
+- :class:`StorageWatch` runs beside ``Tuner.fit``. Twice a second it looks at Ray's state files;
+  when all of them parse (JSON, or a pickle stream that reaches its STOP opcode) and none
+  changed since the last look, it snapshots them together into ``.tunecast-state/`` (built
+  aside and swapped in, so a failed copy leaves the previous snapshot). It notices a storage
+  folder that vanished (the lock file is no longer the one this run holds), turned read-only,
+  or has under :data:`MIN_FREE_BYTES` left; then it leaves a marker and stops the search the way
+  Ctrl-C does (Tune saves what it can and returns).
+- :func:`fault_of` turns what surfaces in the driver (an ``OSError`` with a storage errno, Ray
+  failing to read a half-written file) into a :class:`StorageFault`: one line, exit 74.
+- :func:`repair`, before ``Tuner.restore``: after a fault (the marker) or when a state file does
+  not parse, Ray's state goes back to the last snapshot, and unreadable trial ``error.pkl``
+  files are removed. Trials the fault hit resume from their checkpoints instead of staying
+  failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import pickle
+import pickletools
+import re
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+from expdir.files import LOCK_FILE
+
+BACKUP_DIR = ".tunecast-state"
+FAULT_MARKER = ".tunecast-storage-fault"
+STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl", "tuner.pkl")
+STORAGE_ERRNOS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ESTALE, errno.ENOTCONN, errno.ENODEV,
+}
+# pyarrow (Ray's file copies) and Ray's wrapped trial errors carry the errno only in the text
+_ERRNO_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+_FAULT_TEXT = ("No space left on device", "Read-only file system", "Disk quota exceeded", "Stale file handle")
+MIN_FREE_BYTES = 256 * 1024
+# what Ray raises reading back a file it wrote on failing storage
+READ_BACK_ERRORS = (OSError, EOFError, ValueError, pickle.UnpicklingError)
+EXIT_CODE = 74  # EX_IOERR (sysexits.h): the storage failed; the experiment can be resumed
+
+
+class StorageFault(Exception):
+    """The experiment's storage failed mid-search. The message is the CLI's one line."""
+
+
+def storage_error(error: BaseException | str | None) -> str | None:
+    """The reason if ``error`` (an exception, its causes, or a trial's error text) is a storage
+    fault, else None."""
+    seen: set[int] = set()
+    stack: list[object] = [error]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.errno in STORAGE_ERRNOS:
+            return os.strerror(item.errno)
+        text = str(item)
+        for match in _ERRNO_TEXT.finditer(text):
+            if int(match.group(1)) in STORAGE_ERRNOS:
+                return os.strerror(int(match.group(1)))
+        for phrase in _FAULT_TEXT:
+            if phrase in text:
+                return phrase
+        if isinstance(item, BaseException):
+            stack += [item.__cause__, item.__context__, getattr(item, "cause", None)]
+    return None
+
+
+def parses(file: Path) -> bool:
+    """True if ``file`` is whole: valid JSON, or a pickle stream that reaches STOP (Ray's
+    ``search_gen_state-*.json`` is a pickle despite its name)."""
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return False
+    if not data.startswith(b"\x80"):
+        try:
+            json.loads(data)
+            return True
+        except ValueError:
+            return False
+    try:
+        return any(op.name == "STOP" for op, _, _ in pickletools.genops(io.BytesIO(data)))
+    except (ValueError, EOFError):
+        return False
+
+
+def _state_files(folder: Path) -> list[Path]:
+    return sorted(f for pattern in STATE_PATTERNS for f in folder.glob(pattern) if f.is_file())
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+Stamps = dict[str, tuple[int, int]]
+
+
+def _stamps(files: list[Path]) -> Stamps:
+    return {f.name: (f.stat().st_size, f.stat().st_mtime_ns) for f in files}
+
+
+def backup(folder: Path, seen: dict[str, Stamps], settled: bool = False) -> None:
+    """Snapshot Ray's state files into ``folder/.tunecast-state/`` when they form a whole set:
+    every one parses and none changed since the last look (``seen`` carries the stamps between
+    calls; ``settled``: Tune has finished writing, no need to wait). The snapshot is a folder
+    built aside and swapped in, so a failed copy (a full disk) leaves the previous one."""
+    try:
+        files = _state_files(folder)
+        stamps = _stamps(files)
+        stable = bool(files) and (settled or stamps == seen.get("last")) and stamps != seen.get("saved")
+        seen["last"] = stamps
+        if not stable or not all(parses(f) for f in files):
+            return
+        store, tmp, old = (folder / BACKUP_DIR, folder / f"{BACKUP_DIR}.tmp", folder / f"{BACKUP_DIR}.old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for file in files:
+            shutil.copyfile(file, tmp / file.name)
+        if _stamps(files) != stamps:  # Ray wrote meanwhile: try again next time
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        shutil.rmtree(old, ignore_errors=True)
+        if store.exists():
+            store.rename(old)
+        tmp.rename(store)
+        shutil.rmtree(old, ignore_errors=True)
+        seen["saved"] = stamps
+    except OSError:
+        shutil.rmtree(folder / f"{BACKUP_DIR}.tmp", ignore_errors=True)
+
+
+def mark_fault(folder: Path) -> None:
+    """Leave a marker that the storage failed: the next resume starts from the last snapshot."""
+    with contextlib.suppress(OSError):
+        (folder / FAULT_MARKER).touch()
+
+
+def repair(folder: Path) -> bool:
+    """Before a resume: if the last run hit a storage fault (its marker) or a state file does not
+    parse, put Ray's state back to the last whole snapshot (files Ray wrote after it are set
+    aside as ``*.damaged``), and remove trial ``error.pkl`` files that cannot be read.
+    True if the fault hit trials: those are resumed, not left failed."""
+    snapshot = next((d for d in (folder / BACKUP_DIR, folder / f"{BACKUP_DIR}.old") if d.is_dir()), None)
+    faulted = (folder / FAULT_MARKER).exists()
+    live = _state_files(folder)
+    if snapshot is not None and (faulted or not all(parses(f) for f in live)):
+        keep = {f.name for f in snapshot.iterdir() if parses(f)}
+        for file in live:
+            if file.name not in keep:
+                file.replace(file.with_name(file.name + ".damaged"))
+        for name in keep:
+            _copy_atomic(snapshot / name, folder / name)
+    else:
+        for file in live:
+            if not parses(file):
+                file.replace(file.with_name(file.name + ".damaged"))
+    hit = faulted
+    for error_file in folder.glob("*/error.pkl"):
+        if not parses(error_file):
+            error_file.unlink()
+            hit = True
+    (folder / FAULT_MARKER).unlink(missing_ok=True)
+    return hit
+
+
+def problem(folder: Path, lock: tuple[int, int] | None) -> str | None:
+    """What is wrong with the storage under ``folder`` now, or None. ``lock`` is the (device,
+    inode) of the lock file this run holds: another one, or none, means the mount went away."""
+    try:
+        if lock is not None:
+            stat = os.stat(folder / LOCK_FILE)
+            if (stat.st_dev, stat.st_ino) != lock:
+                return f"the storage under '{folder.parent}' was replaced (unmounted?)"
+        fs = os.statvfs(folder)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return f"the storage under '{folder.parent}' vanished (unmounted?)"
+        return exc.strerror or str(exc)
+    if fs.f_flag & os.ST_RDONLY:
+        return "Read-only file system"
+    if fs.f_bavail * fs.f_frsize < MIN_FREE_BYTES:
+        return f"No space left on device ({fs.f_bavail * fs.f_frsize // 1024} KB free)"
+    return None
+
+
+def lock_identity(folder: Path) -> tuple[int, int]:
+    stat = os.stat(folder / LOCK_FILE)
+    return stat.st_dev, stat.st_ino
+
+
+class StorageWatch:
+    """Beside ``Tuner.fit``: keep the last good copy of Ray's state, and stop the search (as
+    Ctrl-C does) when the storage fails. ``fault`` holds the reason afterwards."""
+
+    def __init__(self, folder: Path, period_s: float = 0.5, active: bool = True) -> None:
+        self.folder = folder
+        self.active = active  # off for object storage: nothing local to watch
+        self.period_s = period_s
+        self.fault: str | None = None
+        self._lock = lock_identity(folder)
+        self._stop = threading.Event()
+        self._seen: dict[str, Stamps] = {}
+        self._thread = threading.Thread(target=self._run, name="tunecast-storage-watch", daemon=True)
+
+    def __enter__(self) -> StorageWatch:
+        if self.active:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.active:
+            return
+        self._stop.set()
+        self._thread.join()
+        if self.fault is None:  # Tune has saved its final state: snapshot it
+            backup(self.folder, self._seen, settled=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            reason = problem(self.folder, self._lock)
+            if reason is not None:
+                self.fault = reason
+                mark_fault(self.folder)
+                os.kill(os.getpid(), signal.SIGINT)  # Tune's handler: stop, save, return
+                return
+            backup(self.folder, self._seen)
+
+
+def fault_of(exc: BaseException, folder: Path, lock: tuple[int, int] | None = None) -> StorageFault | None:
+    """A :class:`StorageFault` if ``exc`` came from the storage: a storage errno, or Ray failing
+    to read back what it wrote (an empty or cut-short file) while the storage is unwell."""
+    reason = storage_error(exc)
+    if reason is None and isinstance(exc, READ_BACK_ERRORS):
+        reason = problem(folder, lock)
+        if reason is None and isinstance(exc, EOFError | json.JSONDecodeError | pickle.UnpicklingError):
+            reason = f"a file Ray wrote is cut short ({type(exc).__name__})"
+    return None if reason is None else fault(folder, reason)
+
+
+def fault(folder: Path, reason: str) -> StorageFault:
+    mark_fault(folder)
+    return StorageFault(
+        f"the storage of '{folder}' failed during the search: {reason}; once it is fixed (space "
+        f"freed, mounted read-write), continue with: tunecast search --resume {folder}"
+    )
