@@ -31,6 +31,7 @@ PREDICTIONS_FILE = "predictions.csv"
 ATTENTION_FILE = "attention.npy"
 FORECAST_DIR = "forecast"  # the future: the files below, and the forecaster's own folder format
 FORECAST_FILE = "forecast.csv"
+STUDY_FILE = "optuna-study.log"  # the search's Optuna study (journal file): optuna-dashboard opens it
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
 ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
@@ -45,6 +46,12 @@ MODE = "min"
 # Test metrics (original units) and who is scored with them.
 METRIC_NAMES = ("mae", "rmse", "mase", "smape")
 FORECASTERS = ("model", "naive", "seasonal_naive")
+
+# What the search may choose to forecast with: the lowest validation loss of these wins.
+BASELINES = ("naive", "seasonal_naive")
+CHOICES = ("best", "ensemble", *BASELINES)
+SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
+                  "trial, the ensemble, naive and seasonal-naive")
 
 # Vocabularies.
 TRIAL_STATUSES = ("completed", "stopped", "failed", "running", "pending")
@@ -144,6 +151,7 @@ class RunRecord:
     host: str = ""
     command: tuple[str, ...] = ()
     best_trial_id: str | None = None
+    selection: SelectionRecord | None = None  # what the search forecasts with (set when it ends)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -162,7 +170,8 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(started_at=_time_text(self.started_at), ended_at=_time_text(self.ended_at),
+        d.update(selection=self.selection.to_dict() if self.selection else None,
+                 started_at=_time_text(self.started_at), ended_at=_time_text(self.ended_at),
                  resumed_at=[_time_text(t) for t in self.resumed_at], command=list(self.command))
         return {"format_version": d.pop("format_version"), **d}
 
@@ -200,8 +209,36 @@ class RunRecord:
             host=str(raw.get("host") or ""),
             command=tuple(map(str, command)) if isinstance(command, list) else (),
             best_trial_id=None if best in (None, "") else str(best),
+            selection=SelectionRecord.from_dict(raw.get("selection")),
             format_version=int_or_none(version) or FORMAT_VERSION,
         )
+
+
+@dataclass(frozen=True)
+class SelectionRecord:
+    """What the search forecasts with, decided on validation data only: the candidate of
+    :data:`CHOICES` with the lowest validation loss (None: a candidate that does not exist, e.g.
+    no ensemble, or seasonal-naive when the season is longer than the training part)."""
+
+    chosen: str
+    val_loss: dict[str, float | None]
+    rule: str = SELECTION_RULE
+
+    @property
+    def baseline_won(self) -> bool:
+        return self.chosen in BASELINES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chosen": self.chosen, "rule": self.rule,
+                "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES}}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> SelectionRecord | None:
+        if not isinstance(raw, dict) or raw.get("chosen") not in CHOICES:
+            return None
+        losses = raw["val_loss"] if isinstance(raw.get("val_loss"), dict) else {}
+        return cls(chosen=str(raw["chosen"]), val_loss={k: finite_or_none(losses.get(k)) for k in CHOICES},
+                   rule=str(raw.get("rule") or SELECTION_RULE))
 
 
 @dataclass(frozen=True)
@@ -375,9 +412,10 @@ class ForecastRecord:
     """``forecast/metrics.json``: how the forecast past the data was made, and how honest its
     intervals were on the test split.
 
-    ``chosen`` is ``best`` or ``ensemble``, whichever had the lower val_loss. ``coverage`` and
-    ``mean_width`` check the intervals the search's own networks give when calibrated on the
-    validation split only: the share of test points inside them, and their mean width."""
+    ``chosen`` is one of ``CHOICES``: what the search selected (tunecast.json's ``selection``).
+    ``coverage`` and ``mean_width`` check the intervals the chosen forecaster gives when
+    calibrated on the validation split only: the share of test points inside them, and their
+    mean width."""
 
     chosen: str
     trial_ids: tuple[str, ...]

@@ -21,7 +21,7 @@ from typing import Any
 from expdir import contract as c
 
 # what an experiment's contract consists of: copied up after the search writes it, down to read it
-CONTRACT_FILES = (c.RUN_FILE, c.TRIALS_FILE, c.HISTORY_FILE, c.IMPORTANCE_FILE, c.REPORT_FILE)
+CONTRACT_FILES = (c.RUN_FILE, c.TRIALS_FILE, c.HISTORY_FILE, c.IMPORTANCE_FILE, c.REPORT_FILE, c.STUDY_FILE)
 CONTRACT_DIRS = (c.BEST_DIR, c.ENSEMBLE_DIR, c.FORECAST_DIR)
 
 
@@ -107,7 +107,8 @@ def upload(local: Path, uri: str, names: tuple[str, ...] | None = None) -> None:
 
 
 def download(uri: str, local: Path) -> Path:
-    """Copy the contract files at ``uri`` into ``local`` (replacing the ones there); returns
+    """Copy the contract files at ``uri`` into ``local``, replacing the ones there; a file the
+    store lacks is left as it is (e.g. a study the driver wrote before it was killed); returns
     ``local``."""
     import shutil
 
@@ -117,11 +118,13 @@ def download(uri: str, local: Path) -> Path:
     local.mkdir(parents=True, exist_ok=True)
     try:
         for name in (*CONTRACT_FILES, *CONTRACT_DIRS):
-            target = local / name
+            source, target = f"{root.rstrip('/')}/{name}", local / name
+            if fs.get_file_info(source).type == pafs.FileType.NotFound:
+                continue
             if target.is_dir():
                 shutil.rmtree(target)
             target.unlink(missing_ok=True)
-            _copy(f"{root.rstrip('/')}/{name}", str(target), fs, pafs.LocalFileSystem())
+            _copy(source, str(target), fs, pafs.LocalFileSystem())
     except OSError as exc:
         raise RemoteError(f"cannot read '{uri}': {_reason(exc)}") from None
     return local

@@ -47,6 +47,7 @@ INFO_FILE = "forecaster.json"
 ERRORS_FILE = "errors.npy"
 MEMBERS_DIR = "members"
 LEVELS = (80.0, 95.0)
+BASELINES = ("naive", "seasonal_naive")
 
 
 class ForecastError(ValueError):
@@ -185,8 +186,7 @@ class Forecaster:
         whose target ``o + h`` lies before ``end`` (NaN elsewhere). ``start`` must be at or after
         the last point any member trained on."""
         end = len(values) if end is None else end
-        trained = max(m.info.trained_on or 0 for m in self.members)
-        window = max(m.config.window for m in self.members)
+        trained, window = self.trained_on, self.window
         start = max(start, window)
         if start < trained:
             raise ForecastError(f"errors from origin {start} would score points the networks trained on "
@@ -205,7 +205,17 @@ class Forecaster:
     @property
     def span(self) -> int:
         """Points before an origin that set its local scale: the longest member window."""
+        return self.window
+
+    @property
+    def window(self) -> int:
+        """Points of history a forecast needs: the longest member window."""
         return max(m.config.window for m in self.members)
+
+    @property
+    def trained_on(self) -> int:
+        """The leading points any member trained on (errors are scored only after them)."""
+        return max(m.info.trained_on or 0 for m in self.members)
 
     def held_out_scores(self, values: np.ndarray, start: int, steps: int,
                         end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -228,9 +238,10 @@ class Forecaster:
                                 f"{len(self.columns)} ({', '.join(self.columns)})")
         if steps < 1:
             raise ForecastError(f"the horizon must be >= 1, got {steps}")
-        window = max(m.config.window for m in self.members)
+        window = self.window
         if len(values) < window:
-            raise ForecastError(f"the series has {len(values)} points, the networks need the last {window}")
+            raise ForecastError(f"the series has {len(values)} points, the forecaster needs the last "
+                                f"{window}")
         features = None
         if values.shape[1] > 1 and future is not None:
             future = np.asarray(future, np.float64).reshape(steps, values.shape[1] - 1)
@@ -238,7 +249,7 @@ class Forecaster:
         mean = self.paths(values, np.array([len(values)]), steps, features)[0]
         errors = self.errors
         if errors is None:  # a plain model folder: score it on the points after its training part
-            errors, _ = self.held_out_scores(values, max(m.info.trained_on or 0 for m in self.members), steps)
+            errors, _ = self.held_out_scores(values, self.trained_on, steps)
         scale = float(local_scale(values, np.array([len(values)]), self.span)[0])
         if errors.shape[1] < steps:
             raise ForecastError(f"the held-out errors cover {errors.shape[1]} steps, not {steps}: make "
@@ -265,6 +276,64 @@ class Forecaster:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(info, indent=2, allow_nan=False))
         os.replace(tmp, folder / INFO_FILE)  # last: a folder with forecaster.json is complete
+        return folder
+
+
+class BaselineForecaster(Forecaster):
+    """Naive (the last value) or seasonal-naive (the last season, repeated): what the search
+    forecasts with when no trained network beat them on validation. Intervals as for networks,
+    from the baseline's own held-out errors."""
+
+    def __init__(self, kind: str, season_length: int, columns: tuple[str, ...],
+                 errors: np.ndarray | None = None, meta: dict[str, Any] | None = None) -> None:
+        if kind not in BASELINES:
+            raise ForecastError(f"unknown baseline {kind!r}: one of {', '.join(BASELINES)}")
+        self.kind, self.season_length, self._columns = kind, int(season_length), tuple(columns)
+        self.members = []
+        self.errors = errors
+        self.meta = dict(meta or {})
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self._columns
+
+    @property
+    def horizon(self) -> int:
+        return 10**9  # any number of steps, without recursion or future features
+
+    @property
+    def window(self) -> int:
+        return self.season_length if self.kind == "seasonal_naive" else 1
+
+    @property
+    def span(self) -> int:
+        return max(self.season_length, 12)
+
+    @property
+    def trained_on(self) -> int:
+        return 0
+
+    def paths(self, values: np.ndarray, origins: np.ndarray, steps: int,
+              features: np.ndarray | None = None) -> np.ndarray:
+        target = np.asarray(values, np.float64)[:, 0]
+        origins = np.asarray(origins)[:, None]
+        h = np.arange(steps)[None, :]
+        if self.kind == "naive":
+            return np.repeat(target[origins - 1], steps, axis=1)
+        m = self.season_length
+        return target[origins + h - m * (h // m + 1)]
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        if self.errors is not None:
+            np.save(folder / ERRORS_FILE, self.errors)
+        info = {"format": FORMAT, "format_version": 1, "members": 0, "errors": self.errors is not None,
+                "baseline": self.kind, "season_length": self.season_length, "columns": list(self.columns),
+                **self.meta}
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{INFO_FILE}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(info, indent=2, allow_nan=False))
+        os.replace(tmp, folder / INFO_FILE)
         return folder
 
 
@@ -295,9 +364,14 @@ def _load_forecaster(folder: Path) -> Forecaster:
         meta = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT}")
+        errors = np.load(folder / ERRORS_FILE, allow_pickle=False) if meta.get("errors") else None
+        if meta.get("baseline"):
+            extra = {k: v for k, v in meta.items() if k not in (
+                "format", "format_version", "members", "errors", "baseline", "season_length", "columns")}
+            return BaselineForecaster(str(meta["baseline"]), int(meta["season_length"]),
+                                      tuple(meta["columns"]), errors, extra)
         members = [Member(*checkpoint.load(folder / MEMBERS_DIR / str(i)))
                    for i in range(int(meta["members"]))]
-        errors = np.load(folder / ERRORS_FILE, allow_pickle=False) if meta.get("errors") else None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder} is not a readable forecaster ({exc}): restore it or "
                               "re-run the search") from None

@@ -81,12 +81,15 @@ def future_figure(exp: Experiment) -> ReportFigure | None:
     info = future_info(exp)
     if info is None:
         return None
-    who = "the top-k ensemble" if info.chosen == "ensemble" else "the best trial"
-    how = "refitted on every observed point" if info.refit else "with the search's weights"
+    who = {"ensemble": "the top-k ensemble", "best": "the best trial", "naive": "naive (the last value)",
+           "seasonal_naive": "seasonal-naive (the last season)"}.get(info.chosen, info.chosen)
+    how = ("refitted on every observed point" if info.refit else
+           "no trained model beat it on validation" if info.chosen in ("naive", "seasonal_naive")
+           else "with the search's weights")
     checked = ", ".join(f"{level}%: " + ("n/a" if value is None else f"{100 * value:.0f}%")
                         for level, value in info.coverage.items())
     return ReportFigure(
         "future", "Forecast past the data",
-        f"{len(info.forecast)} steps forecast by {who} (lower val_loss), {how}. Shaded: split-conformal "
+        f"{len(info.forecast)} steps forecast by {who} (the lowest val_loss), {how}. Shaded: split-conformal "
         f"prediction intervals from held-out errors. Test coverage when calibrated on validation "
         f"only: {checked}.", draw_future(info))

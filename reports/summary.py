@@ -75,6 +75,15 @@ def verdict(exp: Experiment) -> Verdict:
         text += "."
     if ensemble is not None:
         text += " " + _ensemble_sentence(ensemble, metrics, names, metric)
+    selection = exp.run.selection
+    if selection is not None and selection.baseline_won:
+        losses = selection.val_loss
+        trained = min((v for k in ("best", "ensemble") if (v := losses.get(k)) is not None),
+                      default=math.inf)
+        text = (f"No trained model beat {BASELINE_NAMES[selection.chosen]} on validation (val_loss "
+                f"{losses[selection.chosen]:.4g} vs {trained:.4g}): the search forecasts with "
+                f"{BASELINE_NAMES[selection.chosen]}. " + text)
+        good = False
     return Verdict(text, good)
 
 

@@ -80,9 +80,12 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         rows = json.loads(frame.to_json(orient="records", double_precision=15))
         print(json.dumps({"forecast": rows, **record.to_dict()}, indent=2))
         return 0
-    how = "refitted on every point" if record.refit else "as the search trained them"
-    print(f"{record.horizon}-step forecast of {data.target} after {record.last_time} by the "
-          f"{record.chosen} ({', '.join(record.trial_ids)}), {how}")
+    if record.trial_ids:
+        how = "refitted on every point" if record.refit else "as the search trained them"
+        who = f"the {record.chosen} ({', '.join(record.trial_ids)}), {how}"
+    else:  # a baseline: no trained network beat it on validation
+        who = f"{record.chosen.replace('_', '-')}: no trained model beat it on validation"
+    print(f"{record.horizon}-step forecast of {data.target} after {record.last_time} by {who}")
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     checked = ", ".join(f"{level}%: {_percent(value)}" for level, value in record.coverage.items())
     print(f"interval check (calibrated on validation, scored on test): coverage {checked}")

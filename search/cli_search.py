@@ -35,6 +35,7 @@ SEARCH_OPTIONS = {
     "address": "address",
     "seed": "seed",
     "ensemble": "ensemble",
+    "warm_start": "warm_start",
 }
 
 
@@ -70,7 +71,12 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--no-report", action="store_true", help="do not write report.html")
     g.add_argument("--no-forecast", action="store_true",
                    help="do not refit the chosen forecaster and forecast past the data (forecast/)")
-    g.add_argument("--quiet", action="store_true", help="no progress table")
+    g.add_argument("--warm-start", metavar="EXP_DIR",
+                   help="start the sampler from the finished trials of an earlier experiment")
+    shown = g.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print only the final summary")
+    shown.add_argument("--verbose", action="store_true",
+                       help="Ray Tune's own tables and logs instead of the progress display")
 
 
 def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,9 +85,15 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["report"] = False
     if args.no_forecast:
         out["forecast"] = False
-    if args.quiet:
-        out["verbose"] = 0
+    out.update(console_override(args))
     return out
+
+
+def console_override(args: argparse.Namespace) -> dict[str, int]:
+    """SearchConfig.verbose from --quiet (0) and --verbose (2); the default is 1."""
+    if args.quiet:
+        return {"verbose": 0}
+    return {"verbose": 2} if args.verbose else {}
 
 
 def run_search_command(args: argparse.Namespace) -> int:
@@ -91,7 +103,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         given = [
             k
             for k, v in vars(args).items()
-            if v not in (None, False) and k not in ("command", "resume", "address", "quiet")
+            if v not in (None, False) and k not in ("command", "resume", "address", "quiet", "verbose")
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
@@ -102,8 +114,9 @@ def run_search_command(args: argparse.Namespace) -> int:
         if saved_status(working_folder(target)) == "completed":  # nothing to run, nothing rewritten
             print(f"experiment '{target}' is completed already: nothing to resume")
             return EXIT_CODES["completed"]
-        if args.address:
-            config = config.__class__.from_dict({**config.to_dict(), "address": args.address})
+        changed = {**console_override(args), **({"address": args.address} if args.address else {})}
+        if changed:
+            config = config.__class__.from_dict({**config.to_dict(), **changed})
         return _finish(run_search(config, resume=target), config.report)
 
     sections = read_yaml(args.config) if args.config else {}
@@ -154,6 +167,18 @@ def write_report(path: Path) -> Path | None:
         return None
 
 
+def _selection_line(selection: Any) -> str:
+    """Which forecaster the search chose on validation, plainly when a baseline won."""
+    losses = {k: v for k, v in selection.val_loss.items() if v is not None}
+    shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in losses.items())
+    if selection.baseline_won:
+        name = selection.chosen.replace("_", "-")
+        return (f"chosen on validation: {name}. No trained model beat {name} on validation "
+                f"(val_loss {shown}): forecasts use {name}")
+    who = "the top-k ensemble" if selection.chosen == "ensemble" else "the best trial"
+    return f"chosen on validation: {who} (val_loss {shown})"
+
+
 def _finish(outcome: Any, report: bool) -> int:
     counts = outcome.trials["status"].value_counts().to_dict() if len(outcome.trials) else {}
     print(f"\nsearch {outcome.status}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
@@ -170,9 +195,13 @@ def _finish(outcome: Any, report: bool) -> int:
             f"top-{ensemble.k} ensemble (mean forecast): val_loss {ensemble.val_loss:.5f}; "
             f"test MASE {ensemble.scores.test['model']['mase']:.3f}"
         )
+    selection = outcome.selection
+    if selection is not None:
+        print(_selection_line(selection))
     if outcome.forecast is not None:
         fc = outcome.forecast
-        print(f"forecast: {fc.horizon} steps after {fc.last_time} by the {fc.chosen}"
+        who = fc.chosen.replace("_", "-") if fc.chosen in ("naive", "seasonal_naive") else f"the {fc.chosen}"
+        print(f"forecast: {fc.horizon} steps after {fc.last_time} by {who}"
               + (" (refitted on every point)" if fc.refit else ""))
     print(f"experiment: {outcome.location}")
     if outcome.status == "interrupted":

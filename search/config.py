@@ -66,6 +66,7 @@ class SearchConfig:
     report: bool = True
     forecast: bool = True  # end with forecast/: the chosen forecaster refitted, H steps past the data
     verbose: int = 1
+    warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
 
     def __post_init__(self) -> None:
         if not 1 <= self.trials <= MAX_TRIALS:

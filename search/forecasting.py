@@ -1,7 +1,9 @@
 """The forecast past the data from a finished experiment: choose, refit, calibrate, write.
 
-The chosen forecaster is the best trial or the top-k ensemble, whichever had the lower
-validation loss (decided on validation data only). By default each of its networks is refitted
+The chosen forecaster is the one of the best trial, the top-k ensemble, naive and
+seasonal-naive with the lowest validation loss (the same loss on the same validation windows,
+decided on validation data only, :func:`select`): when no trained network beats a baseline, the
+forecast is the baseline's, and every output says so. By default each of its networks is refitted
 on every observed point with its configuration for the number of epochs its checkpoint was
 trained (an epoch covers every window, so more data gives proportionally more steps), seeded
 as in the search. Intervals are split conformal, scaled to the series' local variability
@@ -13,6 +15,7 @@ The honesty check calibrates on validation origins only and counts the test poin
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +25,12 @@ import numpy as np
 
 from expdir import atomic_dir, write_json
 from expdir import contract as c
-from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
+from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord, SelectionRecord
 from model import checkpoint
 from model.data import DataError, Dataset, DataSpec, load
 from model.forecast import (
     LEVELS,
+    BaselineForecaster,
     Forecaster,
     ForecastError,
     Member,
@@ -70,8 +74,24 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
     return run, best, ensemble
 
 
-def choose(best: BestRecord, ensemble: EnsembleRecord | None) -> str:
-    """``ensemble`` when its validation loss is lower than the best trial's, else ``best``."""
+def select(best: BestRecord | None, ensemble: EnsembleRecord | None,
+           baselines: dict[str, float | None]) -> SelectionRecord | None:
+    """The candidate with the lowest validation loss (ties: the earlier in ``CHOICES``, trained
+    networks first). None without a best trial (no trial finished)."""
+    if best is None:
+        return None
+    losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None, **baselines}
+    finite = {k: float(v) for k in c.CHOICES if (v := losses.get(k)) is not None and math.isfinite(v)}
+    chosen = min(finite, key=finite.__getitem__) if finite else "best"
+    return SelectionRecord(chosen=chosen, val_loss={k: losses.get(k) for k in c.CHOICES})
+
+
+def choose(best: BestRecord, ensemble: EnsembleRecord | None, run: RunRecord | None = None) -> str:
+    """What the search chose (tunecast.json's ``selection``); for an experiment written before
+    the baselines took part: ``ensemble`` when its validation loss is lower than the best
+    trial's, else ``best``."""
+    if run is not None and run.selection is not None:
+        return run.selection.chosen
     if ensemble is not None and ensemble.val_loss is not None and best.val_loss is not None \
             and ensemble.val_loss < best.val_loss:
         return "ensemble"
@@ -157,28 +177,34 @@ def make_forecast(
             raise ForecastError(f"--level must lie in (0, 100), got {level:g}")
     data = load_data(run, source)
     times = future_times(data.time, data.n_points, steps)
-    choice = choose(best, ensemble)
-    searched, ids = search_forecaster(exp_dir, choice, best, ensemble)
+    choice = choose(best, ensemble, run)
+    if choice in c.BASELINES:
+        searched: Forecaster = BaselineForecaster(choice, data.season_length, data.columns)
+        ids: tuple[str, ...] = ()
+    else:
+        searched, ids = search_forecaster(exp_dir, choice, best, ensemble)
     if len(data.columns) > 1 and steps > searched.horizon and future is None:
         raise ForecastError(
             f"forecasting {steps} steps with extra features {list(data.columns[1:])} needs their future "
             f"values beyond the trained horizon {searched.horizon}: pass --future FILE with the next "
             f"{steps} rows of {', '.join(data.columns[1:])}")
     split = int(run.data.get("n_train", 0)) + int(run.data.get("n_val", 0))
-    trained_on = max(m.info.trained_on or 0 for m in searched.members)
+    trained_on = searched.trained_on if searched.members else int(run.data.get("n_train", 0))
     errors, _ = searched.held_out_scores(data.values, trained_on, steps)  # validation and test origins
     check_val, _ = searched.held_out_scores(data.values, trained_on, steps, end=split)
     check_test, scale_test = searched.held_out_scores(data.values, split, steps,
                                                        end=int(run.data.get("n_points", 0)))
     coverage, width = _honesty(check_val, check_test, scale_test, levels)
     began = time.perf_counter()
-    members = (refit_all or refit_each)(searched.members, data) if refit_models else searched.members
-    seconds = time.perf_counter() - began if refit_models else 0.0
-    meta = {"chosen": choice, "trial_ids": list(ids), "refit": refit_models}
-    forecaster = Forecaster(members, errors, meta)
+    refitted = refit_models and bool(searched.members)  # a baseline has nothing to refit
+    members = (refit_all or refit_each)(searched.members, data) if refitted else searched.members
+    seconds = time.perf_counter() - began if refitted else 0.0
+    meta = {"chosen": choice, "trial_ids": list(ids), "refit": refitted}
+    forecaster = Forecaster(members, errors, meta) if members else \
+        BaselineForecaster(choice, data.season_length, data.columns, errors, meta)
     prediction = forecaster.predict(data.values, steps, levels, future=future, times=times)
     record = ForecastRecord(
-        chosen=choice, trial_ids=ids, refit=refit_models,
+        chosen=choice, trial_ids=ids, refit=refitted,
         epochs=tuple(m.info.epoch for m in members), horizon=steps, levels=tuple(levels),
         n_points=data.n_points,
         last_time=str(data.time[-1]) if data.time is not None else str(data.n_points - 1),

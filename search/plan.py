@@ -25,6 +25,7 @@ from search.space import (
     check_user_window,
     default_space,
 )
+from search.study import WarmStart, load_warm_start
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SearchPlan:
     space: dict[str, Param]  # every TrainConfig option the trials sample or fix
     resume: bool = False
     remote: str | None = None  # the experiment's URI when --storage is one; ``path`` is its working copy
+    warm: WarmStart | None = None  # --warm-start: an earlier experiment's finished trials
 
     @property
     def location(self) -> str:
@@ -112,7 +114,9 @@ def make_plan(config: SearchConfig, resume: Path | str | None = None) -> SearchP
         raise SearchConfigError(
             f"experiment '{where}' exists already: resume it with --resume {where}, or pick another --name"
         )
-    return SearchPlan(config, data, path, space, resume is not None, uri)
+    # --warm-start is read before Ray starts (bad input is one line); a resume has its study already
+    warm = load_warm_start(config.warm_start) if config.warm_start and resume is None else None
+    return SearchPlan(config, data, path, space, resume is not None, uri, warm)
 
 
 def _exists(path: Path, uri: str | None) -> bool:

@@ -29,15 +29,17 @@ from ray import tune
 
 from expdir import contract as c
 from expdir import one_line, remote, versions, write_json
-from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
+from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord, SelectionRecord
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from model.data import DataError, Dataset
+from model.evaluate import val_baselines
 from model.forecast import ForecastError, Member, refit
+from model.training import TrainConfig
 from search import cluster as cluster_checks
 from search import reaper
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
-from search.forecasting import make_forecast, write_forecast
+from search.forecasting import make_forecast, select, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import trial_records
@@ -69,6 +71,7 @@ class SearchOutcome:
     ensemble: EnsembleRecord | None
     forecast: ForecastRecord | None = None
     remote: str | None = None  # the experiment's URI, when it lives on object storage
+    selection: SelectionRecord | None = None  # what it forecasts with, chosen on validation
 
     @property
     def location(self) -> str:
@@ -137,7 +140,7 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
     if config.address is None and not ray.is_initialized():
         reaper.reap()  # what an earlier killed search left behind
         watcher = reaper.watch_driver()  # and what this one leaves if it is killed
-    started_ray = _init_ray(config.address)
+    started_ray = _init_ray(config.address, config.verbose)
     sigterm_as_interrupt()  # after ray.init, which sets its own SIGTERM handler (exit 15)
     run: RunRecord | None = None
     try:
@@ -198,15 +201,23 @@ def _search(
     best = write_best(path, order[0], plan.data) if order else None
     ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
     write_importance(path, trials, plan.space)
+    selection = select(best, ensemble, _baselines(plan))
     unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
     unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
     status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
     ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
-    run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None)
+    run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
+                  selection=selection)
     write_json(path / c.RUN_FILE, run.to_dict())
     forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
     sync_up(plan)
-    return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote)
+    return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection)
+
+
+def _baselines(plan: SearchPlan) -> dict[str, float | None]:
+    """Naive's and seasonal-naive's validation loss, on the trials' validation windows."""
+    shared = TrainConfig.from_dict(plan.fixed)  # horizon and max_val_windows are never tuned
+    return val_baselines(plan.data, shared.horizon, shared.max_val_windows)
 
 
 def sync_up(plan: SearchPlan, *names: str) -> None:
@@ -266,11 +277,16 @@ def _forecast(path: Path) -> ForecastRecord | None:
     return record
 
 
-def _init_ray(address: str | None) -> bool:
-    """Start Ray in-process sized to this machine, or join ``address``. True if we started it."""
+def _init_ray(address: str | None, verbose: int = 1) -> bool:
+    """Start Ray in-process sized to this machine, or join ``address``. True if we started it.
+
+    Below ``verbose`` 2 (``--verbose``) Ray's start-up warnings and the trials' own output stay
+    in Ray's log files: the console shows tunecast's progress display.
+    """
     if ray.is_initialized():
         return False
-    common: dict[str, Any] = {"logging_level": "warning", "log_to_driver": True}
+    common: dict[str, Any] = {"logging_level": "warning" if verbose >= 2 else "error",
+                              "log_to_driver": verbose >= 2}
     if address:
         try:
             ray.init(address=address, **common)

@@ -1,8 +1,10 @@
-"""The Ray Tune ``Tuner`` of a plan: OptunaSearch (seeded multivariate TPE), ASHA or FIFO,
-best-only checkpoints, and the data in Ray's object store once."""
+"""The Ray Tune ``Tuner`` of a plan: OptunaSearch (seeded multivariate TPE, its study in the
+experiment directory), ASHA or FIFO, best-only checkpoints, the data in Ray's object store
+once, and the console: tunecast's progress display, or Ray's own tables with ``--verbose``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +15,25 @@ from ray.tune.search.optuna import OptunaSearch
 from expdir.contract import MODE, SEARCH_METRIC
 from search.optuna_space import distribution
 from search.plan import SearchPlan
+from search.progress import ProgressDisplay, quiet_libraries
 from search.storage import storage_error
+from search.study import seed_study, study_file, study_storage
+
+
+def console(plan: SearchPlan) -> tuple[int, list[tune.Callback]]:
+    """Ray Tune's verbosity and callbacks for ``plan``'s console setting: 0 (``--quiet``) prints
+    nothing while the trials run, 1 (the default) tunecast's progress display, 2
+    (``--verbose``) Ray Tune's own tables as they were."""
+    verbose = plan.config.verbose
+    quiet_libraries(verbose)
+    if verbose >= 2:
+        return 1, []
+    # Ray's new output engine prints its experiment table even at verbose=0; the legacy one,
+    # at 0, prints nothing (read by Tuner.fit, in this driver process only).
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    if verbose <= 0:
+        return 0, []
+    return 0, [ProgressDisplay(plan.config.trials, list(plan.tuned), str(study_file(plan.path)))]
 
 
 def _trainable(plan: SearchPlan, trainable: Callable[..., None]) -> Any:
@@ -30,6 +50,14 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         seed=config.seed, multivariate=True, n_startup_trials=min(10, max(4, config.trials // 3))
     )
     space = {name: distribution(p) for name, p in plan.tuned.items()}
+    verbose, callbacks = console(plan)
+    storage = study_storage(plan.path)  # opened with optuna-dashboard while the search runs
+    warm = plan.warm
+    if warm is not None:
+        added, left_out = seed_study(plan.path, plan.path.name, warm, plan.space, _comparable(plan))
+        if config.verbose > 0:
+            print(f"warm start: {added} finished trials of {warm.source}"
+                  + (f", {left_out} left out (outside this search's space)" if left_out else ""))
     scheduler = (
         ASHAScheduler(
             time_attr="training_iteration",
@@ -45,7 +73,8 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         tune_config=tune.TuneConfig(
             metric=SEARCH_METRIC,
             mode=MODE,
-            search_alg=OptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler),
+            search_alg=OptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler,
+                                    storage=storage, study_name=plan.path.name),
             scheduler=scheduler,
             num_samples=config.trials,
             max_concurrent_trials=concurrency,
@@ -59,9 +88,15 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=SEARCH_METRIC, checkpoint_score_order=MODE
             ),
-            verbose=config.verbose,
+            verbose=verbose,
+            callbacks=callbacks,
         ),
     )
+
+
+def _comparable(plan: SearchPlan) -> dict[str, Any]:
+    """Fixed training options beyond the space whose change changes what val_loss measures."""
+    return {name: plan.config.train[name] for name in ("horizon",) if name in plan.config.train}
 
 
 def restore_tuner(
@@ -88,4 +123,18 @@ def restore_tuner(
     grid = tuner.get_results()
     if not retry_errored and any(storage_error(grid[i].error) for i in range(len(grid))):
         tuner = restore(True)
+    _set_console(tuner, plan)
     return tuner
+
+
+def _set_console(tuner: tune.Tuner, plan: SearchPlan) -> None:
+    """A restored Tuner runs with the RunConfig pickled at the search's start; this run's
+    console setting (``--quiet``/``--verbose`` on ``--resume``) replaces its verbosity and
+    display. Ray's restore takes no RunConfig, so this reaches into the Tuner's run config."""
+    verbose, callbacks = console(plan)
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", lambda: None)()
+    if run_config is None:
+        return
+    run_config.verbose = verbose
+    kept = [cb for cb in run_config.callbacks or [] if not isinstance(cb, ProgressDisplay)]
+    run_config.callbacks = kept + callbacks

@@ -1,0 +1,153 @@
+"""The search's Optuna study on disk (optuna-study.log), warm starts, and the console through a
+pipe: real searches in subprocesses with a user's environment, the study read back with
+Optuna's own API."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import SMALL_SPACE
+from tests.search.test_progress import CHATTER, TRIAL_LINE, user_env
+
+pytestmark = pytest.mark.slow
+
+BEST = {"hidden_size": 10, "num_layers": 1, "window": 9, "lr": 0.008, "batch_size": 32, "dropout": 0.02,
+        "scaler": "window", "highway": True}
+
+
+def load_study(exp: Path):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(exp / "optuna-study.log")))
+    return optuna.load_study(study_name=exp.name, storage=storage)
+
+
+def badness(config: dict) -> float:
+    """The made-up val_loss of the earlier experiment: lowest at BEST."""
+    lr = (math.log10(config["lr"]) - math.log10(BEST["lr"])) / math.log10(0.01 / 0.0003)
+    return float(0.01 + lr ** 2 + ((config["window"] - 9) / 8) ** 2 + ((config["hidden_size"] - 10) / 8) ** 2
+                 + (config["dropout"] / 0.3) ** 2 + 0.5 * (config["scaler"] != "window")
+                 + 0.5 * (not config["highway"]) + 0.3 * (config["batch_size"] != 32))
+
+
+def earlier_experiment(folder: Path) -> list[float]:
+    """An earlier experiment's trials.csv (its columns as `tunecast search` writes them): 25
+    finished trials in the smoke test's space, 5 outside it, one failed. Returns the in-space
+    trials' val_losses."""
+    rng = np.random.default_rng(1)
+    configs = [BEST] + [
+        {"hidden_size": int(rng.integers(8, 17)), "num_layers": 1, "window": int(rng.integers(8, 17)),
+         "lr": float(10 ** rng.uniform(math.log10(0.0003), -2)), "batch_size": int(rng.choice([16, 32, 64])),
+         "dropout": float(rng.uniform(0, 0.3)), "scaler": str(rng.choice(["standard", "window"])),
+         "highway": bool(rng.integers(0, 2))}
+        for _ in range(24)
+    ]
+    outside = [{**configs[i], "window": 40} for i in range(1, 4)] + [{**configs[i], "num_layers": 2}
+                                                                     for i in range(4, 6)]
+    rows = [{"trial_id": f"{i:08x}", "status": "completed" if i % 2 else "stopped",
+             **{f"config/{k}": v for k, v in c.items()}, "config/horizon": 1, "best_val_loss": badness(c)}
+            for i, c in enumerate(configs + outside)]
+    rows.append({**rows[1], "trial_id": "deadbeef", "status": "failed", "best_val_loss": float("nan")})
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    return [badness(c) for c in configs]
+
+
+@pytest.fixture(scope="module")
+def warm_search(tmp_path_factory):
+    """A smoke search warm-started from the earlier experiment, its stdout a pipe."""
+    tmp = tmp_path_factory.mktemp("warm")
+    losses = earlier_experiment(tmp / "earlier")
+    done = subprocess.run(
+        [sys.executable, "-m", "search", "--smoke-test", "--storage", str(tmp / "runs"), "--name", "warm",
+         "--warm-start", str(tmp / "earlier"), "--no-report", "--no-forecast"],
+        cwd=tmp, env=user_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, tmp / "runs" / "warm", losses
+
+
+def test_pipe_gets_plain_lines_one_per_trial(warm_search):
+    done, exp, _ = warm_search
+    for stream in (done.stdout, done.stderr):
+        assert "\r" not in stream and "\x1b" not in stream
+        assert not [c for c in CHATTER if c in stream]
+    lines = done.stdout.splitlines()
+    assert [int(m.group(1)) for line in lines if (m := TRIAL_LINE.match(line))] == [1, 2, 3, 4]
+    assert lines[0] == f"warm start: 25 finished trials of {exp.parent.parent / 'earlier'}, 5 left out " \
+                       "(outside this search's space)"
+    study = exp / "optuna-study.log"
+    assert lines[1] == f"4 trials; follow them in Optuna's dashboard: optuna-dashboard {study}"
+    assert sum(line.startswith("[#") for line in lines) == 1  # the status, once, at the end
+
+
+def test_study_holds_every_finished_trial_with_its_parameters_and_value(warm_search):
+    _, exp, _ = warm_search
+    trials = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
+    study = load_study(exp)
+    own = [t for t in study.trials if "warm_start_from" not in t.user_attrs]
+    warm = [t for t in study.trials if "warm_start_from" in t.user_attrs]
+    assert len(warm) == 25 and len(own) == len(trials) == 4
+    finished = trials[trials["status"].isin(["completed", "stopped"])]
+    assert {t.state.name for t in own} == {"COMPLETE"} and len(finished) == 4
+    by_params = {tuple(sorted(t.params.items())): t.value for t in own}
+    for _, row in finished.iterrows():
+        params = {name: row[f"config/{name}"] for name in own[0].params}
+        key = tuple(sorted((k, v.item() if hasattr(v, "item") else v) for k, v in params.items()))
+        assert by_params[key] == pytest.approx(row["best_val_loss"])
+
+
+def test_warm_start_proposes_near_the_earlier_best(warm_search):
+    """The first configuration is better than 80% of the earlier trials by their made-up loss:
+    a random one would be only 20% of the time."""
+    _, exp, losses = warm_search
+    study = load_study(exp)
+    first = min((t for t in study.trials if "warm_start_from" not in t.user_attrs), key=lambda t: t.number)
+    assert badness({**first.params, "num_layers": 1}) < np.quantile(losses, 0.2), first.params
+
+
+def test_resume_appends_to_the_same_study(tmp_path):
+    """Ctrl-C after the study (read live, while the search runs) shows a finished trial; the
+    --quiet resume completes the same study: one finished trial per trial, none twice."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
+    exp = tmp_path / "runs" / "resumed"
+    cmd = [sys.executable, "-m", "search", "--data", "sine", "--trials", "5", "--config", str(config),
+           "--max-epochs", "15", "--scheduler", "fifo", "--max-concurrent", "1", "--storage",
+           str(exp.parent), "--name", exp.name, "--no-report", "--no-forecast"]
+    driver = subprocess.Popen(cmd, cwd=tmp_path, env=user_env(), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        assert driver.poll() is None, "the search ended before Ctrl-C"
+        if (exp / "optuna-study.log").exists() and any(
+                t.state.name == "COMPLETE" for t in load_study(exp).trials):
+            break
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGINT)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-3000:]
+    before = {t.number: t.params for t in load_study(exp).trials if t.state.name == "COMPLETE"}
+    assert 1 <= len(before) < 5
+
+    resumed = subprocess.run([sys.executable, "-m", "search", "--resume", str(exp), "--quiet"], cwd=tmp_path,
+                             env=user_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.strip().splitlines()[0].startswith("search completed: "), resumed.stdout  # --quiet
+    trials = pd.read_csv(exp / "trials.csv")
+    study = load_study(exp).trials
+    assert len(trials) == 5 and len(study) == 5 and {t.state.name for t in study} == {"COMPLETE"}
+    assert {t.number: t.params for t in study if t.number in before} == before
+    assert sorted(t.value for t in study) == pytest.approx(sorted(trials["best_val_loss"]))
