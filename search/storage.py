@@ -40,6 +40,7 @@ import signal
 import threading
 from pathlib import Path
 
+from expdir.contract import STUDY_FILE
 from expdir.files import LOCK_FILE
 
 BACKUP_DIR = ".tunecast-state"
@@ -181,12 +182,47 @@ def repair(folder: Path) -> bool:
             if not parses(file):
                 file.replace(file.with_name(file.name + ".damaged"))
     hit = faulted
+    repair_journal(folder / STUDY_FILE)
     for error_file in folder.glob("*/error.pkl"):
         if not parses(error_file):
             error_file.unlink()
             hit = True
     (folder / FAULT_MARKER).unlink(missing_ok=True)
     return hit
+
+
+def repair_journal(file: Path) -> int:
+    """Make the Optuna study's journal readable again after a failed write: a record cut short
+    and then continued by the next write leaves a line Optuna cannot replay (the resume fails),
+    and a cut-short last line would swallow the next record. Each line is split into its
+    records (every one starts with ``{"op_code"``), the whole ones are kept, one per line.
+    Returns how many fragments were dropped (0: the file was left untouched)."""
+    try:
+        raw = file.read_bytes()
+    except OSError:
+        return 0
+    kept, dropped = [], 0
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            json.loads(line)
+            kept.append(line)
+            continue
+        except ValueError:
+            pass
+        for part in re.split(rb'(?=\{"op_code")', line):
+            try:
+                json.loads(part)
+                kept.append(part)
+            except ValueError:
+                dropped += bool(part.strip())
+    if (dropped == 0 and raw.endswith(b"\n")) or not raw:
+        return 0
+    tmp = file.with_name(f".{file.name}.tmp")
+    tmp.write_bytes(b"".join(line + b"\n" for line in kept))
+    os.replace(tmp, file)
+    return dropped
 
 
 def problem(folder: Path, lock: tuple[int, int] | None) -> str | None:
