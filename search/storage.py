@@ -177,6 +177,7 @@ def repair(folder: Path) -> bool:
                 file.replace(file.with_name(file.name + ".damaged"))
         for name in keep:
             _copy_atomic(snapshot / name, folder / name)
+        rewind_journal(folder)
     else:
         for file in live:
             if not parses(file):
@@ -189,6 +190,29 @@ def repair(folder: Path) -> bool:
             hit = True
     (folder / FAULT_MARKER).unlink(missing_ok=True)
     return hit
+
+
+def rewind_journal(folder: Path) -> None:
+    """After Ray's state went back to a snapshot: cut the Optuna study's journal back to what
+    the snapshot's searcher had read. Optuna replays the whole journal on a resume; records
+    written after the snapshot (a trial finished) contradict the restored state (that trial
+    runs again), and Optuna refuses ("Trial#0 has already finished"). The searcher's pickle
+    keeps the byte offset of every journal line it read (Optuna's private fields, read
+    defensively: anything unexpected leaves the journal as it is)."""
+    journal = folder / STUDY_FILE
+    states = sorted(folder.glob("searcher-state-*.pkl"))
+    if not journal.is_file() or not states:
+        return
+    try:
+        with states[-1].open("rb") as fh:
+            searcher = pickle.load(fh)
+        offsets = searcher["_ot_study"]._storage._backend._log_number_offset
+        end = int(offsets[max(offsets)])
+    except Exception:  # another searcher, another Optuna: nothing to rewind by
+        return
+    if 0 < end < journal.stat().st_size:
+        with journal.open("r+b") as fh:
+            fh.truncate(end)
 
 
 def repair_journal(file: Path) -> int:
