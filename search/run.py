@@ -51,6 +51,7 @@ from search.storage import (
     StorageWatch,
     fault,
     fault_of,
+    lock_identity,
     repair,
     storage_error,
 )
@@ -143,6 +144,9 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
     started_ray = _init_ray(config.address, config.verbose)
     sigterm_as_interrupt()  # after ray.init, which sets its own SIGTERM handler (exit 15)
     run: RunRecord | None = None
+    # The lock file this run holds: once the mount vanishes, Ray may recreate the folder on the
+    # disk beneath it, where only a different lock file (or none) tells that it is not ours.
+    lock = lock_identity(path) if not plan.remote else None
     try:
         cluster = cluster_checks.describe_cluster(config.address)
         cluster_checks.check_gpus(config.gpus_per_trial, cluster)
@@ -159,7 +163,7 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
     except (SearchConfigError, DataError, ForecastError):
         raise
     except READ_BACK_ERRORS as exc:
-        problem = fault_of(exc, path)
+        problem = fault_of(exc, path, lock)
         if problem is None:
             raise
         _mark_interrupted(path, run)
@@ -185,10 +189,7 @@ def _search(
     else:
         tuner = build_tuner(plan, concurrency, trainable)
     with StorageWatch(path, active=not plan.remote) as watch:
-        try:
-            grid = tuner.fit()
-        except READ_BACK_ERRORS as exc:
-            raise (fault_of(exc, path) or exc) from None
+        grid = tuner.fit()  # a storage error reading Ray's files back: _execute turns it into a fault
     out_of_time = config.time_budget_s is not None and (
         plan.resume or time.monotonic() - began >= 0.9 * config.time_budget_s
     )

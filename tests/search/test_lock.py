@@ -96,3 +96,23 @@ def test_resume_while_the_search_runs_is_refused_and_the_search_is_intact(tmp_pa
     trials = pd.read_csv(exp / "trials.csv")
     assert state["status"] == "completed" and state["resumed_at"] == []
     assert len(trials) == 6 and state["best_trial_id"] in set(trials["trial_id"])
+
+
+def test_a_folder_recreated_where_the_mount_was_is_a_storage_fault(tmp_path):
+    """After a mount vanishes, Ray may recreate the experiment folder on the disk beneath it and
+    then fail to read its own files there (FileNotFoundError). The folder exists, so only the
+    lock file this run holds (now missing) tells that the storage went away."""
+    import shutil
+
+    from search.storage import StorageFault, fault_of, lock_identity
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    with experiment_lock(exp):
+        held = lock_identity(exp)
+    shutil.rmtree(exp)
+    exp.mkdir()  # what Ray's next write makes on the disk under the vanished mount
+    error = FileNotFoundError(2, "No such file or directory", str(exp / "optuna-study.log"))
+    assert fault_of(error, exp) is None  # without the lock's identity it looks like a plain bug
+    problem = fault_of(error, exp, held)
+    assert isinstance(problem, StorageFault) and "vanished" in str(problem), problem
