@@ -36,7 +36,8 @@ BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
 ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 
-# What trials are ranked by. ``val_loss`` is one epoch's validation MSE (history.csv); the
+# What trials are ranked by. ``val_loss`` is one epoch's validation mean absolute error in
+# standardised units (history.csv), whatever the training loss; the
 # searcher, ASHA and checkpointing see ``best_val_loss``, the trial's best epoch so far, so a
 # trial stopped by its patience is judged by its best epoch, not the last one.
 METRIC = "val_loss"
@@ -335,7 +336,7 @@ class EnsembleRecord:
     """``ensemble/metrics.json``: the mean forecast of the top-k trials by val_loss."""
 
     members: tuple[MemberRecord, ...]  # lowest val_loss first; at least two
-    val_loss: float | None  # MSE of the mean forecast on the validation windows (scaled units)
+    val_loss: float | None  # MAE of the mean forecast on the validation windows (scaled units)
     max_val_loss_ratio: float
     scores: ScoreRecord
     combination: str = ENSEMBLE_COMBINATION

@@ -87,7 +87,7 @@ def val_forecast(model: nn.Module, data: Dataset, config: TrainConfig) -> tuple[
 
 def val_baselines(data: Dataset, horizon: int, max_windows: int) -> dict[str, float | None]:
     """Naive's and seasonal-naive's validation loss, in the units of a trial's ``val_loss``: the
-    mean squared error on the scaled series over the same validation windows (every H-step
+    mean absolute error on the scaled series over the same validation windows (every H-step
     target block inside the validation part, thinned to ``max_windows`` as training does).
     Seasonal-naive is None when the season reaches back before the series starts."""
     val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
@@ -95,13 +95,13 @@ def val_baselines(data: Dataset, horizon: int, max_windows: int) -> dict[str, fl
     series = data.scaled()[:, 0].astype(np.float64)
     target = series[positions]
     naive = naive_forecast(series, positions)
-    losses: dict[str, float | None] = {"naive": float(np.mean((naive - target) ** 2))}
+    losses: dict[str, float | None] = {"naive": float(np.mean(np.abs(naive - target)))}
     m = data.season_length
     reach = positions[:, :1] - m  # the earliest point step 0 needs; later steps need later points
     usable = reach[:, 0] >= 0
-    losses["seasonal_naive"] = float(np.mean(
-        (seasonal_naive_forecast(series, positions[usable], m) - target[usable]) ** 2
-    )) if usable.any() else None
+    losses["seasonal_naive"] = float(np.mean(np.abs(
+        seasonal_naive_forecast(series, positions[usable], m) - target[usable]
+    ))) if usable.any() else None
     return losses
 
 

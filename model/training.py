@@ -2,8 +2,11 @@
 
 ``fit`` trains an :class:`AttentionLSTM` with mini-batch Adam and gradient clipping, evaluates
 ``val_loss`` after every epoch, stops early after ``patience`` epochs without improvement and
-restores the best weights. Losses are mean squared errors in the globally standardised units of
-the series (train statistics), whatever the scaler, so ``val_loss`` compares across trials.
+restores the best weights. Losses are in the globally standardised units of the series (train
+statistics), whatever the scaler. The training loss is the config's ``loss`` (squared, absolute
+or Huber error); ``val_loss`` is always the mean absolute error, whatever the training loss, so
+it compares across trials and ranks them as the test's MAE and MASE do (both are absolute
+errors; on one series MASE is the MAE over a constant).
 
 The only seam to a tuner is the ``on_epoch`` callback (and ``on_improve`` for checkpoints).
 """
@@ -27,6 +30,8 @@ from model.typecast import cast
 from model.windows import Windows, split_windows
 
 SCALERS = ("standard", "window")
+LOSSES = ("mse", "mae", "huber")  # training losses; val_loss is the mean absolute error whatever the choice
+HUBER_DELTA = 1.0  # standardised units: squared error within one train standard deviation, absolute beyond
 EVAL_BATCH = 4096  # windows per evaluation batch at most
 EVAL_STEPS = 1 << 18  # window steps per evaluation batch at most: [B, T, hidden] stays ~100 MB
 TRAIN_UNITS = 1 << 23  # windows x steps x layers x hidden per training forward pass at most (~0.5 GB)
@@ -65,6 +70,7 @@ class TrainConfig:
     max_epochs: int = 50
     patience: int = 15
     scaler: str = "standard"
+    loss: str = "mse"  # the training loss: "mse", "mae" or "huber"
     seed: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -94,6 +100,8 @@ class TrainConfig:
             raise ConfigError(f"lr must lie in (0, {MAX_LR:g}], got {self.lr:g}")
         if self.scaler not in SCALERS:
             raise ConfigError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.weight_decay < 0 or self.grad_clip <= 0:
             raise ConfigError("weight_decay must be >= 0 and grad_clip > 0")
 
@@ -166,9 +174,9 @@ def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
 def mean_loss(
     model: nn.Module, windows: Windows, progress: Callable[[int, int], None] | None = None
 ) -> float:
-    """Mean squared error of ``model`` over all ``windows`` (eval mode). ``progress(done, total)``
-    (windows) is called before every batch; :func:`_progress` makes it report at most every
-    ``PROGRESS_EVERY_S`` seconds."""
+    """Mean absolute error of ``model`` over all ``windows`` (eval mode): ``val_loss``.
+    ``progress(done, total)`` (windows) is called before every batch; :func:`_progress` makes it
+    report at most every ``PROGRESS_EVERY_S`` seconds."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -179,7 +187,7 @@ def mean_loss(
         idx = slice(start, start + step)
         prediction, _ = model(windows.x(idx))  # (B, H)
         target = windows.y(idx)  # (B, H)
-        total += float(torch.sum((prediction - target) ** 2))
+        total += float(torch.sum(torch.abs(prediction - target)))
         count += target.numel()
     model.train(was_training)
     return total / max(count, 1)
@@ -337,7 +345,7 @@ def _train_epoch(
             x, y = train.x(part), train.y(part)  # (b, T, F), (b, H)
             prediction, _ = model(x)  # (b, H)
             assert prediction.shape == y.shape, f"prediction {prediction.shape} vs target {y.shape}"
-            loss = torch.sum((prediction - y) ** 2) / values  # this part's share of the batch mean
+            loss = _loss_sum(prediction, y, config.loss) / values  # this part's share of the batch mean
             if not torch.isfinite(loss):
                 return math.nan, count // config.horizon
             loss.backward()
@@ -347,6 +355,15 @@ def _train_epoch(
         total += batch_loss * values
         count += values
     return total / max(count, 1), count // config.horizon
+
+
+def _loss_sum(prediction: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """The training loss summed over the batch's target values."""
+    if loss == "mae":
+        return torch.sum(torch.abs(prediction - target))
+    if loss == "huber":
+        return nn.functional.huber_loss(prediction, target, reduction="sum", delta=HUBER_DELTA)
+    return torch.sum((prediction - target) ** 2)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -89,7 +89,7 @@ class Ensemble(Scored):
 
     members: tuple[MemberRecord, ...]  # lowest val_loss first; at least two
     combination: str  # how the forecasts are combined ("mean of the members' forecasts")
-    val_loss: float | None  # MSE of the mean forecast on the validation windows (scaled units)
+    val_loss: float | None  # MAE of the mean forecast on the validation windows (scaled units)
 
     @property
     def k(self) -> int:

@@ -125,7 +125,7 @@ def draw_learning_curves(info: LearningCurvesInfo) -> Figure:
                               f"{'s' if info.grace_period > 1 else ''})"))
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("val_loss (MSE, standardised units)")
+    ax.set_ylabel("val_loss (MAE, standardised units)")
     ax.set_title(f"Learning curves of {len(info.curves)} trials")
     ax.grid(alpha=0.3)
     return fig

@@ -165,7 +165,7 @@ def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset) -> 
         loaded.append((member.trial_id, *checkpoint.load(member.checkpoint_dir)))
     evaluation = mean_forecast([evaluate(model, data, info.config) for _, model, info in loaded], data)
     val = [val_forecast(model, data, info.config) for _, model, info in loaded]
-    val_loss = float(np.mean((np.mean([p for p, _ in val], axis=0) - val[0][1]) ** 2))
+    val_loss = float(np.mean(np.abs(np.mean([p for p, _ in val], axis=0) - val[0][1])))  # as val_loss
     record = EnsembleRecord(
         members=tuple(MemberRecord(trial_id, info.val_loss, info.epoch) for trial_id, _, info in loaded),
         val_loss=val_loss,

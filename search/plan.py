@@ -87,7 +87,7 @@ def search_space(config: SearchConfig, data: Dataset) -> dict[str, Param]:
     series (so that no sampled window is impossible). Only the default window range is clipped:
     a user's window range or choices that the series cannot hold are an error."""
     horizon = int(config.train.get("horizon", TrainConfig.horizon))
-    space = apply_overrides(default_space(), config.space)
+    space = apply_overrides(default_space(data.season_length), config.space)
     for name in config.train:
         space.pop(name, None)  # fixed under train: wins over the default range
     try:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.training import ConfigError, TrainConfig
+from model.training import LOSSES, ConfigError, TrainConfig
 from model.typecast import cast
 
 TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
@@ -54,18 +54,67 @@ class Param:
         return {"value": self.value}
 
 
-def default_space() -> dict[str, Param]:
-    """What tunecast tunes by default."""
+DEFAULT_WINDOW = (8, 64)  # the default window range, widened to two seasons when 2m > 64
+
+
+def default_space(season_length: int = 1) -> dict[str, Param]:
+    """What tunecast tunes by default. The window range reaches at least two seasons (``2m``),
+    so a window can hold a whole season and the one before it; :func:`adapt_to_series` then
+    clips it to what the series' training part allows."""
+    low, high = DEFAULT_WINDOW
     return {
         "hidden_size": Param("int", 16, 128, log=True),
         "num_layers": Param("int", 1, 2),
-        "window": Param("int", 8, 64),
+        "window": Param("int", low, max(high, 2 * season_length)),
         "lr": Param("float", 3e-4, 1e-2, log=True),
         "batch_size": Param("categorical", choices=(16, 32, 64)),
         "dropout": Param("float", 0.0, 0.3),
         "scaler": Param("categorical", choices=("standard", "window")),
         "highway": Param("categorical", choices=(False, True)),
+        "loss": Param("categorical", choices=LOSSES),
     }
+
+
+# The first trials of a search that starts from nothing (no --warm-start): two sound, different
+# configurations, so that even a search of a few trials has a model that can follow a trend
+# beyond the training range (the highway's linear term; the window scaler's per-window level)
+# and one trained on each kind of loss. The sampler's own trials follow; values outside the
+# space a user set are left to the sampler.
+STARTS: tuple[dict[str, Any], ...] = (
+    {"scaler": "window", "highway": True, "loss": "mae", "hidden_size": 32, "num_layers": 1,
+     "lr": 3e-3, "batch_size": 32, "dropout": 0.1},
+    {"scaler": "standard", "highway": True, "loss": "mse", "hidden_size": 64, "num_layers": 1,
+     "lr": 1e-3, "batch_size": 32, "dropout": 0.1},
+)
+START_WINDOW = 24  # the starting window without a season (m = 1); two seasons otherwise
+
+
+def starting_points(space: dict[str, Param], season_length: int, trials: int) -> list[dict[str, Any]]:
+    """:data:`STARTS` restricted to the tuned parameters, each value kept only where ``space``
+    allows it (at most ``trials`` of them)."""
+    window = 2 * season_length if season_length > 1 else START_WINDOW
+    points = []
+    for start in STARTS[:trials]:
+        wanted = {**start, "window": window}
+        point = {}
+        for name, param in space.items():
+            if param.type == "fixed" or name not in wanted:
+                continue
+            value = _nearest(wanted[name], param)
+            if value is not None:
+                point[name] = value
+        points.append(point)
+    return points
+
+
+def _nearest(value: Any, param: Param) -> Any:
+    """``value`` inside ``param`` (a window clipped into the range), or None if it has no place."""
+    if param.type == "categorical":
+        return value if any(value == c and type(value) is type(c) for c in param.choices) else None
+    low, high = float(param.low or 0), float(param.high or 0)
+    if param.type == "int":
+        return int(min(max(int(value), low), high))
+    return float(value) if low <= value <= high else None
 
 
 def _field_type(name: str) -> str:

@@ -147,6 +147,17 @@ def seed_study(path: Path, study_name: str, warm: WarmStart, space: dict[str, Pa
     return len(kept), len(warm.trials) - len(kept)
 
 
+def enqueue_starts(path: Path, study_name: str, points: list[dict[str, Any]]) -> None:
+    """Queue the starting configurations (``search.space.starting_points``) as the study's first
+    trials; the sampler fills in whatever a point leaves out."""
+    import optuna
+
+    study = optuna.create_study(storage=study_storage(path), study_name=study_name,
+                                direction="minimize", load_if_exists=True)
+    for point in points:
+        study.enqueue_trial(point, skip_if_exists=True)
+
+
 def _plain(value: Any) -> Any:
     """A pandas/numpy scalar as a plain Python value (numpy bools and ints included)."""
     return value.item() if hasattr(value, "item") else value

@@ -16,8 +16,9 @@ from expdir.contract import MODE, SEARCH_METRIC
 from search.optuna_space import distribution
 from search.plan import SearchPlan
 from search.progress import ProgressDisplay, quiet_libraries
+from search.space import starting_points
 from search.storage import storage_error
-from search.study import seed_study, study_file, study_storage
+from search.study import enqueue_starts, seed_study, study_file, study_storage
 
 
 def console(plan: SearchPlan) -> tuple[int, list[tune.Callback]]:
@@ -58,6 +59,9 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         if config.verbose > 0:
             print(f"warm start: {added} finished trials of {warm.source}"
                   + (f", {left_out} left out (outside this search's space)" if left_out else ""))
+    else:  # a search from nothing begins with sound configurations, then the sampler's own
+        enqueue_starts(plan.path, plan.path.name,
+                       starting_points(plan.tuned, plan.data.season_length, config.trials))
     scheduler = (
         ASHAScheduler(
             time_attr="training_iteration",

@@ -12,20 +12,23 @@ from model import forecast
 from model.data import DataSpec, load
 from model.evaluate import val_baselines
 from model.forecast import BaselineForecaster
-from model.training import TrainConfig
+from model.training import TrainConfig, mean_loss
 from model.windows import split_windows
 
 
 @pytest.mark.parametrize(("window", "horizon"), [(24, 1), (7, 3)])
 def test_naive_val_loss_is_the_trials_loss_on_the_trials_windows(window, horizon):
     """Whatever a trial's window, its validation windows have the same targets: the naive
-    forecast of each (the window's last target value), scored with the trials' MSE, is the
-    baseline's loss."""
+    forecast of each (the window's last target value), scored by the function that scores a
+    trial's val_loss (``mean_loss``), is the baseline's loss."""
     data = load(DataSpec(source="airline"))
     val = split_windows(data, window, horizon)["val"]
-    x, y = val.x(), val.y()  # (K, T, F), (K, H) in the trials' scaled units
-    naive = x[:, -1:, 0].expand_as(y)
-    expected = float(torch.mean((naive - y) ** 2))
+
+    class Naive(torch.nn.Module):
+        def forward(self, x):  # (B, T, F) -> the last target value for every step, no attention
+            return x[:, -1:, 0].expand(-1, horizon), None
+
+    expected = mean_loss(Naive(), val)
     losses = val_baselines(data, horizon, TrainConfig.max_val_windows)
     assert losses["naive"] == pytest.approx(expected, rel=1e-6)
 

@@ -120,7 +120,7 @@ def test_highway_learns_co2_better_than_the_lstm_alone():
     base = {"hidden_size": 16, "window": 36, "batch_size": 32, "lr": 1e-3, "max_epochs": 12,
             "patience": 30, "scaler": "window"}
     losses = {hw: fit(TrainConfig(**base, highway=hw), data).best_val_loss for hw in (False, True)}
-    assert losses[True] < 0.5 * losses[False], losses  # 0.0039 vs 0.0120 here
+    assert losses[True] < 0.7 * losses[False], losses  # val MAE 0.052 vs 0.087 here
     reloaded = TrainConfig.from_dict({**base, "highway": "true"})
     assert reloaded.highway is True
 
@@ -150,7 +150,21 @@ def test_from_dict_casts_and_rejects():
         TrainConfig.from_dict({"hidden_size": 3.5})
     with pytest.raises(ConfigError, match="scaler must be one of"):
         TrainConfig.from_dict({"scaler": "minmax"})
+    with pytest.raises(ConfigError, match="loss must be one of mse, mae, huber"):
+        TrainConfig.from_dict({"loss": "l1"})
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_each_training_loss_learns_and_val_loss_stays_the_mae(sine, loss):
+    """The training loss is the config's; val_loss is the mean absolute error whatever it is,
+    so trials trained on different losses are ranked on one scale."""
+    config = TrainConfig(**SMALL, max_epochs=6, patience=6, loss=loss)
+    result = fit(config, sine)
+    val = split_windows(sine, config.window, config.horizon)["val"]
+    prediction, _ = result.model(val.x())
+    assert result.best_val_loss == pytest.approx(float(torch.mean(torch.abs(prediction - val.y()))), rel=1e-4)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]  # it learns
 
 
 def test_import_model_does_not_import_ray_or_optuna():

@@ -50,8 +50,11 @@ def test_contract_files_are_consistent(sine_search):
         assert rows["val_loss"].min() == pytest.approx(trial["best_val_loss"])
         assert trial["start_time"] <= trial["end_time"]
         assert trial["config/num_layers"] == 1 and 8 <= trial["config/window"] <= 16
-    # ASHA stops some trials after the grace period
-    assert (trials["status"] == "stopped").any()
+    # ASHA stops trials only after the grace period and before max_epochs (whether one is
+    # stopped in 4 trials depends on which of two concurrent trials reaches the rung first)
+    stopped = trials[trials["status"] == "stopped"]
+    assert stopped["epochs_run"].between(config.grace_period, config.max_epochs - 1).all()
+    assert (trials.loc[trials["status"] == "completed", "epochs_run"] == config.max_epochs).all()
     assert (trials["epochs_run"] == config.max_epochs).any()
 
     best_id = state["best_trial_id"]
@@ -108,7 +111,8 @@ def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(ensemble_search):
     y_true = evaluations[0].y_true
     assert metrics["test"]["model"]["mae"] == pytest.approx(float(np.mean(np.abs(mean - y_true))), rel=1e-6)
     val_mean = np.mean([p for p, _ in val_errors], axis=0)
-    assert metrics["val_loss"] == pytest.approx(float(np.mean((val_mean - val_errors[0][1]) ** 2)), rel=1e-6)
+    # scored as a trial's val_loss is (model.training.mean_loss: the mean absolute error)
+    assert metrics["val_loss"] == pytest.approx(float(np.mean(np.abs(val_mean - val_errors[0][1]))), rel=1e-6)
     # each member's own val_loss is what its trial reported
     for member in metrics["members"]:
         reported = trials.loc[trials["trial_id"] == member["trial_id"], "best_val_loss"].item()
@@ -173,6 +177,7 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
         "lr": [0.003, DIVERGING_LR],
         "dropout": 0.0,
         "scaler": "standard",
+        "loss": "mse",  # squared errors of the exploding values overflow: the trial diverges
     }
     config = SearchConfig.from_dict(
         {
