@@ -1,10 +1,11 @@
 """Load, validate and split a series.
 
-``load(DataSpec)`` reads a built-in dataset, a CSV or a Parquet file, checks it (columns exist,
-values are numeric and finite, timestamps unique and sorted, the target is not constant) and
-returns a :class:`Dataset`: the raw values ``[N, F]`` (the target is column 0), the
-chronological split sizes and the scaling statistics of the training part. Every problem is a
-:class:`DataError` whose one-line message names the problem and the fix.
+``load(DataSpec)`` reads a built-in dataset, a CSV or a Parquet file, checks it (one series, not
+a long-format panel of many; columns exist, values are numeric and finite, timestamps unique and
+sorted, the target is not constant) and returns a :class:`Dataset`: the raw values ``[N, F]``
+(the target is column 0), the chronological split sizes and the scaling statistics of the
+training part. Every problem is a :class:`DataError` whose one-line message names the problem
+and the fix.
 
 Windows are cut by :mod:`model.windows` as strided views of this array.
 """
@@ -25,6 +26,7 @@ Missing = Literal["error", "interpolate", "drop"]
 MISSING_CHOICES = ("error", "interpolate", "drop")
 MIN_TRAIN_WINDOWS = 1
 PARQUET_SUFFIXES = (".parquet", ".pq")
+PANEL_ID_COLUMN = "unique_id"  # the column naming each row's series in Nixtla's long format
 
 
 class DataError(ValueError):
@@ -197,6 +199,8 @@ def check_window(data: Dataset, window: int, horizon: int) -> None:
 def load(spec: DataSpec) -> Dataset:
     """Read and validate the series described by ``spec``."""
     frame, name, target, time_column, season = _read(spec)
+    _refuse_panel(frame, name, {target, time_column, *spec.features}, time_column)
+    target = target or _guess_target(frame, spec)
     columns = [target, *[f for f in spec.features if f != target]]
     _require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
     time = _check_time(frame[time_column], time_column) if time_column else None
@@ -257,8 +261,9 @@ def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str, str | None, int]:
-    """Read the raw frame; resolve the target, time column and season length."""
+def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str | None, str | None, int]:
+    """Read the raw frame; resolve the time column and season length, and the target when the
+    spec or the built-in names it (None: the caller guesses it, after its own checks)."""
     builtin = BUILTINS.get(spec.source)
     if builtin is not None:
         frame = pd.read_csv(builtin.path)
@@ -283,8 +288,7 @@ def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str, str | None, int]:
         raise DataError(f"cannot read '{spec.source}' as {kind}: {reason}") from None
     if frame.empty or len(frame.columns) == 0:
         raise DataError(f"data file '{spec.source}' has no rows: it needs a header and values")
-    target = spec.target or _guess_target(frame, spec)
-    return frame, path.name, target, spec.time_column, spec.season_length or 1
+    return frame, path.name, spec.target, spec.time_column, spec.season_length or 1
 
 
 def _guess_target(frame: pd.DataFrame, spec: DataSpec) -> str:
@@ -298,6 +302,58 @@ def _guess_target(frame: pd.DataFrame, spec: DataSpec) -> str:
         f"cannot tell which column of '{spec.source}' to forecast: pass --target "
         f"(columns: {', '.join(map(str, frame.columns))})"
     )
+
+
+def _refuse_panel(frame: pd.DataFrame, name: str, skip: set[str | None], time_column: str | None) -> None:
+    """Refuse a long-format panel (many series stacked, one row per series and time step) read
+    as one series: its repeated timestamps would be reported as duplicates, or without a time
+    column it would load as one series jumping from store to store. ``skip``: the target, time
+    column and features, which are never the id."""
+    id_column = _panel_id_column(frame, skip, time_column)
+    if id_column is None:
+        return
+    ids = frame[id_column].dropna()
+    first = ids.iloc[0]
+    first = first.item() if isinstance(first, np.generic) else first  # 'A', or 7 for numeric ids
+    raise DataError(
+        f"'{name}' looks like a long-format panel ({ids.nunique()} series in column '{id_column}'): "
+        "this reads one series, and searching all series in one model is not available yet in the "
+        f"CLI; keep one series with pandas, df[df['{id_column}'] == {first!r}], and save that to its "
+        "own file"
+    )
+
+
+def _panel_id_column(frame: pd.DataFrame, skip: set[str | None], time_column: str | None) -> str | None:
+    """The column naming each row's series, if ``frame`` is a panel: Nixtla's ``unique_id`` with
+    several ids, or a text column that makes the repeated timestamps unique (every series has its
+    own row at a shared time). Never a row key (every value different) nor a column of times
+    (the other half of a timestamp split in two, e.g. date and hour). A text column repeating in
+    runs without a time column is not taken for an id: a year or phase label on one series looks
+    the same."""
+    if PANEL_ID_COLUMN in frame.columns and PANEL_ID_COLUMN not in skip and _repeats(frame[PANEL_ID_COLUMN]):
+        return PANEL_ID_COLUMN
+    if time_column is None or time_column not in frame.columns or frame[time_column].is_unique:
+        return None
+    for c in frame.columns:
+        column = frame[c]
+        if (c in skip or pd.api.types.is_numeric_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column) or not _repeats(column)):
+            continue
+        if not frame.duplicated([c, time_column]).any() and not _all_times(column):
+            return str(c)
+    return None
+
+
+def _repeats(column: pd.Series) -> bool:
+    """More than one label, and some label on more than one row (so not a row key)."""
+    labels = column.dropna()
+    return bool(labels.nunique() > 1 and not labels.is_unique)
+
+
+def _all_times(column: pd.Series) -> bool:
+    """Every label parses as a date or time of day (``00:00``): part of the time, not an id."""
+    labels = pd.Series(column.dropna().unique()).astype(str)
+    return bool(pd.to_datetime(labels, errors="coerce", format="mixed").notna().all())
 
 
 def _require_columns(frame: pd.DataFrame, wanted: list[str], name: str) -> None:

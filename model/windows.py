@@ -20,8 +20,37 @@ import torch
 from model.data import Dataset
 
 
+class WindowViews:
+    """What every kind of windows shares: inputs and targets gathered from strided views of
+    one ``[N, F]`` tensor, given the start rows of the selected windows (``starts``)."""
+
+    series: torch.Tensor
+    window: int
+    horizon: int
+
+    def _views(self) -> None:
+        self._inputs = self.series.unfold(0, self.window, 1)  # (N - T + 1, F, T) view
+        self._targets = self.series[:, 0].unfold(0, self.horizon, 1)  # (N - H + 1, H) view
+
+    def starts(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def x(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Inputs of the selected windows, ``[B, T, F]`` (a copy of just these windows)."""
+        return self._inputs[self.starts(idx)].transpose(1, 2)  # (B, F, T) -> (B, T, F)
+
+    def y(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Targets of the selected windows, ``[B, H]``."""
+        return self._targets[self.starts(idx) + self.window]  # (B, H)
+
+    def target_positions(self) -> np.ndarray:
+        """Positions (rows of the series tensor) of every target, ``[W, H]``."""
+        first = self.starts().cpu().numpy() + self.window
+        return first[:, None] + np.arange(self.horizon)[None, :]
+
+
 @dataclass
-class Windows:
+class Windows(WindowViews):
     """The windows of one split: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``.
 
     Window ``i`` starts at ``first + i * step``; the starts are never materialised.
@@ -36,8 +65,7 @@ class Windows:
 
     def __post_init__(self) -> None:
         self.count = max(0, self.count)
-        self._inputs = self.series.unfold(0, self.window, 1)  # (N - T + 1, F, T) view
-        self._targets = self.series[:, 0].unfold(0, self.horizon, 1)  # (N - H + 1, H) view
+        self._views()
 
     def __len__(self) -> int:
         return self.count
@@ -57,19 +85,6 @@ class Windows:
         if isinstance(idx, slice):
             idx = torch.arange(*idx.indices(self.count), device=self.series.device)
         return self.first + self.step * idx.to(self.series.device)
-
-    def x(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
-        """Inputs of the selected windows, ``[B, T, F]`` (a copy of just these windows)."""
-        return self._inputs[self.starts(idx)].transpose(1, 2)  # (B, F, T) -> (B, T, F)
-
-    def y(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
-        """Targets of the selected windows, ``[B, H]``."""
-        return self._targets[self.starts(idx) + self.window]  # (B, H)
-
-    def target_positions(self) -> np.ndarray:
-        """Positions in the series of every target, ``[W, H]``."""
-        first = self.starts().cpu().numpy() + self.window
-        return first[:, None] + np.arange(self.horizon)[None, :]
 
 
 def split_windows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -227,6 +228,49 @@ def test_duplicate_timestamps(capsys, tmp_path):
     days = [f"2020-01-{d:02d}" for d in range(1, 31)] * 2
     path = _csv(tmp_path, day=days, y=np.arange(60.0))
     _assert_user_error(capsys, ["--data", path, "--time-column", "day"], "duplicate", "2020-01-01")
+
+
+def _panel(tmp_path, name="p.csv", ids=("A", "B", "C"), n=40, by_time=False, **names):
+    """Three series in long format (Nixtla's unique_id/ds/y unless ``names`` renames them), one
+    after the other or, ``by_time``, interleaved date by date as many exports sort them."""
+    days = pd.date_range("2020-01-01", periods=n).strftime("%Y-%m-%d")
+    ids_, ds = (np.tile(ids, n), np.repeat(days, 3)) if by_time else (np.repeat(ids, n), np.tile(days, 3))
+    frame = pd.DataFrame({"unique_id": ids_, "ds": ds, "y": np.sin(np.arange(3 * n) / 3)})
+    frame = frame.rename(columns=names)
+    frame.to_csv(tmp_path / name, index=False)
+    return frame, str(tmp_path / name)
+
+
+def test_long_format_panel_is_refused_with_the_line_that_keeps_one_series(capsys, tmp_path):
+    frame, path = _panel(tmp_path)
+    err = _assert_user_error(capsys, ["--data", path], "'p.csv' looks like a long-format panel "
+                             "(3 series in column 'unique_id')", "not available yet in the CLI")
+    expression = re.search(r"df\[df\[[^]]*\] == [^]]*\]", err)
+    assert expression is not None and expression[0] == "df[df['unique_id'] == 'A']"
+    one = tmp_path / "one.csv"
+    eval(expression[0], {"df": frame}).to_csv(one, index=False)  # the fix, as printed
+    assert load(DataSpec(str(one), time_column="ds")).n_points == 40
+
+
+def test_panel_with_other_column_names_is_refused_before_its_duplicate_timestamps(capsys, tmp_path):
+    _, path = _panel(tmp_path, ids=("north", "south", "east"), by_time=True,
+                     unique_id="store", ds="date", y="sales")
+    err = _assert_user_error(capsys, ["--data", path, "--time-column", "date"],
+                             "(3 series in column 'store')", "df[df['store'] == 'north']")
+    assert "duplicate" not in err
+
+
+def test_text_columns_that_name_no_series_still_load(tmp_path):
+    days = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
+    holiday = np.where(np.arange(60) % 7 == 0, "sunday", "none")  # repeats, timestamps unique
+    path = _csv(tmp_path, day=days, holiday=holiday, unique_id=[f"r{i}" for i in range(60)],
+                y=np.sin(np.arange(60.0)))  # unique_id here is a row key, not a series id
+    assert load(DataSpec(path, target="y", time_column="day")).n_points == 60
+    # a timestamp split in two (date, hour) is not a panel: the duplicates are the error
+    hours = _csv(tmp_path, date=np.repeat(days[:3], 24), hour=[f"{h:02d}:00" for h in range(24)] * 3,
+                 y=np.sin(np.arange(72.0)))
+    with pytest.raises(DataError, match="time column 'date' has 69 duplicate timestamp"):
+        load(DataSpec(hours, time_column="date"))
 
 
 def test_unsorted_timestamps(capsys, tmp_path):

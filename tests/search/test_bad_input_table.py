@@ -157,6 +157,9 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
      "semicolons"),
     ("series-too-short-search", [*S, "--data", "short.csv"], [_csv("short.csv", y=np.sin(np.arange(12.0)))],
      "too few for any window"),
+    ("long-format-panel", [*S, "--data", "p.csv"],
+     [_csv("p.csv", unique_id=["A"] * 30 + ["B"] * 30, ds=_days * 2, y=_sine)],
+     "long-format panel (2 series in column 'unique_id')"),
     # data (train)
     ("missing-file", [*TR, "--data", "nope.csv"], [], "no such file"),
     ("unknown-builtin", [*TR, "--data", "airplanes"], [], "unknown data source 'airplanes'"),

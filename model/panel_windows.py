@@ -1,0 +1,126 @@
+"""Windows over a panel: every series' train, validation and test windows, none crossing two series.
+
+The panel counterpart of :mod:`model.windows`, by the same rules applied to each series of a
+:class:`model.panel.Panel`. :func:`panel_windows` cuts each split's windows as strided views of
+the panel's one ``[N, F]`` array, addressed by one int64 start per window: 8 bytes a window
+where copies would take ``T * F * 4``, and no Python object per window.
+:func:`check_panel_window` names the shortest series too short for a window and horizon.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from model.data import MIN_TRAIN_WINDOWS, DataError, min_length
+from model.panel import Panel, _too_short
+from model.windows import WindowViews
+
+
+@dataclass
+class PanelWindows(WindowViews):
+    """The windows of one split over all series: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``.
+
+    The same interface as :class:`model.windows.Windows`, but window ``i`` starts at
+    ``positions[i]`` (rows of the concatenated array): one int64 per window, since the windows
+    of a split are not evenly spaced across series boundaries.
+    """
+
+    series: torch.Tensor  # (N, F) scaled float32, all series concatenated
+    offsets: torch.Tensor  # (S,) int64 first row of each series, on series.device
+    positions: torch.Tensor  # (W,) int64 start of every window, on series.device
+    window: int
+    horizon: int
+
+    def __post_init__(self) -> None:
+        self._views()
+
+    @property
+    def count(self) -> int:
+        return int(self.positions.shape[0])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def thinned(self, limit: int) -> PanelWindows:
+        """At most ``limit`` windows, every k-th one (spread over all series in proportion to
+        their windows): the same subset every time, so losses on it stay comparable."""
+        if self.count <= limit:
+            return self
+        stride = -(-self.count // limit)
+        return dataclasses.replace(self, positions=self.positions[::stride].contiguous())
+
+    def starts(self, idx: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Start rows of the selected windows (all of them for ``None``)."""
+        if idx is None:
+            return self.positions
+        if isinstance(idx, slice):
+            return self.positions[idx]
+        return self.positions[idx.to(self.positions.device)]
+
+    def series_of(self, idx: torch.Tensor | slice | None = None) -> np.ndarray:
+        """The series index of the selected windows, ``(B,)`` int64."""
+        return (torch.searchsorted(self.offsets, self.starts(idx), right=True) - 1).cpu().numpy()
+
+
+def panel_tensor(panel: Panel, device: str | torch.device | None = None) -> torch.Tensor:
+    """The scaled panel as a tensor; on the CPU it shares the array's memory (no copy)."""
+    with warnings.catch_warnings():  # an array from Ray's object store is read-only: windows only read it
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(panel.scaled())
+    return tensor if device is None else tensor.to(device)
+
+
+def check_panel_window(panel: Panel, window: int, horizon: int) -> None:
+    """Raise :class:`DataError` naming the shortest series too short for this window and horizon."""
+    if window < 1 or horizon < 1:
+        raise DataError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
+    fails = ((panel.n_train < window + horizon + MIN_TRAIN_WINDOWS - 1)
+             | (panel.n_val < horizon) | (panel.n_test < horizon))
+    if fails.any():
+        spec = panel.spec
+        need = min_length(window, horizon, spec.val_fraction, spec.test_fraction)
+        what = (f"window={window}, horizon={horizon} and the splits (val {spec.val_fraction:g}, "
+                f"test {spec.test_fraction:g})")
+        raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller window/horizon")
+
+
+def panel_windows(
+    panel: Panel, window: int, horizon: int, series: torch.Tensor | None = None
+) -> dict[str, PanelWindows]:
+    """Training, validation and test windows of every series, by :func:`split_windows`'s rules
+    applied to each series: train and val windows with stride 1 and targets inside the split
+    (val inputs may reach back into train); test windows rolling one-step for H = 1, else the last
+    ``floor(n_test / H) * H`` points in non-overlapping blocks of H.
+    """
+    check_panel_window(panel, window, horizon)
+    if series is None:
+        series = panel_tensor(panel)
+    n_pre = panel.n_train + panel.n_val
+    n_blocks = panel.n_test // horizon
+    val_first = np.maximum(0, panel.n_train - window)
+    ranges = {  # name: (each series' first start, its number of windows, step)
+        "train": (np.zeros_like(n_pre), panel.n_train - window - horizon + 1, 1),
+        "val": (val_first, n_pre - window - horizon + 1 - val_first, 1),
+        "test": (panel.lengths - n_blocks * horizon - window, n_blocks, horizon),
+    }
+    offsets = torch.from_numpy(panel.offsets).to(series.device)
+    return {
+        name: PanelWindows(series, offsets, _starts(panel.offsets + first, count, step).to(series.device),
+                           window=window, horizon=horizon)
+        for name, (first, count, step) in ranges.items()
+    }
+
+
+def _starts(first: np.ndarray, count: np.ndarray, step: int) -> torch.Tensor:
+    """``first[s] + step * arange(count[s])`` for every series, concatenated, without a loop
+    over series: window ``g`` of series ``s`` (``j``-th of it) is ``first[s] - step * before[s]
+    + step * g`` where ``before[s]`` counts the windows of earlier series."""
+    count = np.maximum(count, 0)
+    before = np.cumsum(count) - count
+    base = np.repeat(first - step * before, count)  # (W,)
+    return torch.from_numpy(base + step * np.arange(int(count.sum()), dtype=np.int64))
