@@ -22,12 +22,14 @@ import pandas as pd
 
 from expdir import contract as c
 from expdir import remote
+from model.training import TrainConfig
 from search.config import SearchConfigError
 from search.optuna_space import distribution
 from search.space import Param
 
 FINISHED = ("completed", "stopped")  # the trials.csv statuses whose best_val_loss the searcher saw
 WARM_START_ATTR = "warm_start_from"  # user attribute of a study trial copied from an earlier experiment
+TUNED_SINCE = {"loss": TrainConfig.loss}  # options the default space gained, as earlier trials had them
 
 
 def study_file(path: Path) -> Path:
@@ -89,9 +91,11 @@ def load_warm_start(location: str) -> WarmStart:
 
 
 def _earlier(row: pd.Series) -> EarlierTrial:
+    """One row of an earlier trials.csv. An option tuned only since a later version (no column
+    in an experiment made before) is the value that trial trained with (:data:`TUNED_SINCE`)."""
     config = {str(k).removeprefix(c.CONFIG_PREFIX): _plain(v) for k, v in row.items()
               if str(k).startswith(c.CONFIG_PREFIX) and not _missing(v)}
-    return EarlierTrial(str(row["trial_id"]), config, float(row[c.SEARCH_METRIC]))
+    return EarlierTrial(str(row["trial_id"]), {**TUNED_SINCE, **config}, float(row[c.SEARCH_METRIC]))
 
 
 def fits(trial: EarlierTrial, space: dict[str, Param], fixed: dict[str, Any]) -> bool:
