@@ -52,7 +52,8 @@ FORECASTERS = ("model", "naive", "seasonal_naive")
 BASELINES = ("naive", "seasonal_naive")
 CHOICES = ("best", "ensemble", *BASELINES)
 SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
-                  "trial, the ensemble, naive and seasonal-naive")
+                  "trial, the ensemble, naive and seasonal-naive; on a short series, the mean loss over the "
+                  "search's validation part and the earlier origins (each candidate retrained there)")
 
 # Vocabularies.
 TRIAL_STATUSES = ("completed", "stopped", "failed", "running", "pending")
@@ -224,22 +225,53 @@ class SelectionRecord:
     chosen: str
     val_loss: dict[str, float | None]
     rule: str = SELECTION_RULE
+    # a short series: each candidate's loss at the earlier validation origins, oldest last
+    earlier: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def baseline_won(self) -> bool:
         return self.chosen in BASELINES
 
+    def scores(self) -> dict[str, float]:
+        """What the choice compares: each candidate's validation loss, or with earlier origins
+        its mean over the search's own and every earlier origin where all candidates have one."""
+        finite, common = self._finite(), self._common()
+        return {k: (v + sum(float(self.earlier[k][i] or 0.0) for i in common)) / (1 + len(common))
+                for k, v in finite.items()}
+
+    @property
+    def origins(self) -> int:
+        """How many validation origins the choice compared (1: the search's own only)."""
+        return 1 + len(self._common())
+
+    def _finite(self) -> dict[str, float]:
+        return {k: float(v) for k in CHOICES if (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
+
+    def _common(self) -> list[int]:
+        """The earlier origins where every candidate with a validation loss has one too."""
+        finite = self._finite()
+        n = min((len(self.earlier.get(k, [])) for k in finite), default=0)
+        return [i for i in range(n) if all(finite_or_none(self.earlier[k][i]) is not None for k in finite)]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"chosen": self.chosen, "rule": self.rule,
-                "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES}}
+        d: dict[str, Any] = {"chosen": self.chosen, "rule": self.rule,
+                             "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES}}
+        if self.earlier:
+            d["earlier_origins"] = {k: [finite_or_none(v) for v in vs] for k, vs in self.earlier.items()}
+            d["score"] = self.scores()
+        return d
 
     @classmethod
     def from_dict(cls, raw: Any) -> SelectionRecord | None:
         if not isinstance(raw, dict) or raw.get("chosen") not in CHOICES:
             return None
         losses = raw["val_loss"] if isinstance(raw.get("val_loss"), dict) else {}
+        earlier = raw.get("earlier_origins")
+        earlier = earlier if isinstance(earlier, dict) else {}
         return cls(chosen=str(raw["chosen"]), val_loss={k: finite_or_none(losses.get(k)) for k in CHOICES},
-                   rule=str(raw.get("rule") or SELECTION_RULE))
+                   rule=str(raw.get("rule") or SELECTION_RULE),
+                   earlier={str(k): [finite_or_none(v) for v in vs] for k, vs in earlier.items()
+                            if k in CHOICES and isinstance(vs, list)})
 
 
 @dataclass(frozen=True)

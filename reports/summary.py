@@ -77,10 +77,11 @@ def verdict(exp: Experiment) -> Verdict:
         text += " " + _ensemble_sentence(ensemble, metrics, names, metric)
     selection = exp.run.selection
     if selection is not None and selection.baseline_won:
-        losses = selection.val_loss
+        losses = selection.scores()  # val_loss, or its mean over the earlier origins too
+        measure = "val_loss" if selection.origins == 1 else f"mean val_loss over {selection.origins} origins"
         trained = min((v for k in ("best", "ensemble") if (v := losses.get(k)) is not None),
                       default=math.inf)
-        text = (f"No trained model beat {BASELINE_NAMES[selection.chosen]} on validation (val_loss "
+        text = (f"No trained model beat {BASELINE_NAMES[selection.chosen]} on validation ({measure} "
                 f"{losses[selection.chosen]:.4g} vs {trained:.4g}): the search forecasts with "
                 f"{BASELINE_NAMES[selection.chosen]}. " + text)
         good = False

@@ -169,14 +169,15 @@ def write_report(path: Path) -> Path | None:
 
 def _selection_line(selection: Any) -> str:
     """Which forecaster the search chose on validation, plainly when a baseline won."""
-    losses = {k: v for k, v in selection.val_loss.items() if v is not None}
-    shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in losses.items())
+    shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in selection.scores().items())
+    measure = ("val_loss" if selection.origins == 1
+               else f"mean val_loss over {selection.origins} validation origins")
     if selection.baseline_won:
         name = selection.chosen.replace("_", "-")
         return (f"chosen on validation: {name}. No trained model beat {name} on validation "
-                f"(val_loss {shown}): forecasts use {name}")
+                f"({measure} {shown}): forecasts use {name}")
     who = "the top-k ensemble" if selection.chosen == "ensemble" else "the best trial"
-    return f"chosen on validation: {who} (val_loss {shown})"
+    return f"chosen on validation: {who} ({measure} {shown})"
 
 
 def _finish(outcome: Any, report: bool) -> int:

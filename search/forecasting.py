@@ -15,9 +15,9 @@ The honesty check calibrates on validation origins only and counts the test poin
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +75,18 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
 
 
 def select(best: BestRecord | None, ensemble: EnsembleRecord | None,
-           baselines: dict[str, float | None]) -> SelectionRecord | None:
-    """The candidate with the lowest validation loss (ties: the earlier in ``CHOICES``, trained
-    networks first). None without a best trial (no trial finished)."""
+           baselines: dict[str, float | None],
+           earlier: dict[str, list[float | None]] | None = None) -> SelectionRecord | None:
+    """The candidate with the lowest validation loss, or, with ``earlier`` origins
+    (:mod:`search.backtest`), the lowest mean loss over them and the search's own (ties: the
+    earlier in ``CHOICES``, trained networks first). None without a best trial."""
     if best is None:
         return None
     losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None, **baselines}
-    finite = {k: float(v) for k in c.CHOICES if (v := losses.get(k)) is not None and math.isfinite(v)}
-    chosen = min(finite, key=finite.__getitem__) if finite else "best"
-    return SelectionRecord(chosen=chosen, val_loss={k: losses.get(k) for k in c.CHOICES})
+    record = SelectionRecord(chosen="best", val_loss={k: losses.get(k) for k in c.CHOICES},
+                             earlier=earlier or {})
+    scores = record.scores()
+    return replace(record, chosen=min(scores, key=scores.__getitem__) if scores else "best")
 
 
 def choose(best: BestRecord, ensemble: EnsembleRecord | None, run: RunRecord | None = None) -> str:

@@ -35,14 +35,14 @@ from model.data import DataError, Dataset
 from model.evaluate import val_baselines
 from model.forecast import ForecastError, Member, refit
 from model.training import TrainConfig
+from search import backtest, reaper
 from search import cluster as cluster_checks
-from search import reaper
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
 from search.forecasting import make_forecast, select, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
-from search.results import trial_records
+from search.results import TrialRecord, trial_records
 from search.signals import sigterm_as_interrupt
 from search.space import describe
 from search.storage import (
@@ -202,7 +202,7 @@ def _search(
     best = write_best(path, order[0], plan.data) if order else None
     ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
     write_importance(path, trials, plan.space)
-    selection = select(best, ensemble, _baselines(plan))
+    selection = select(best, ensemble, _baselines(plan), _earlier_origins(plan, records, best, ensemble))
     unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
     unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
     status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
@@ -213,6 +213,23 @@ def _search(
     forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
     sync_up(plan)
     return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection)
+
+
+def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRecord | None,
+                     ensemble: EnsembleRecord | None) -> dict[str, list[float | None]] | None:
+    """On a short series, the candidates' losses at earlier validation origins (each retrained
+    there, in this process, after the trials): one validation block is too little to choose on."""
+    horizon = TrainConfig.from_dict(plan.fixed).horizon
+    if best is None or not backtest.is_short(plan.data, horizon):
+        return None
+    ids = [m.trial_id for m in ensemble.members] if ensemble is not None else [best.trial_id]
+    configs = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
+    members = {trial_id: configs[trial_id] for trial_id in ids}
+    if plan.config.verbose > 0:
+        print(f"short validation part ({plan.data.n_val} points): scoring the best trial"
+              + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
+              + f" and the baselines at up to {backtest.ORIGINS} earlier origins", flush=True)
+    return backtest.backtest(plan.data, members, best.trial_id)
 
 
 def _baselines(plan: SearchPlan) -> dict[str, float | None]:

@@ -1,0 +1,98 @@
+"""Earlier validation origins on a short series: the split moved back never reaches the test
+part, each candidate is retrained and scored there with val_loss's loss, and the choice is the
+lowest mean over every origin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from expdir.contract import SelectionRecord
+from model.data import DataSpec, load
+from model.evaluate import val_baselines
+from model.training import TrainConfig
+from search import backtest
+
+SMALL = TrainConfig(hidden_size=8, window=12, horizon=12, batch_size=16, max_epochs=3, patience=3)
+
+
+@pytest.fixture(scope="module")
+def airline12():
+    """The short case: airline with a 12-month test and a 12-month validation block."""
+    return load(DataSpec("airline", val_fraction=0.0834, test_fraction=0.0834))
+
+
+def test_short_means_one_validation_block(airline12):
+    assert backtest.is_short(airline12, 12)
+    assert not backtest.is_short(load(DataSpec("co2")), 1)
+
+
+def test_earlier_origins_roll_back_by_one_validation_length_and_never_touch_test(airline12):
+    data = airline12
+    splits = backtest.origins(data, [SMALL])
+    assert len(splits) == backtest.ORIGINS
+    n_pre = data.n_train + data.n_val
+    for back, split in enumerate(splits, start=1):
+        assert split.n_val == data.n_val and split.n_train == data.n_train - back * data.n_val
+        assert split.n_train + split.n_val <= n_pre - (back - 1) * data.n_val <= n_pre  # before test
+        train = data.values[: split.n_train, 0].astype(np.float64)
+        assert float(split.mean[0]) == pytest.approx(train.mean())  # scaled by its own training part
+
+
+def test_origins_stop_where_a_window_no_longer_fits(airline12):
+    # 108 training points one block back, 96 two back; every candidate needs 16 training windows
+    wide = TrainConfig(window=75, horizon=12)  # 22 windows one block back, 10 two back
+    assert len(backtest.origins(airline12, [SMALL, wide])) == 1
+    assert backtest.backtest(airline12, {"a": TrainConfig(window=90, horizon=12)}, "a") == {}
+
+
+def test_backtest_scores_every_candidate_at_every_origin(airline12):
+    members = {"a": SMALL, "b": TrainConfig(**{**SMALL.to_dict(), "seed": 1, "scaler": "window"})}
+    losses = backtest.backtest(airline12, members, "a")
+    assert set(losses) == {"best", "ensemble", "naive", "seasonal_naive"}
+    assert all(len(v) == backtest.ORIGINS for v in losses.values())
+    for back, split in enumerate(backtest.origins(airline12, list(members.values())), start=1):
+        baselines = val_baselines(split, 12, SMALL.max_val_windows)
+        assert losses["naive"][back - 1] == pytest.approx(baselines["naive"])
+        assert losses["seasonal_naive"][back - 1] == pytest.approx(baselines["seasonal_naive"])
+    assert all(v is not None and v > 0 for v in losses["best"] + losses["ensemble"])
+
+
+def test_the_choice_is_the_lowest_mean_over_every_origin():
+    """Best wins on the search's own block by luck; over three origins seasonal-naive is better."""
+    record = SelectionRecord(chosen="best", val_loss={"best": 0.10, "ensemble": None, "naive": 0.9,
+                                                      "seasonal_naive": 0.20},
+                             earlier={"best": [0.6, 0.5], "naive": [0.8, 0.9], "seasonal_naive": [0.25, 0.3]})
+    scores = record.scores()
+    assert scores == pytest.approx({"best": 0.4, "naive": 0.8666667, "seasonal_naive": 0.25})
+    assert SelectionRecord.from_dict(record.to_dict()) == record
+    assert record.to_dict()["score"] == scores
+    # an origin where a candidate has no loss (a season longer than its history) is left out for all
+    partial = SelectionRecord(chosen="best", val_loss=record.val_loss,
+                              earlier={**record.earlier, "seasonal_naive": [None, 0.3]})
+    assert partial.scores() == pytest.approx({"best": 0.3, "naive": 0.9, "seasonal_naive": 0.25})
+
+
+@pytest.mark.slow
+def test_a_short_series_search_chooses_over_every_origin(tmp_path):
+    """The real CLI on the short airline case: tunecast.json records each candidate's loss at
+    the earlier origins and the choice is the lowest mean; the CLI's line says how it chose."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "search", "--data", "airline", "--horizon", "12", "--val-fraction", "0.0834",
+         "--test-fraction", "0.0834", "--trials", "2", "--max-epochs", "3", "--storage", str(tmp_path),
+         "--name", "short", "--no-report", "--no-forecast"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    raw = json.loads((tmp_path / "short" / "tunecast.json").read_text())["selection"]
+    record = SelectionRecord.from_dict(raw)
+    assert record is not None and record.origins == 1 + backtest.ORIGINS
+    assert set(raw["earlier_origins"]) >= {"best", "naive", "seasonal_naive"}
+    assert record.chosen == min(record.scores(), key=record.scores().__getitem__)
+    assert f"mean val_loss over {record.origins} validation origins" in done.stdout
+    assert "earlier origins" in done.stdout  # said before it retrains the candidates
