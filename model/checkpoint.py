@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from model.data import Dataset
+from model.panel import Panel
 from model.training import TrainConfig, build_model
 
 FORMAT = "tunecast-model"
@@ -47,8 +48,13 @@ class ModelInfo:
     trained_on: int | None = None  # the leading points of the series it was trained on
 
     @classmethod
-    def of(cls, config: TrainConfig, data: Dataset, **fields: Any) -> ModelInfo:
-        """The description of a network trained with ``config`` on ``data``'s training part."""
+    def of(cls, config: TrainConfig, data: Dataset | Panel, **fields: Any) -> ModelInfo:
+        """The description of a network trained with ``config`` on ``data``'s training part.
+        A panel's network reads each series in its own scaling (the panel's, per series): the
+        description holds no one scaling (``mean``/``std`` empty) and the number of series."""
+        if isinstance(data, Panel):
+            extra = {**fields.pop("extra", {}), "n_series": data.n_series}
+            return cls(config, data.input_size, data.columns, extra=extra, **fields)
         return cls(config, data.input_size, data.columns, mean=tuple(map(float, data.mean)),
                    std=tuple(map(float, data.std)), trained_on=data.n_train, **fields)
 

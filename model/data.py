@@ -198,7 +198,12 @@ def check_window(data: Dataset, window: int, horizon: int) -> None:
 
 def load(spec: DataSpec) -> Dataset:
     """Read and validate the series described by ``spec``."""
-    frame, name, target, time_column, season = _read(spec)
+    return series_from_frame(spec, *_read(spec))
+
+
+def series_from_frame(spec: DataSpec, frame: pd.DataFrame, name: str, target: str | None,
+                      time_column: str | None, season: int) -> Dataset:
+    """Validate the frame ``_read`` gave for ``spec`` as one series (``load`` after reading)."""
     _refuse_panel(frame, name, {target, time_column, *spec.features}, time_column)
     target = target or _guess_target(frame, spec)
     columns = [target, *[f for f in spec.features if f != target]]
@@ -316,10 +321,9 @@ def _refuse_panel(frame: pd.DataFrame, name: str, skip: set[str | None], time_co
     first = ids.iloc[0]
     first = first.item() if isinstance(first, np.generic) else first  # 'A', or 7 for numeric ids
     raise DataError(
-        f"'{name}' looks like a long-format panel ({ids.nunique()} series in column '{id_column}'): "
-        "this reads one series, and searching all series in one model is not available yet in the "
-        f"CLI; keep one series with pandas, df[df['{id_column}'] == {first!r}], and save that to its "
-        "own file"
+        f"'{name}' looks like a long-format panel ({ids.nunique()} series in column '{id_column}') "
+        f"read as one series: pass --id-column {id_column} to search all series with one model, or "
+        f"keep one series with pandas, df[df['{id_column}'] == {first!r}], and save that to its own file"
     )
 
 

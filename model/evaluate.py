@@ -1,4 +1,10 @@
-"""Predict and evaluate on the test split (DESIGN.md's protocol), in original units."""
+"""Predict and evaluate on the test split (DESIGN.md's protocol), in original units.
+
+One series or a panel (:class:`model.panel.Panel`): a panel's forecasts are unscaled with each
+series' own statistics and scored per series (:mod:`model.panel_metrics`); ``Evaluation.metrics``
+then holds the aggregates across series (mean MASE, mean MASE ratio to seasonal-naive, mean
+sMAPE: MAE and RMSE across series of different scales mean nothing) and ``per_series`` the rest.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from torch import nn
 
 from model.data import Dataset
 from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
+from model.panel import Panel
+from model.panel_metrics import PanelMetrics, panel_metrics, panel_predictions_frame, panel_val_baselines
+from model.panel_windows import AnyWindows, data_windows
 from model.training import TrainConfig, eval_batch_size
-from model.windows import Windows, split_windows
+from model.windows import split_windows
 
 
 @dataclass
@@ -25,10 +34,11 @@ class Evaluation:
     attention: np.ndarray  # (K, T) attention weights of every test forecast
     metrics: dict[str, dict[str, float]]  # {"model"|"naive"|"seasonal_naive": {metric: value}}
     protocol: str
+    per_series: PanelMetrics | None = None  # a panel: every series' own metrics
 
 
 @torch.no_grad()
-def predict(model: nn.Module, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: nn.Module, windows: AnyWindows) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs ``[K, H]`` (scaled units) and attention weights ``[K, T]`` for every window."""
     model.eval()
     predictions, weights = [], []
@@ -42,25 +52,41 @@ def predict(model: nn.Module, windows: Windows) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(predictions), np.concatenate(weights)
 
 
-def _windows(model: nn.Module, data: Dataset, config: TrainConfig) -> dict[str, Windows]:
-    """The config's train/val/test windows over the scaled series, on the model's device."""
-    series = torch.from_numpy(data.scaled()).to(next(model.parameters()).device)
-    return split_windows(data, config.window, config.horizon, series)
+def _windows(model: nn.Module, data: Dataset | Panel, config: TrainConfig) -> dict[str, AnyWindows]:
+    """The config's train/val/test windows over the scaled data, on the model's device."""
+    return data_windows(data, config.window, config.horizon, next(model.parameters()).device)
 
 
-def evaluate(model: nn.Module, data: Dataset, config: TrainConfig) -> Evaluation:
+def evaluate(model: nn.Module, data: Dataset | Panel, config: TrainConfig) -> Evaluation:
     """Forecast the test split and score model, naive and seasonal-naive on the same points."""
     test = _windows(model, data, config)["test"]
     scaled_pred, attention = predict(model, test)
     positions = test.target_positions()  # (K, H)
-    y_pred = data.unscale_target(scaled_pred)
+    if isinstance(data, Panel):
+        y_pred = data.unscale_target(_series_of(data, positions), scaled_pred)  # each series' own scale
+    else:
+        y_pred = data.unscale_target(scaled_pred)
     return _scored(data, positions, y_pred, attention.astype(np.float32))
 
 
-def _scored(data: Dataset, positions: np.ndarray, y_pred: np.ndarray, attention: np.ndarray) -> Evaluation:
+def _series_of(panel: Panel, positions: np.ndarray) -> np.ndarray:
+    """The series of every forecast block ``positions [K, H]`` (rows of the panel), ``(K,)``."""
+    return np.searchsorted(panel.offsets, positions[:, 0], side="right") - 1
+
+
+def _protocol(horizon: int) -> str:
+    return "rolling one-step" if horizon == 1 else f"non-overlapping blocks of {horizon}"
+
+
+def _scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray,
+            attention: np.ndarray) -> Evaluation:
     """Score ``y_pred`` ([K, H], original units) and the baselines on the same test points."""
     target = data.values[:, 0].astype(np.float64)  # (N,) original units
     y_true = target[positions]
+    protocol = _protocol(positions.shape[1])
+    if isinstance(data, Panel):
+        scores = panel_metrics(data, positions, y_pred)
+        return Evaluation(positions, y_true, y_pred, attention, scores.summary(), protocol, scores)
     insample = target[: data.n_train + data.n_val]
     m = data.season_length
     forecasts = {
@@ -72,12 +98,12 @@ def _scored(data: Dataset, positions: np.ndarray, y_pred: np.ndarray, attention:
         name: all_metrics(y_true.ravel(), forecast.ravel(), insample, m)
         for name, forecast in forecasts.items()
     }
-    horizon = positions.shape[1]
-    protocol = "rolling one-step" if horizon == 1 else f"non-overlapping blocks of {horizon}"
     return Evaluation(positions, y_true, y_pred, attention, metrics, protocol)
 
 
-def val_forecast(model: nn.Module, data: Dataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def val_forecast(
+    model: nn.Module, data: Dataset | Panel, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Predictions ``[K, H]`` for the validation windows and their targets, in scaled units
     (the units of ``val_loss``)."""
     val = _windows(model, data, config)["val"]
@@ -85,11 +111,14 @@ def val_forecast(model: nn.Module, data: Dataset, config: TrainConfig) -> tuple[
     return prediction, val.y().cpu().numpy()
 
 
-def val_baselines(data: Dataset, horizon: int, max_windows: int) -> dict[str, float | None]:
+def val_baselines(data: Dataset | Panel, horizon: int, max_windows: int) -> dict[str, float | None]:
     """Naive's and seasonal-naive's validation loss, in the units of a trial's ``val_loss``: the
     mean absolute error on the scaled series over the same validation windows (every H-step
     target block inside the validation part, thinned to ``max_windows`` as training does).
-    Seasonal-naive is None when the season reaches back before the series starts."""
+    Seasonal-naive is None when the season reaches back before the series starts. A panel:
+    :func:`model.panel_metrics.panel_val_baselines`."""
+    if isinstance(data, Panel):
+        return panel_val_baselines(data, horizon, max_windows)
     val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
     positions = (val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :]  # (K, H)
     series = data.scaled()[:, 0].astype(np.float64)
@@ -105,7 +134,7 @@ def val_baselines(data: Dataset, horizon: int, max_windows: int) -> dict[str, fl
     return losses
 
 
-def mean_forecast(evaluations: list[Evaluation], data: Dataset) -> Evaluation:
+def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evaluation:
     """The ensemble of several models: the mean of their test forecasts, scored like one model.
 
     Every member must forecast the same test points (the same split and horizon; the window
@@ -118,8 +147,12 @@ def mean_forecast(evaluations: list[Evaluation], data: Dataset) -> Evaluation:
     return _scored(data, positions, y_pred, np.zeros((len(positions), 0), dtype=np.float32))
 
 
-def predictions_frame(data: Dataset, evaluation: Evaluation) -> pd.DataFrame:
-    """One row per series point: index, time, split, y_true, y_pred (test only), block."""
+def predictions_frame(data: Dataset | Panel, evaluation: Evaluation) -> pd.DataFrame:
+    """One row per series point: index, time, split, y_true, y_pred (test only), block. A panel:
+    one row per series and point, the series' id first and ``index`` counted within the series
+    (:func:`model.panel_metrics.panel_predictions_frame`)."""
+    if isinstance(data, Panel):
+        return panel_predictions_frame(data, evaluation.positions, evaluation.y_pred)
     n = data.n_points
     split = np.array(["train"] * n, dtype=object)
     split[data.n_train : data.n_train + data.n_val] = "val"

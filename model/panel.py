@@ -15,7 +15,7 @@ per series and across series by :mod:`model.panel_metrics`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,8 +31,10 @@ from model.data import (
     _require_columns,
     _statistics,
     min_length,
+    series_from_frame,
     split_sizes,
 )
+from model.datasets import BUILTINS
 from model.metrics import mase_scale
 
 ID_COLUMN, TIME_COLUMN, TARGET = "unique_id", "ds", "y"  # Nixtla's long format
@@ -152,6 +154,15 @@ class Panel:
             spec=self.spec,
         )
 
+    def describe(self) -> str:
+        """One line for the console: how many series, their lengths, and what was dropped."""
+        line = (f"panel: {self.n_series} series in column '{self.spec.id_column}', {self.n_points:,} points "
+                f"({int(self.lengths.min())} to {int(self.lengths.max())} per series)")
+        if self.dropped:
+            line += (f"; dropped {len(self.dropped)} series shorter than --min-length "
+                     f"{self.spec.min_length}")
+        return line
+
     def summary(self) -> dict[str, Any]:
         """The spec plus the panel's size and splits, for tunecast.json."""
         d = self.spec.to_dict()
@@ -185,6 +196,42 @@ class _Rows(NamedTuple):
         time = None if self.time is None else self.time[keep]
         return self._replace(values=self.values[keep], codes=self.codes[keep], time=time,
                              rows=self.rows[keep])
+
+
+def load_any(spec: DataSpec) -> Dataset | Panel:
+    """One series or a panel, whichever ``spec`` describes: a :class:`PanelSpec` (``--id-column``
+    or ``--min-length`` given) is a panel; so is a file in Nixtla's long format (a ``unique_id``
+    column naming several series), read with Nixtla's names; anything else is one series."""
+    if isinstance(spec, PanelSpec):
+        return load_panel(spec)
+    frame, name, target, time_column, season = _read(spec)
+    if spec.source not in BUILTINS and _is_nixtla_panel(frame, spec):
+        return panel_from_frame(frame, as_panel_spec(spec), name)
+    return series_from_frame(spec, frame, name, target, time_column, season)
+
+
+def as_panel_spec(spec: DataSpec) -> PanelSpec:
+    """``spec`` read as a panel with Nixtla's id column (a PanelSpec stays as it is)."""
+    if isinstance(spec, PanelSpec):
+        return spec
+    return PanelSpec(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)})
+
+
+def data_spec(d: dict[str, Any]) -> DataSpec:
+    """The spec a YAML/JSON/CLI dict describes: a :class:`PanelSpec` when it names an id column
+    or a minimum length (tunecast.json keeps both for a panel, so a resume reads a panel back)."""
+    if "id_column" in d or "min_length" in d:
+        return PanelSpec.from_dict(d)
+    return DataSpec.from_dict(d)
+
+
+def _is_nixtla_panel(frame: pd.DataFrame, spec: DataSpec) -> bool:
+    """A ``unique_id`` column (not the target, time or a feature) with several series, each on
+    several rows: Nixtla's long format."""
+    if ID_COLUMN not in frame.columns or ID_COLUMN in {spec.target, spec.time_column, *spec.features}:
+        return False
+    ids = frame[ID_COLUMN].dropna()
+    return bool(ids.nunique() > 1 and not ids.is_unique)
 
 
 def load_panel(spec: PanelSpec) -> Panel:

@@ -9,16 +9,17 @@ units of a trial's ``val_loss``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
-from model.panel import Panel
+from model.metrics import METRIC_NAMES, all_metrics, naive_forecast, seasonal_naive_forecast
+from model.panel import ID_COLUMN, Panel
 from model.panel_windows import panel_windows
 
 FORECASTERS = ("model", "naive", "seasonal_naive")
+AGGREGATE_METRICS = ("mase", "mase_ratio", "smape")  # across series: scale-free only
 
 
 @dataclass
@@ -34,6 +35,24 @@ class PanelMetrics:
 
     per_series: dict[str, dict[str, dict[str, float]]]
     aggregate: dict[str, dict[str, float]]
+    points: dict[str, int] = field(default_factory=dict)  # test points scored per series
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``aggregate`` without the series count: ``{forecaster: {mase, mase_ratio, smape}}``."""
+        return {name: {m: values[m] for m in AGGREGATE_METRICS} for name, values in self.aggregate.items()}
+
+    def wide(self) -> pd.DataFrame:
+        """One row per series (per_series.csv): its id, its test points, ``<forecaster>_<metric>``
+        for every forecaster and metric, and ``mase_ratio`` (the model's MASE over
+        seasonal-naive's; empty where seasonal-naive is exact)."""
+        rows = []
+        for sid, by_name in self.per_series.items():
+            row: dict[str, object] = {ID_COLUMN: sid, "n_test_points": self.points.get(sid)}
+            row.update({f"{name}_{m}": by_name[name][m] for name in FORECASTERS for m in METRIC_NAMES})
+            reference = by_name["seasonal_naive"]["mase"]
+            row["mase_ratio"] = by_name["model"]["mase"] / reference if reference > 0 else float("nan")
+            rows.append(row)
+        return pd.DataFrame(rows, columns=per_series_columns())
 
     def frame(self) -> pd.DataFrame:
         """One row per series and forecaster: series, forecaster, mae, rmse, mase, smape."""
@@ -56,6 +75,7 @@ def panel_metrics(panel: Panel, positions: np.ndarray, y_pred: np.ndarray) -> Pa
     order = np.argsort(series, kind="stable")
     present, first = np.unique(series[order], return_index=True)
     per_series: dict[str, dict[str, dict[str, float]]] = {}
+    points: dict[str, int] = {}
     for s, rows in zip(present, np.split(order, first[1:]), strict=True):
         o, n = int(panel.offsets[s]), int(panel.lengths[s])
         target = panel.values[o : o + n, 0].astype(np.float64)  # (n,) original units
@@ -69,7 +89,42 @@ def panel_metrics(panel: Panel, positions: np.ndarray, y_pred: np.ndarray) -> Pa
         per_series[str(panel.ids[s])] = {
             name: all_metrics(target[block].ravel(), f.ravel(), insample, m) for name, f in forecasts.items()
         }
-    return PanelMetrics(per_series, _aggregate(per_series))
+        points[str(panel.ids[s])] = int(block.size)
+    return PanelMetrics(per_series, _aggregate(per_series), points)
+
+
+def per_series_columns() -> list[str]:
+    """The columns of per_series.csv (:meth:`PanelMetrics.wide`)."""
+    return [ID_COLUMN, "n_test_points", *(f"{name}_{m}" for name in FORECASTERS for m in METRIC_NAMES),
+            "mase_ratio"]
+
+
+def panel_predictions_frame(panel: Panel, positions: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+    """predictions.csv of a panel: one row per series and point, ``unique_id`` first, then what a
+    single series' file holds (index, time, split, y_true, y_pred, block), ``index`` and ``block``
+    counted within each series. ``positions [K, H]``: rows of the panel forecast by ``y_pred``."""
+    rows = panel.series_index()  # (N,)
+    local = np.arange(panel.n_points) - panel.offsets[rows]  # (N,) position within its series
+    split = np.where(local < panel.n_train[rows], "train",
+                     np.where(local < (panel.n_train + panel.n_val)[rows], "val", "test"))
+    pred = np.full(panel.n_points, np.nan)
+    pred[positions.ravel()] = np.asarray(y_pred, dtype=np.float64).ravel()
+    block = np.full(panel.n_points, np.nan)
+    if positions.shape[1] > 1:
+        series = np.searchsorted(panel.offsets, positions[:, 0], side="right") - 1  # (K,) non-decreasing
+        first = np.searchsorted(series, series, side="left")  # each block's series' first block
+        block[positions.ravel()] = np.repeat(np.arange(len(positions)) - first, positions.shape[1])
+    time = (pd.Series(panel.time).astype(str).to_numpy() if panel.time is not None
+            else np.full(panel.n_points, ""))
+    return pd.DataFrame({
+        ID_COLUMN: panel.ids[rows],
+        "index": local,
+        "time": time,
+        "split": split,
+        "y_true": panel.values[:, 0].astype(np.float64),
+        "y_pred": pred,
+        "block": pd.Series(block).astype("Int64"),
+    })
 
 
 def _aggregate(per_series: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

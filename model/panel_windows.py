@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.data import MIN_TRAIN_WINDOWS, DataError, min_length
+from model.data import MIN_TRAIN_WINDOWS, DataError, Dataset, check_window, min_length
 from model.panel import Panel, _too_short
-from model.windows import WindowViews
+from model.windows import Windows, WindowViews, split_windows
 
 
 @dataclass
@@ -124,3 +124,19 @@ def _starts(first: np.ndarray, count: np.ndarray, step: int) -> torch.Tensor:
     before = np.cumsum(count) - count
     base = np.repeat(first - step * before, count)  # (W,)
     return torch.from_numpy(base + step * np.arange(int(count.sum()), dtype=np.int64))
+
+
+AnyWindows = Windows | PanelWindows  # what training and evaluation read: x(idx), y(idx), len, thinned
+
+
+def data_windows(
+    data: Dataset | Panel, window: int, horizon: int, device: str | torch.device | None = None
+) -> dict[str, AnyWindows]:
+    """The train/val/test windows of one series or of a panel (checked first: a series too short
+    for ``window`` and ``horizon`` is a :class:`DataError`), over one scaled copy of the data on
+    ``device`` (on the CPU a panel's windows share its array's memory)."""
+    if isinstance(data, Panel):
+        return dict(panel_windows(data, window, horizon, panel_tensor(data, device)))
+    check_window(data, window, horizon)
+    series = torch.from_numpy(data.scaled())
+    return dict(split_windows(data, window, horizon, series if device is None else series.to(device)))

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.data import Dataset, check_window
+from model.data import Dataset
 from model.network import AttentionLSTM
+from model.panel import Panel
+from model.panel_windows import AnyWindows, data_windows
 from model.typecast import cast
-from model.windows import Windows, split_windows
 
 SCALERS = ("standard", "window")
 LOSSES = ("mse", "mae", "huber")  # training losses; val_loss is the mean absolute error whatever the choice
@@ -172,7 +173,7 @@ def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
 
 @torch.no_grad()
 def mean_loss(
-    model: nn.Module, windows: Windows, progress: Callable[[int, int], None] | None = None
+    model: nn.Module, windows: AnyWindows, progress: Callable[[int, int], None] | None = None
 ) -> float:
     """Mean absolute error of ``model`` over all ``windows`` (eval mode): ``val_loss``.
     ``progress(done, total)`` (windows) is called before every batch; :func:`_progress` makes it
@@ -195,7 +196,7 @@ def mean_loss(
 
 def fit(
     config: TrainConfig,
-    data: Dataset,
+    data: Dataset | Panel,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     on_improve: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
     device: str | torch.device | None = None,
@@ -206,9 +207,12 @@ def fit(
 
     Args:
         config: hyperparameters.
-        data: a loaded dataset (its split and scaling are used as they are). Without a
-            validation part (:meth:`Dataset.for_refit`) ``val_loss`` is the training loss and
-            the weights of the last epoch are kept.
+        data: a loaded dataset (its split and scaling are used as they are), or a panel of
+            many series (one global model: windows from every series, batches mixing them,
+            each series standardised with its own training statistics, so losses are in
+            per-series standardised units). Without a validation part
+            (:meth:`Dataset.for_refit`) ``val_loss`` is the training loss and the weights of
+            the last epoch are kept.
         on_epoch: called once per epoch with ``{"epoch", "train_loss", "val_loss",
             "best_val_loss", "last_epoch"}`` (``last_epoch`` is True on the epoch that ends
             the run by max_epochs, patience or divergence).
@@ -221,14 +225,12 @@ def fit(
             ``{"epoch", "stage", "done", "of", "unit"}`` (stage "training": batches done of the
             epoch's; "validation": windows), so that a long epoch shows progress.
     """
-    check_window(data, config.window, config.horizon)
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     shuffle = torch.Generator().manual_seed(config.seed)
 
-    series = torch.from_numpy(data.scaled()).to(dev)  # (N, F), one copy on the device
-    windows = split_windows(data, config.window, config.horizon, series)
+    windows = data_windows(data, config.window, config.horizon, dev)  # (N, F) data, one copy on the device
     train, val = windows["train"], windows["val"].thinned(config.max_val_windows)
     model = build_model(config, data.input_size).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -314,7 +316,7 @@ def _progress(
 def _train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    train: Windows,
+    train: AnyWindows,
     config: TrainConfig,
     shuffle: torch.Generator,
     dev: torch.device,

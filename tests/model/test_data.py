@@ -241,10 +241,13 @@ def _panel(tmp_path, name="p.csv", ids=("A", "B", "C"), n=40, by_time=False, **n
     return frame, str(tmp_path / name)
 
 
-def test_long_format_panel_is_refused_with_the_line_that_keeps_one_series(capsys, tmp_path):
+def test_long_format_panel_read_as_one_series_is_refused_with_the_line_that_keeps_one(tmp_path):
     frame, path = _panel(tmp_path)
-    err = _assert_user_error(capsys, ["--data", path], "'p.csv' looks like a long-format panel "
-                             "(3 series in column 'unique_id')", "not available yet in the CLI")
+    with pytest.raises(DataError) as caught:  # the single-series loader; the CLI reads it as a panel
+        load(DataSpec(path))
+    err = str(caught.value)
+    assert "'p.csv' looks like a long-format panel (3 series in column 'unique_id')" in err
+    assert "pass --id-column unique_id to search all series with one model" in err
     expression = re.search(r"df\[df\[[^]]*\] == [^]]*\]", err)
     assert expression is not None and expression[0] == "df[df['unique_id'] == 'A']"
     one = tmp_path / "one.csv"
@@ -256,7 +259,8 @@ def test_panel_with_other_column_names_is_refused_before_its_duplicate_timestamp
     _, path = _panel(tmp_path, ids=("north", "south", "east"), by_time=True,
                      unique_id="store", ds="date", y="sales")
     err = _assert_user_error(capsys, ["--data", path, "--time-column", "date"],
-                             "(3 series in column 'store')", "df[df['store'] == 'north']")
+                             "(3 series in column 'store')", "pass --id-column store",
+                             "df[df['store'] == 'north']")
     assert "duplicate" not in err
 
 
