@@ -31,6 +31,7 @@ PREDICTIONS_FILE = "predictions.csv"
 ATTENTION_FILE = "attention.npy"
 FORECAST_DIR = "forecast"  # the future: the files below, and the forecaster's own folder format
 FORECAST_FILE = "forecast.csv"
+PER_SERIES_FILE = "per_series.csv"  # a panel: in best/ and ensemble/, one row per series
 STUDY_FILE = "optuna-study.log"  # the search's Optuna study (journal file): optuna-dashboard opens it
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
@@ -47,6 +48,10 @@ MODE = "min"
 # Test metrics (original units) and who is scored with them.
 METRIC_NAMES = ("mae", "rmse", "mase", "smape")
 FORECASTERS = ("model", "naive", "seasonal_naive")
+# A panel of many series: the test metrics across series (means over series of each series' own
+# MASE, of its MASE over seasonal-naive's, and of its sMAPE; MAE and RMSE would add up units);
+# every series' own METRIC_NAMES are in per_series.csv.
+PANEL_METRIC_NAMES = ("mase", "mase_ratio", "smape")
 
 # What the search may choose to forecast with: the lowest validation loss of these wins.
 BASELINES = ("naive", "seasonal_naive")
@@ -81,6 +86,11 @@ HISTORY_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "timestamp")
 HISTORY_NUMBER_COLUMNS = HISTORY_COLUMNS[1:]
 PREDICTION_COLUMNS = ("index", "time", "split", "y_true", "y_pred", "block")
 PREDICTION_NUMBER_COLUMNS = ("index", "y_true", "y_pred", "block")
+SERIES_ID_COLUMN = "unique_id"  # a panel: the series of a row, first in predictions.csv and per_series.csv
+PANEL_PREDICTION_COLUMNS = (SERIES_ID_COLUMN, *PREDICTION_COLUMNS)
+PER_SERIES_COLUMNS = (SERIES_ID_COLUMN, "n_test_points",
+                      *(f"{name}_{m}" for name in FORECASTERS for m in METRIC_NAMES), "mase_ratio")
+PER_SERIES_NUMBER_COLUMNS = PER_SERIES_COLUMNS[1:]
 FORECAST_COLUMNS = ("time", "forecast")  # then lo-<level>, hi-<level> per level
 
 
@@ -276,31 +286,46 @@ class SelectionRecord:
 
 @dataclass(frozen=True)
 class ScoreRecord:
-    """How a forecaster did on the test split, beside the naive baselines on the same points."""
+    """How a forecaster did on the test split, beside the naive baselines on the same points.
+
+    A panel (``n_series`` set): ``test`` holds :data:`PANEL_METRIC_NAMES`, the means across
+    series (``mase_ratio`` may be NaN: seasonal-naive exact on every series' test part)."""
 
     horizon: int
     season_length: int
     protocol: str  # "rolling one-step" or "non-overlapping blocks of H"
     n_test_points: int
-    test: dict[str, dict[str, float]]  # {forecaster: {metric: value}}, FORECASTERS x METRIC_NAMES
+    test: dict[str, dict[str, float]]  # {forecaster: {metric: value}}, FORECASTERS x metric_names
+    n_series: int | None = None  # a panel: how many series were scored
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return PANEL_METRIC_NAMES if self.n_series is not None else METRIC_NAMES
 
     def to_dict(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "season_length": self.season_length,
-                "protocol": self.protocol, "n_test_points": self.n_test_points,
-                "test": {name: {m: finite_or_none(v) for m, v in values.items()}
-                         for name, values in self.test.items()}}
+        d: dict[str, Any] = {"horizon": self.horizon, "season_length": self.season_length,
+                             "protocol": self.protocol, "n_test_points": self.n_test_points}
+        if self.n_series is not None:
+            d["n_series"] = self.n_series
+        d["test"] = {name: {m: finite_or_none(v) for m, v in values.items()}
+                     for name, values in self.test.items()}
+        return d
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ScoreRecord:
         test = raw.get("test")
+        n_series = int_or_none(raw.get("n_series"))
+        names = PANEL_METRIC_NAMES if n_series is not None else METRIC_NAMES
         scores: dict[str, dict[str, float]] = {}
         for forecaster in FORECASTERS:
             values = test.get(forecaster) if isinstance(test, dict) else None
             if not isinstance(values, dict):
                 raise ContractError(f"lacks test.{forecaster}")
             scores[forecaster] = {}
-            for name in METRIC_NAMES:
+            for name in names:
                 value = finite_or_none(values.get(name))
+                if value is None and name == "mase_ratio" and name in values:
+                    value = math.nan  # no series where seasonal-naive is not exact
                 if value is None:
                     raise ContractError(f"lacks a number at test.{forecaster}.{name}")
                 scores[forecaster][name] = value
@@ -309,7 +334,7 @@ class ScoreRecord:
         n_test = int_or_none(raw.get("n_test_points"))
         if horizon is None or season is None or n_test is None:
             raise ContractError("lacks horizon, season_length or n_test_points")
-        return cls(horizon, season, str(raw.get("protocol") or ""), n_test, scores)
+        return cls(horizon, season, str(raw.get("protocol") or ""), n_test, scores, n_series)
 
 
 @dataclass(frozen=True)

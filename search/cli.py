@@ -71,14 +71,17 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train one model and print its validation and test metrics."""
-    from model.data import DataSpec, load
+    """Train one model (on one series, or one global model on a panel) and print its validation
+    and test metrics."""
     from model.evaluate import evaluate
+    from model.panel import Panel, data_spec, load_any
     from model.training import TrainConfig, fit
 
-    spec = DataSpec.from_dict(data_overrides(args))
+    spec = data_spec(data_overrides(args))
     config = TrainConfig.from_dict(_parse_sets(args.set))
-    data = load(spec)
+    data = load_any(spec)
+    if isinstance(data, Panel) and not args.json:
+        print(data.describe(), flush=True)
 
     def show(m: dict[str, Any]) -> None:
         if not args.json:
@@ -93,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = fit(config, data, on_epoch=show, on_progress=progress)
     if not args.json:
-        print(f"testing on {data.n_test} points ...", flush=True)
+        print(f"testing on {int(sum(data.n_test))} points ...", flush=True)
     evaluation = evaluate(result.model, data, config)
     summary = {
         "status": result.status,

@@ -20,6 +20,8 @@ DATA_OPTIONS = {
     "val_fraction": "val_fraction",
     "test_fraction": "test_fraction",
     "missing": "missing",
+    "id_column": "id_column",
+    "min_length": "min_length",
 }
 
 
@@ -43,6 +45,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("error", "interpolate", "drop"),
         help="what to do with NaN/inf values (default: error)",
     )
+    g.add_argument("--id-column", help="long format, many series: the column naming each row's series "
+                   "(default for a file with Nixtla's unique_id, ds, y columns: unique_id)")
+    g.add_argument("--min-length", type=int, metavar="N",
+                   help="many series: drop the series with fewer than N points (default: refuse them)")
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:

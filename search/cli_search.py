@@ -180,18 +180,31 @@ def _selection_line(selection: Any) -> str:
     return f"chosen on validation: {who} ({measure} {shown})"
 
 
+def _panel_line(who: str, val_loss: float | None, scores: Any) -> str:
+    """A panel's test scores: means across its series, beside the baselines'."""
+    test = scores.test
+    return (f"{who}: val_loss {val_loss or float('nan'):.5f}; test over {scores.n_series} series: mean MASE "
+            f"{test['model']['mase']:.3f} (naive {test['naive']['mase']:.3f}, seasonal-naive "
+            f"{test['seasonal_naive']['mase']:.3f}), mean MASE ratio to seasonal-naive "
+            f"{test['model']['mase_ratio']:.3f}")
+
+
 def _finish(outcome: Any, report: bool) -> int:
     counts = outcome.trials["status"].value_counts().to_dict() if len(outcome.trials) else {}
     print(f"\nsearch {outcome.status}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     best, ensemble = outcome.best, outcome.ensemble
-    if best is not None:
+    if best is not None and best.scores.n_series is not None:
+        print(_panel_line(f"best trial {best.trial_id}", best.val_loss, best.scores))
+    elif best is not None:
         test = best.scores.test
         print(
             f"best trial {best.trial_id}: val_loss {best.val_loss:.5f}; test MASE "
             f"{test['model']['mase']:.3f} (naive {test['naive']['mase']:.3f}, seasonal-naive "
             f"{test['seasonal_naive']['mase']:.3f})"
         )
-    if ensemble is not None:
+    if ensemble is not None and ensemble.scores.n_series is not None:
+        print(_panel_line(f"top-{ensemble.k} ensemble (mean forecast)", ensemble.val_loss, ensemble.scores))
+    elif ensemble is not None:
         print(
             f"top-{ensemble.k} ensemble (mean forecast): val_loss {ensemble.val_loss:.5f}; "
             f"test MASE {ensemble.scores.test['model']['mase']:.3f}"

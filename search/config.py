@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from model.data import DataError, DataSpec
+from model.panel import data_spec
 from model.training import ConfigError, TrainConfig
 from model.typecast import cast
 from search.space import Param, SpaceError, parse_param
@@ -45,7 +46,7 @@ class SearchConfigError(ValueError):
 class SearchConfig:
     """One search: data, budget, resources, scheduler, space and where to store it."""
 
-    data: DataSpec = field(default_factory=lambda: DataSpec(source=DEFAULT_SOURCE))
+    data: DataSpec = field(default_factory=lambda: DataSpec(source=DEFAULT_SOURCE))  # or a PanelSpec
     name: str | None = None
     storage: str = "tunecast-runs"
     trials: int = 16
@@ -144,7 +145,7 @@ class SearchConfig:
             if key not in ("data", "train", "space"):
                 d[key] = _cast_option(key, types[key], value)
         try:
-            d["data"] = DataSpec.from_dict({"source": DEFAULT_SOURCE, **(d.get("data") or {})})
+            d["data"] = data_spec({"source": DEFAULT_SOURCE, **(d.get("data") or {})})
         except (DataError, TypeError) as exc:
             raise SearchConfigError(str(exc)) from None
         return cls(**d)

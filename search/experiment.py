@@ -2,7 +2,8 @@
 
 ``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json`` are written
 atomically (a temporary file or folder, then a rename), so an interrupted write never leaves
-half a file. Models are saved in the one model format of ``model.checkpoint``.
+half a file. Models are saved in the one model format of ``model.checkpoint``. A panel of many
+series adds ``per_series.csv`` to ``best/`` and ``ensemble/`` (every series' own test metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from expdir.contract import BestRecord, EnsembleRecord, MemberRecord, ScoreRecor
 from model import checkpoint
 from model.data import Dataset
 from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, val_forecast
+from model.panel import Panel
 from search.results import TrialRecord
 
 ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
@@ -108,21 +110,25 @@ def ensemble_members(trials: pd.DataFrame, records: list[TrialRecord], k: int) -
     return [r for r in top if loss[r.trial_id] <= limit]
 
 
-def _scores(evaluation: Evaluation, data: Dataset) -> ScoreRecord:
+def _scores(evaluation: Evaluation, data: Dataset | Panel) -> ScoreRecord:
     return ScoreRecord(
         horizon=int(evaluation.positions.shape[1]),
         season_length=data.season_length,
         protocol=evaluation.protocol,
         n_test_points=int(evaluation.positions.size),
         test=evaluation.metrics,
+        n_series=len(evaluation.per_series.per_series) if evaluation.per_series is not None else None,
     )
 
 
-def _write_forecast(folder: Path, data: Dataset, evaluation: Evaluation) -> None:
+def _write_forecast(folder: Path, data: Dataset | Panel, evaluation: Evaluation) -> None:
+    """predictions.csv, and for a panel per_series.csv."""
     predictions_frame(data, evaluation).to_csv(folder / c.PREDICTIONS_FILE, index=False)
+    if evaluation.per_series is not None:
+        evaluation.per_series.wide().to_csv(folder / c.PER_SERIES_FILE, index=False)
 
 
-def write_best(exp_dir: Path, best: TrialRecord, data: Dataset) -> BestRecord:
+def write_best(exp_dir: Path, best: TrialRecord, data: Dataset | Panel) -> BestRecord:
     """Evaluate the best checkpoint on the test split and write ``best/``."""
     assert best.checkpoint_dir is not None
     model, info = checkpoint.load(best.checkpoint_dir)
@@ -148,7 +154,7 @@ def _with_trial(info: checkpoint.ModelInfo, trial_id: str) -> checkpoint.ModelIn
     return replace(info, extra={**info.extra, "trial_id": trial_id})
 
 
-def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset) -> EnsembleRecord | None:
+def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Panel) -> EnsembleRecord | None:
     """Evaluate the mean forecast of ``members`` (the top trials by val_loss) and write
     ``ensemble/`` with each member's model under ``members/<trial_id>/``.
 

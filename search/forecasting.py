@@ -55,6 +55,19 @@ def _json(path: Path) -> dict[str, Any]:
     return raw
 
 
+PANEL_FORECAST = ("forecasting past the data is not available for a panel of many series yet "
+                  "(its test forecasts are in best/predictions.csv and best/per_series.csv)")
+
+
+def is_panel_experiment(exp_dir: Path) -> bool:
+    """Whether the experiment searched a panel of many series (tunecast.json's data says so)."""
+    try:
+        raw = json.loads((exp_dir / c.RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and isinstance(raw.get("data"), dict) and "n_series" in raw["data"]
+
+
 def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecord | None]:
     """The run, its best trial and its ensemble; a clear error when the search did not finish."""
     if not exp_dir.is_dir():
@@ -62,6 +75,9 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
                             "`tunecast search` printed")
     try:
         run = RunRecord.from_dict(_json(exp_dir / c.RUN_FILE))
+        if "n_series" in run.data:
+            raise ForecastError(f"experiment '{exp_dir}' searched {run.data['n_series']} series: "
+                                f"{PANEL_FORECAST}")
         if run.status != "completed" or run.best_trial_id is None:
             raise ForecastError(f"experiment '{exp_dir}' is {run.status}, with no best trial to forecast "
                                 "with: resume it (tunecast search --resume) or run a new search")

@@ -3,27 +3,36 @@
 The plan holds the loaded data, the experiment folder and the search space after the user's
 overrides and the clipping to the series. Every later step (the Tuner, the trainable, the
 records of the results) reads the plan; nothing parses the configuration again.
+
+The data is one series or a panel of many (:class:`model.panel.Panel`: ``--id-column``, or a
+file in Nixtla's long format); a panel is scaled here, once, so that the array every trial
+trains on goes into Ray's object store with the plan and no trial scales (copies) it again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from expdir import contract, remote
-from model.data import Dataset, load
+from model.data import Dataset, split_sizes
+from model.panel import Panel, _too_short, as_panel_spec, load_any
 from model.training import TrainConfig
 from search.config import SearchConfig, SearchConfigError
 from search.space import (
+    MIN_TRAIN_WINDOWS,
     Param,
     SpaceError,
     adapt_to_series,
     apply_overrides,
     check_user_window,
     default_space,
+    max_window,
 )
 from search.study import WarmStart, load_warm_start
 
@@ -33,7 +42,7 @@ class SearchPlan:
     """A search ready to run: its configuration, data, folder and space."""
 
     config: SearchConfig
-    data: Dataset
+    data: Dataset | Panel
     path: Path  # <storage>/<name>
     space: dict[str, Param]  # every TrainConfig option the trials sample or fix
     resume: bool = False
@@ -71,7 +80,7 @@ class SearchPlan:
         return TrainConfig.from_dict({**self.fixed, **params})
 
 
-def experiment_dir(config: SearchConfig, data: Dataset) -> tuple[Path, str | None]:
+def experiment_dir(config: SearchConfig, data: Dataset | Panel) -> tuple[Path, str | None]:
     """The experiment's folder, and its URI when ``--storage`` is one (the folder is then the
     local working copy of the contract files)."""
     name = config.name or f"{data.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -82,26 +91,48 @@ def experiment_dir(config: SearchConfig, data: Dataset) -> tuple[Path, str | Non
     return Path(config.storage).expanduser().resolve() / name, None
 
 
-def search_space(config: SearchConfig, data: Dataset) -> dict[str, Param]:
+def search_space(config: SearchConfig, data: Dataset | Panel) -> dict[str, Param]:
     """The default space with the user's overrides, less what ``train:`` fixes, clipped to the
-    series (so that no sampled window is impossible). Only the default window range is clipped:
-    a user's window range or choices that the series cannot hold are an error."""
+    series (so that no sampled window is impossible; a panel: to its shortest series). Only the
+    default window range is clipped: a user's window range or choices that the series cannot
+    hold are an error."""
     horizon = int(config.train.get("horizon", TrainConfig.horizon))
     space = apply_overrides(default_space(data.season_length), config.space)
     for name in config.train:
         space.pop(name, None)  # fixed under train: wins over the default range
+    if isinstance(data, Panel):
+        _check_panel_lengths(data, horizon)
+    n_train = int(np.min(data.n_train))
     try:
-        adapted = adapt_to_series(space, data.n_train, horizon)
-        check_user_window(config.space, adapted, data.n_train, horizon)
+        adapted = adapt_to_series(space, n_train, horizon)
+        check_user_window(config.space, adapted, n_train, horizon)
         return adapted
     except SpaceError as exc:
         raise SearchConfigError(str(exc)) from None
 
 
+def _check_panel_lengths(panel: Panel, horizon: int) -> None:
+    """Every series leaves a window as the space requires (:func:`search.space.max_window` of at
+    least 2); else one line naming the shortest series, the minimum and the ``--min-length``
+    that drops the short ones."""
+    fails = np.array([max_window(int(n), horizon) < 2 for n in panel.n_train])
+    if not fails.any():
+        return
+    spec = panel.spec
+    need = next(n for n in range(2, 10**9)
+                if max_window(split_sizes(n, spec.val_fraction, spec.test_fraction)[0], horizon) >= 2)
+    what = (f"any window with horizon {horizon} (at least {MIN_TRAIN_WINDOWS} training windows, "
+            f"val {spec.val_fraction:g}, test {spec.test_fraction:g})")
+    raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller horizon")
+
+
 def make_plan(config: SearchConfig, resume: Path | str | None = None) -> SearchPlan:
     """Load and check the data, and resolve the space and the folder (before Ray starts).
     ``resume``: the folder or URI of the experiment to continue."""
-    data = load(config.data)
+    data = load_any(config.data)
+    if isinstance(data, Panel):
+        config = replace(config, data=as_panel_spec(config.data))  # tunecast.json says it is a panel
+        data.scaled()  # kept in the panel: it travels to the object store with the plan
     space = search_space(config, data)
     if isinstance(resume, str):
         path, uri = remote.working_copy(resume), resume

@@ -34,12 +34,13 @@ from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from model.data import DataError, Dataset
 from model.evaluate import val_baselines
 from model.forecast import ForecastError, Member, refit
+from model.panel import Panel
 from model.training import TrainConfig
 from search import backtest, reaper
 from search import cluster as cluster_checks
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
-from search.forecasting import make_forecast, select, write_forecast
+from search.forecasting import PANEL_FORECAST, is_panel_experiment, make_forecast, select, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import TrialRecord, trial_records
@@ -86,7 +87,10 @@ def run_search(config: SearchConfig, resume: Path | str | None = None) -> Search
         config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
         resume: an interrupted experiment (its folder, or its URI) to continue with ``Tuner.restore``.
     """
-    return execute(make_plan(config, resume))
+    plan = make_plan(config, resume)
+    if isinstance(plan.data, Panel) and (config.verbose > 0 or plan.data.dropped):
+        print(plan.data.describe(), flush=True)  # what --min-length dropped is said even with --quiet
+    return execute(plan)
 
 
 def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> SearchOutcome:
@@ -210,7 +214,7 @@ def _search(
     run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
                   selection=selection)
     write_json(path / c.RUN_FILE, run.to_dict())
-    forecast = _forecast(path) if status == "completed" and config.forecast else None  # Ray still up
+    forecast = _forecast(path, config.verbose) if status == "completed" and config.forecast else None
     sync_up(plan)
     return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection)
 
@@ -220,7 +224,9 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
     """On a short series, the candidates' losses at earlier validation origins (each retrained
     there, in this process, after the trials): one validation block is too little to choose on."""
     horizon = TrainConfig.from_dict(plan.fixed).horizon
-    if best is None or not backtest.is_short(plan.data, horizon):
+    if best is None or isinstance(plan.data, Panel):  # a panel validates on every series' blocks
+        return None
+    if not backtest.is_short(plan.data, horizon):
         return None
     ids = [m.trial_id for m in ensemble.members] if ensemble is not None else [best.trial_id]
     configs = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
@@ -283,9 +289,14 @@ def _refit_on_ray(members: list[Member], data: Dataset) -> list[Member]:
     return list(ray.get([_refit_task.remote(m, data_ref) for m in members]))
 
 
-def _forecast(path: Path) -> ForecastRecord | None:
-    """forecast/: the chosen forecaster refitted on every point, the default horizon past the data.
-    A forecast that cannot be made (e.g. extra features without future values) is a warning."""
+def _forecast(path: Path, verbose: int = 1) -> ForecastRecord | None:
+    """forecast/: the chosen forecaster refitted on every point, the default horizon past the data
+    (Ray is still up). A forecast that cannot be made (e.g. extra features without future values)
+    is a warning; a panel's is not made yet, which one line says."""
+    if is_panel_experiment(path):
+        if verbose > 0:
+            print(f"forecast/: not written: {PANEL_FORECAST}", flush=True)
+        return None
     try:
         forecaster, prediction, record, _ = make_forecast(path, refit_all=_refit_on_ray)
     except ForecastError as exc:

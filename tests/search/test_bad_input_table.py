@@ -74,6 +74,20 @@ _bad_dates = [*_days[:3], "someday", *_days[4:]]
 _text = [str(v) for v in range(50)]
 _text[7] = "n/a?"
 _s200 = np.sin(np.arange(200) / 5) + np.arange(200) / 50
+
+
+def _panel_csv(short: int = 60, duplicate: bool = False, text: bool = False) -> Setup:
+    """Two series in Nixtla's long format (unique_id, ds, y): A of 60 points, B of ``short``;
+    ``duplicate`` repeats one (id, time) row of B, ``text`` puts a word in B's y."""
+    days = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
+    y: list[object] = [*np.sin(np.arange(60.0)), *np.cos(np.arange(short) / 3)]
+    ds = [*days, *days[:short]]
+    if duplicate:
+        ds[61] = ds[60]
+    if text:
+        y[70] = "oops"
+    return _csv("p.csv", unique_id=["A"] * 60 + ["B"] * short, ds=ds, y=y)
+
 S = ["search", "--storage", "runs", "--quiet", "--no-report"]
 TR = ["train", "--set", "max_epochs=1", "--set", "window=4"]
 C = ["--config", "c.yaml"]
@@ -157,9 +171,22 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
      "semicolons"),
     ("series-too-short-search", [*S, "--data", "short.csv"], [_csv("short.csv", y=np.sin(np.arange(12.0)))],
      "too few for any window"),
-    ("long-format-panel", [*S, "--data", "p.csv"],
-     [_csv("p.csv", unique_id=["A"] * 30 + ["B"] * 30, ds=_days * 2, y=_sine)],
-     "long-format panel (2 series in column 'unique_id')"),
+    ("long-format-panel-as-one-series", [*S, "--data", "p.csv", "--time-column", "date"],
+     [_csv("p.csv", store=["A"] * 30 + ["B"] * 30, date=_days * 2, sales=_sine)],
+     "long-format panel (2 series in column 'store') read as one series: pass --id-column store"),
+    # data (a panel of many series, long format)
+    ("panel-missing-id-column", [*S, "--data", "p.csv", "--id-column", "store"], [_panel_csv()],
+     "id column 'store' not found"),
+    ("panel-series-too-short", [*S, "--data", "p.csv"], [_panel_csv(short=12)],
+     "series 'B' has 12 points, too short for any window"),
+    ("panel-series-too-short-for-splits", [*S, "--data", "p.csv"], [_panel_csv(short=3)],
+     "series 'B' has 3 points, too short for the splits"),
+    ("panel-duplicate-id-time", [*S, "--data", "p.csv"], [_panel_csv(duplicate=True)],
+     "duplicate (id, time) row(s)"),
+    ("panel-non-numeric-in-one-series", [*S, "--data", "p.csv"], [_panel_csv(text=True)],
+     "column 'y' is non-numeric in 1 series (series 'B'"),
+    ("panel-min-length-drops-all", [*S, "--data", "p.csv", "--min-length", "500"], [_panel_csv()],
+     "all 2 series of 'p.csv' have fewer than --min-length 500"),
     # data (train)
     ("missing-file", [*TR, "--data", "nope.csv"], [], "no such file"),
     ("unknown-builtin", [*TR, "--data", "airplanes"], [], "unknown data source 'airplanes'"),
