@@ -15,6 +15,7 @@ per series and across series by :mod:`model.panel_metrics`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -251,6 +252,7 @@ def panel_from_frame(frame: pd.DataFrame, spec: PanelSpec, name: str = "frame") 
     rows = _sorted_rows(frame, spec.id_column, time_column, columns)
     rows = _fill_missing(rows, columns, spec.missing)
     rows, dropped = _drop_short(rows, spec, name)
+    spec = dataclasses.replace(spec, time_column=time_column)  # the one used (``ds`` when present)
     return _build(rows, columns, spec, name, dropped)
 
 

@@ -73,6 +73,8 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
 def run_train(args: argparse.Namespace) -> int:
     """Train one model (on one series, or one global model on a panel) and print its validation
     and test metrics."""
+    import numpy as np
+
     from model.evaluate import evaluate
     from model.panel import Panel, data_spec, load_any
     from model.training import TrainConfig, fit
@@ -96,7 +98,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = fit(config, data, on_epoch=show, on_progress=progress)
     if not args.json:
-        print(f"testing on {int(sum(data.n_test))} points ...", flush=True)
+        print(f"testing on {int(np.sum(data.n_test))} points ...", flush=True)
     evaluation = evaluate(result.model, data, config)
     summary = {
         "status": result.status,

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from model.data import DataError, DataSpec, load, min_length, split_sizes
-from model.evaluate import _scored, val_baselines
+from model.evaluate import _scored, evaluate, predictions_frame, val_baselines
 from model.metrics import all_metrics
 from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
 from model.panel_metrics import panel_metrics, panel_val_baselines
 from model.panel_windows import panel_windows
+from model.training import TrainConfig, fit
 from model.windows import split_windows
 
 LENGTHS = {"A": 120, "B": 80, "C": 200}
@@ -145,6 +146,40 @@ def test_per_series_metrics_equal_the_single_series_code(panel_csv, tmp_path):
     assert result.per_series["B"]["model"] == all_metrics(
         truth[series == 1].ravel(), y_pred[series == 1].ravel(),
         panel.series(1).values[: panel.n_train[1] + panel.n_val[1], 0].astype(np.float64), 7)
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_one_global_model_forecasts_each_series_as_it_would_alone(panel_csv, horizon):
+    """fit and evaluate on a panel: each series' test forecasts and metrics are what the
+    single-series evaluate gives for the same network on that series alone (its own scaling),
+    and predictions.csv's rows per series carry them."""
+    panel = _panel(panel_csv, features=("temp",))
+    config = TrainConfig(hidden_size=8, window=9, horizon=horizon, max_epochs=1, min_batches_per_epoch=2,
+                         batch_size=16)
+    result = fit(config, panel)
+    train = panel_windows(panel, 9, horizon)["train"]  # one epoch: every series' training windows once
+    assert result.windows_seen == len(train) and set(train.series_of()) == {0, 1, 2}
+    evaluation = evaluate(result.model, panel, config)
+    assert evaluation.per_series is not None
+    assert evaluation.metrics == evaluation.per_series.summary()
+    assert set(evaluation.metrics["model"]) == {"mase", "mase_ratio", "smape"}
+    series = np.searchsorted(panel.offsets, evaluation.positions[:, 0], side="right") - 1
+    frame = predictions_frame(panel, evaluation)
+    assert len(frame) == panel.n_points and list(frame.columns[:2]) == ["unique_id", "index"]
+    for s, sid in enumerate(panel.ids):
+        alone = evaluate(result.model, panel.series(s), config)
+        np.testing.assert_allclose(evaluation.y_pred[series == s], alone.y_pred, rtol=1e-5)
+        for name, expected in alone.metrics.items():
+            for metric, value in expected.items():
+                assert evaluation.per_series.per_series[sid][name][metric] == pytest.approx(value, rel=1e-5)
+        rows = frame[frame["unique_id"] == sid].reset_index(drop=True)
+        single = predictions_frame(panel.series(s), alone)
+        np.testing.assert_allclose(rows["y_pred"], single["y_pred"], rtol=1e-5)
+        assert rows["split"].tolist() == single["split"].tolist()
+        assert rows["block"].tolist() == single["block"].tolist()
+    wide = evaluation.per_series.wide()
+    assert list(wide["unique_id"]) == ["A", "B", "C"]
+    assert wide["n_test_points"].sum() == evaluation.positions.size
 
 
 @pytest.mark.parametrize("season", [7, 60])
