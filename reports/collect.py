@@ -8,6 +8,10 @@ cannot do without (``tunecast.json``; ``trials.csv`` and ``history.csv`` of a fi
 without: an interrupted search, failed trials or a missing optional column become notes in
 :attr:`Experiment.warnings`, which the report shows in a banner. ``ensemble/`` itself is
 optional: without it there is simply no ensemble; so is ``importance.json``.
+
+A panel of many series (``best/metrics.json`` has ``n_series``): the test metrics are the
+aggregates across series, ``predictions.csv`` has a ``unique_id`` column, and ``per_series.csv``
+(every series' own metrics) is read into ``per_series``.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class Scored:
         """``{"model"|"naive"|"seasonal_naive": {metric: value}}``."""
         return self.scores.test
 
+    @property
+    def is_panel(self) -> bool:
+        """Whether these are the scores of a panel of many series (aggregates across series)."""
+        return self.scores.n_series is not None
+
 
 @dataclass(frozen=True)
 class BestTrial(Scored):
@@ -80,6 +89,7 @@ class BestTrial(Scored):
     val_loss: float | None
     best_epoch: int | None
     attention: np.ndarray  # (test windows, window), rows sum to 1
+    per_series: pd.DataFrame | None = None  # a panel: per_series.csv, one row per series
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Ensemble(Scored):
     members: tuple[MemberRecord, ...]  # lowest val_loss first; at least two
     combination: str  # how the forecasts are combined ("mean of the members' forecasts")
     val_loss: float | None  # MAE of the mean forecast on the validation windows (scaled units)
+    per_series: pd.DataFrame | None = None  # a panel: per_series.csv, one row per series
 
     @property
     def k(self) -> int:
@@ -255,7 +266,8 @@ def _read_best(path: Path, run: RunRecord, trials: pd.DataFrame, notes: list[str
     if _missing(path, c.BEST_DIR, c.BEST_FILES, run, f"names best trial {run.best_trial_id}", notes):
         return None
     record: BestRecord = _record(path, f"{c.BEST_DIR}/{c.METRICS_FILE}", BestRecord)
-    predictions = _read_predictions(path, f"{c.BEST_DIR}/{c.PREDICTIONS_FILE}", notes)
+    panel = record.scores.n_series is not None
+    predictions = _read_predictions(path, f"{c.BEST_DIR}/{c.PREDICTIONS_FILE}", notes, panel)
     attention = read_attention(path, f"{c.BEST_DIR}/{c.ATTENTION_FILE}")
     if record.trial_id != run.best_trial_id:
         notes.append(f"{c.BEST_DIR}/{c.METRICS_FILE} is for trial {record.trial_id}, {c.RUN_FILE} "
@@ -272,6 +284,7 @@ def _read_best(path: Path, run: RunRecord, trials: pd.DataFrame, notes: list[str
         val_loss=record.val_loss,
         best_epoch=record.best_epoch,
         attention=attention,
+        per_series=_read_per_series(path, c.BEST_DIR, notes) if panel else None,
     )
 
 
@@ -289,7 +302,8 @@ def _read_ensemble(
     if _missing(path, c.ENSEMBLE_DIR, c.ENSEMBLE_FILES, run, f"has an {c.ENSEMBLE_DIR}/ folder", notes):
         return None
     record: EnsembleRecord = _record(path, f"{c.ENSEMBLE_DIR}/{c.METRICS_FILE}", EnsembleRecord)
-    predictions = _read_predictions(path, f"{c.ENSEMBLE_DIR}/{c.PREDICTIONS_FILE}", notes)
+    panel = record.scores.n_series is not None
+    predictions = _read_predictions(path, f"{c.ENSEMBLE_DIR}/{c.PREDICTIONS_FILE}", notes, panel)
     scores = record.scores
     if scores.horizon != best.horizon:
         notes.append(f"{c.ENSEMBLE_DIR}/ forecasts with horizon {scores.horizon}, the best trial with "
@@ -312,6 +326,7 @@ def _read_ensemble(
         members=record.members,
         combination=record.combination,
         val_loss=record.val_loss,
+        per_series=_read_per_series(path, c.ENSEMBLE_DIR, notes) if panel else None,
     )
 
 
@@ -344,9 +359,17 @@ def _read_future(path: Path, best: BestTrial | None, notes: list[str]) -> Future
     return Future(record, frame)
 
 
-def _read_predictions(path: Path, name: str, notes: list[str]) -> pd.DataFrame:
-    predictions = read_csv(path, name, text=("time", "split"), numbers=c.PREDICTION_NUMBER_COLUMNS,
-                           required=("split", "y_true", "y_pred"), notes=notes)
+def _read_per_series(path: Path, folder: str, notes: list[str]) -> pd.DataFrame:
+    return read_csv(path, f"{folder}/{c.PER_SERIES_FILE}", text=(c.SERIES_ID_COLUMN,),
+                    numbers=c.PER_SERIES_NUMBER_COLUMNS,
+                    required=(c.SERIES_ID_COLUMN, "model_mase", "seasonal_naive_mase"), notes=notes)
+
+
+def _read_predictions(path: Path, name: str, notes: list[str], panel: bool = False) -> pd.DataFrame:
+    text = (c.SERIES_ID_COLUMN, "time", "split") if panel else ("time", "split")
+    required = (c.SERIES_ID_COLUMN, "split", "y_true", "y_pred") if panel else ("split", "y_true", "y_pred")
+    predictions = read_csv(path, name, text=text, numbers=c.PREDICTION_NUMBER_COLUMNS,
+                           required=required, notes=notes)
     if predictions["index"].isna().all():
         predictions["index"] = np.arange(len(predictions), dtype=float)
     return predictions

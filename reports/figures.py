@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from reports import panel
 from reports import search_figures as sf
 from reports.collect import BestTrial, Ensemble, Experiment
 from reports.future import future_figure
@@ -195,7 +196,9 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
             them once (computed here when None).
     """
     figures: list[ReportFigure] = []
-    if exp.best is not None:
+    if exp.best is not None and exp.best.is_panel:
+        figures += _series_figures(exp.best, exp.ensemble)
+    elif exp.best is not None:
         forecast = forecast_info(exp.best, exp.ensemble)
         if exp.ensemble is None:
             title = "Best trial: forecasts against the truth"
@@ -212,6 +215,7 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
         future = future_figure(exp)
         if future is not None:
             figures.append(future)
+    if exp.best is not None:
         attention = attention_info(exp.best)
         lags = ", ".join(str(lag) for lag in attention.top_lags)
         note = "" if attention.rows_sum_to_one else " Warning: some rows do not sum to 1."
@@ -220,4 +224,23 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
             f"Attention weights over the input window; the highest mean weights are at lags "
             f"{lags}.{note}", draw_attention(attention)))
     figures.extend(sf.search_figures(exp, importance))
+    return figures
+
+
+def _series_figures(best: BestTrial, ensemble: Ensemble | None) -> list[ReportFigure]:
+    """A panel: the test forecasts of its best, median and worst series by MASE ratio to
+    seasonal-naive, each drawn as the forecast figure of one series."""
+    figures = []
+    for label, sid in panel.chosen_series(best):
+        scores = panel.series_scores(best, sid)
+        info = forecast_info(panel.one_series(best, sid),
+                             panel.one_series(ensemble, sid) if ensemble is not None else None)
+        figures.append(ReportFigure(
+            f"series-{label}", f"The {label} series by MASE ratio: {sid}",
+            f"Truth and the best trial's test forecasts of series {sid} in its own units "
+            f"({info.protocol}"
+            + (", dashed: the ensemble" if ensemble is not None else "")
+            + f"): MASE {scores['model_mase']:.3f}, seasonal-naive {scores['seasonal_naive_mase']:.3f} "
+            f"(ratio {scores['mase_ratio']:.3f}); shaded: validation and test splits.",
+            draw_forecast(info)))
     return figures

@@ -21,8 +21,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from expdir import versions, write_text_atomic
-from expdir.contract import CONFIG_PREFIX, METRIC_NAMES, REPORT_FILE, config_column
-from reports import summary
+from expdir.contract import CONFIG_PREFIX, METRIC_NAMES, PANEL_METRIC_NAMES, REPORT_FILE, config_column
+from reports import panel, summary
 from reports._files import ReportError
 from reports.collect import Experiment, collect
 from reports.figures import make_figures
@@ -35,6 +35,9 @@ __all__ = ["render_html", "render_report"]
 DPI = 100
 _METRIC_LABELS = {"mae": "MAE", "rmse": "RMSE", "mase": "MASE", "smape": "sMAPE %"}
 METRIC_COLUMNS = tuple((name, _METRIC_LABELS[name]) for name in METRIC_NAMES)
+# a panel: means across series of each series' own scores
+PANEL_METRIC_COLUMNS = tuple(zip(PANEL_METRIC_NAMES, ("mean MASE", "mean MASE ratio to seasonal-naive",
+                                                      "mean sMAPE %"), strict=True))
 _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch"),
                   ("epochs", "epochs_run"), ("retries", "restarts"))
 
@@ -85,7 +88,10 @@ def render_html(exp: Experiment) -> str:
         "ensemble": exp.ensemble,
         "best_config": summary.best_config(exp),
         "metrics": _metrics_rows(exp),
-        "metric_headers": [label for _, label in METRIC_COLUMNS],
+        "metric_headers": [label for _, label in _metric_columns(exp)],
+        "panel": panel.is_panel(exp),
+        "series_table": panel.series_table(best) if best is not None else None,
+        "series_table_limit": panel.MAX_ROWS,
         "times": summary.time_stats(exp, timeline),
         "resources": summary.resources(exp, timeline),
         "started": exp.run.started_at.isoformat(sep=" ") if exp.run.started_at else "–",
@@ -127,11 +133,16 @@ def _png_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _metric_columns(exp: Experiment) -> tuple[tuple[str, str], ...]:
+    return PANEL_METRIC_COLUMNS if panel.is_panel(exp) else METRIC_COLUMNS
+
+
 def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
     """One row per forecaster: the best trial, the top-k ensemble (if any) and the baselines.
 
     Each cell is (value, lowest in its column); the lowest value of each metric is bold.
     """
+    columns = _metric_columns(exp)
     if exp.best is None:
         return []
     test = exp.best.test_metrics
@@ -143,11 +154,11 @@ def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
     forecasters += [("naive", "naive", test["naive"]),
                     ("seasonal_naive", "seasonal-naive", test["seasonal_naive"])]
     lowest = {}
-    for name, _ in METRIC_COLUMNS:
+    for name, _ in columns:
         finite = [v[name] for _, _, v in forecasters if math.isfinite(v[name])]
         lowest[name] = min(finite) if finite else math.nan
     return [{"key": key, "label": label,
-             "cells": [(values[name], values[name] == lowest[name]) for name, _ in METRIC_COLUMNS]}
+             "cells": [(values[name], values[name] == lowest[name]) for name, _ in columns]}
             for key, label, values in forecasters]
 
 

@@ -54,7 +54,8 @@ def verdict(exp: Experiment) -> Verdict:
     compared = [metrics[k] for k in ("model", *names)]
     if ensemble is not None:
         compared.append(ensemble.test_metrics["model"])
-    metric = "mase" if all(math.isfinite(values["mase"]) for values in compared) else "mae"
+    panel = exp.best.is_panel  # a panel has no MAE across series: its MASE is a mean of finite ones
+    metric = "mase" if panel or all(math.isfinite(values["mase"]) for values in compared) else "mae"
     model = metrics["model"][metric]
     # Compare with the stronger baseline first: beating it means beating both.
     names.sort(key=lambda name: metrics[name][metric])
@@ -64,6 +65,8 @@ def verdict(exp: Experiment) -> Verdict:
         beats = model < value
         parts.append((beats, f"{BASELINE_NAMES[name]} ({model:.2f} vs {value:.2f})"))
     label = f"test {metric.upper()}"
+    if panel:
+        label = f"mean test MASE across {exp.best.scores.n_series} series"
     good = all(beats for beats, _ in parts)
     if good:
         text = f"Best trial beats {parts[0][1]}" + "".join(f" and {p}" for _, p in parts[1:])
@@ -206,6 +209,13 @@ def dataset(exp: Experiment) -> dict[str, str]:
             *(number_text(data.get(k)) for k in ("n_points", "n_train", "n_val", "n_test"))),
         "season length m": number_text(data.get("season_length")),
     }
+    if "n_series" in data:  # a panel of many series, in long format
+        out["series"] = (f"{number_text(data.get('n_series'))} in column '{data.get('id_column')}', "
+                         f"{number_text(data.get('shortest'))} to {number_text(data.get('longest'))} "
+                         "points each")
+        if data.get("n_dropped"):
+            out["series dropped"] = (f"{number_text(data.get('n_dropped'))} shorter than "
+                                     f"--min-length {number_text(data.get('min_length'))}")
     if exp.best is not None:
         out["test protocol"] = f"{exp.best.protocol}, {exp.best.n_test_points} test points"
     return out
