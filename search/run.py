@@ -47,9 +47,9 @@ from search.results import TrialRecord, trial_records
 from search.signals import sigterm_as_interrupt
 from search.space import describe
 from search.storage import (
-    READ_BACK_ERRORS,
     StorageFault,
     StorageWatch,
+    driver_errors,
     fault,
     fault_of,
     lock_identity,
@@ -166,7 +166,7 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
         raise
     except (SearchConfigError, DataError, ForecastError):
         raise
-    except READ_BACK_ERRORS as exc:
+    except driver_errors() as exc:  # Ray reading its files back, or its controller wrapping an error
         problem = fault_of(exc, path, lock)
         if problem is None:
             raise

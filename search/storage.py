@@ -55,6 +55,19 @@ _FAULT_TEXT = ("No space left on device", "Read-only file system", "Disk quota e
 MIN_FREE_BYTES = 256 * 1024
 # what Ray raises reading back a file it wrote on failing storage
 READ_BACK_ERRORS = (OSError, EOFError, ValueError, pickle.UnpicklingError)
+
+
+def _tune_error() -> type[Exception]:
+    """Ray Tune's wrapper of an error its controller hit (e.g. the Optuna searcher writing its
+    journal on a read-only disk): the cause is only in its text."""
+    from ray.tune.error import TuneError
+
+    return TuneError
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """What ``Tuner.fit`` raises in the driver when the storage fails under it."""
+    return (*READ_BACK_ERRORS, _tune_error())
 EXIT_CODE = 74  # EX_IOERR (sysexits.h): the storage failed; the experiment can be resumed
 
 
@@ -316,7 +329,7 @@ def fault_of(exc: BaseException, folder: Path, lock: tuple[int, int] | None = No
     """A :class:`StorageFault` if ``exc`` came from the storage: a storage errno, or Ray failing
     to read back what it wrote (an empty or cut-short file) while the storage is unwell."""
     reason = storage_error(exc)
-    if reason is None and isinstance(exc, READ_BACK_ERRORS):
+    if reason is None and isinstance(exc, driver_errors()):
         reason = problem(folder, lock)
         if reason is None and isinstance(exc, EOFError | json.JSONDecodeError | pickle.UnpicklingError):
             reason = f"a file Ray wrote is cut short ({type(exc).__name__})"

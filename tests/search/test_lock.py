@@ -116,3 +116,20 @@ def test_a_folder_recreated_where_the_mount_was_is_a_storage_fault(tmp_path):
     assert fault_of(error, exp) is None  # without the lock's identity it looks like a plain bug
     problem = fault_of(error, exp, held)
     assert isinstance(problem, StorageFault) and "vanished" in str(problem), problem
+
+
+def test_an_error_tune_wrapped_in_its_controller_is_a_storage_fault(tmp_path):
+    """Ray Tune's controller wraps what its searcher raised (Optuna appending to its journal on
+    a read-only disk) in a TuneError whose text alone holds the errno."""
+    from ray.tune.error import TuneError
+
+    from search.storage import StorageFault, driver_errors, fault_of
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    error = TuneError("Traceback (most recent call last):\n  ...\nOSError: [Errno 30] Read-only file system: "
+                      f"'{exp}/optuna-study.log' -> '{exp}/optuna-study.log.lock'\n")
+    assert isinstance(error, driver_errors())
+    problem = fault_of(error, exp)
+    assert isinstance(problem, StorageFault) and "Read-only file system" in str(problem), problem
+    assert fault_of(TuneError("a bug in a callback"), exp) is None  # healthy storage: not a fault
