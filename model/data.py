@@ -151,18 +151,16 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         """The spec plus the split sizes, for tunecast.json."""
-        d = self.spec.to_dict()
-        d.update(
-            name=self.name,
-            target=self.target,
-            features=list(self.columns[1:]),
-            season_length=self.season_length,
-            n_points=self.n_points,
-            n_train=self.n_train,
-            n_val=self.n_val,
-            n_test=self.n_test,
-        )
-        return d
+        return data_summary(self.spec, self.name, self.columns, self.season_length, self.n_points,
+                            n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
+
+
+def data_summary(spec: DataSpec, name: str, columns: tuple[str, ...], season_length: int, n_points: int,
+                 **sizes: int) -> dict[str, Any]:
+    """What tunecast.json records of a series or a panel: the spec, the columns, the size and
+    the split (``sizes``)."""
+    return {**spec.to_dict(), "name": name, "target": columns[0], "features": list(columns[1:]),
+            "season_length": season_length, "n_points": n_points, **sizes}
 
 
 def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:

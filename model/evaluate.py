@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from model.data import Dataset
-from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
+from model.metrics import all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
 from model.panel import Panel
 from model.panel_metrics import PanelMetrics, panel_metrics, panel_predictions_frame, panel_val_baselines
 from model.panel_windows import AnyWindows, data_windows
@@ -121,17 +121,7 @@ def val_baselines(data: Dataset | Panel, horizon: int, max_windows: int) -> dict
         return panel_val_baselines(data, horizon, max_windows)
     val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
     positions = (val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :]  # (K, H)
-    series = data.scaled()[:, 0].astype(np.float64)
-    target = series[positions]
-    naive = naive_forecast(series, positions)
-    losses: dict[str, float | None] = {"naive": float(np.mean(np.abs(naive - target)))}
-    m = data.season_length
-    reach = positions[:, :1] - m  # the earliest point step 0 needs; later steps need later points
-    usable = reach[:, 0] >= 0
-    losses["seasonal_naive"] = float(np.mean(np.abs(
-        seasonal_naive_forecast(series, positions[usable], m) - target[usable]
-    ))) if usable.any() else None
-    return losses
+    return baseline_losses(data.scaled()[:, 0].astype(np.float64), positions, 0, data.season_length)
 
 
 def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evaluation:

@@ -68,3 +68,20 @@ def seasonal_naive_forecast(series: np.ndarray, positions: np.ndarray, season_le
     h = np.arange(positions.shape[1])
     source = positions[:, :1] + h[None, :] - m * (h[None, :] // m + 1)  # (K, H)
     return np.asarray(series)[source]
+
+
+def baseline_losses(
+    series: np.ndarray, positions: np.ndarray, series_starts: np.ndarray | int, season_length: int
+) -> dict[str, float | None]:
+    """Naive's and seasonal-naive's mean absolute error (val_loss's loss) at ``positions``
+    ``[K, H]`` of ``series`` (scaled). ``series_starts``: the first position of the series each
+    block belongs to (0 for one series): seasonal-naive leaves out blocks whose season reaches
+    back before it, and is None when that leaves none."""
+    target = series[positions]
+    usable = positions[:, 0] - series_starts >= season_length
+    return {
+        "naive": mae(target, naive_forecast(series, positions)),
+        "seasonal_naive": mae(target[usable],
+                              seasonal_naive_forecast(series, positions[usable], season_length))
+        if usable.any() else None,
+    }

@@ -31,6 +31,7 @@ from model.data import (
     _refuse_rows,
     _require_columns,
     _statistics,
+    data_summary,
     min_length,
     series_from_frame,
     split_sizes,
@@ -166,22 +167,12 @@ class Panel:
 
     def summary(self) -> dict[str, Any]:
         """The spec plus the panel's size and splits, for tunecast.json."""
-        d = self.spec.to_dict()
-        d.update(
-            name=self.name,
-            target=self.target,
-            features=list(self.columns[1:]),
-            season_length=self.season_length,
-            n_series=self.n_series,
-            n_dropped=len(self.dropped),
-            n_points=self.n_points,
-            shortest=int(self.lengths.min()),
-            longest=int(self.lengths.max()),
-            n_train=int(self.n_train.sum()),
-            n_val=int(self.n_val.sum()),
+        return data_summary(
+            self.spec, self.name, self.columns, self.season_length, self.n_points,
+            n_series=self.n_series, n_dropped=len(self.dropped), shortest=int(self.lengths.min()),
+            longest=int(self.lengths.max()), n_train=int(self.n_train.sum()), n_val=int(self.n_val.sum()),
             n_test=int(self.n_test.sum()),
         )
-        return d
 
 
 class _Rows(NamedTuple):

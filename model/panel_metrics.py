@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model.metrics import METRIC_NAMES, all_metrics, naive_forecast, seasonal_naive_forecast
+from model.metrics import METRIC_NAMES, all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
 from model.panel import ID_COLUMN, Panel
 from model.panel_windows import panel_windows
 
@@ -150,14 +150,5 @@ def panel_val_baselines(panel: Panel, horizon: int, max_windows: int) -> dict[st
     when every block does."""
     val = panel_windows(panel, 1, horizon)["val"].thinned(max_windows)
     positions = (val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :]  # (K, H)
-    scaled = panel.scaled()[:, 0].astype(np.float64)
-    target = scaled[positions]
-    losses: dict[str, float | None] = {
-        "naive": float(np.mean(np.abs(naive_forecast(scaled, positions) - target)))
-    }
-    m = panel.season_length
-    usable = positions[:, 0] - panel.offsets[val.series_of()] >= m
-    losses["seasonal_naive"] = float(np.mean(np.abs(
-        seasonal_naive_forecast(scaled, positions[usable], m) - target[usable]
-    ))) if usable.any() else None
-    return losses
+    return baseline_losses(panel.scaled()[:, 0].astype(np.float64), positions,
+                           panel.offsets[val.series_of()], panel.season_length)

@@ -24,6 +24,7 @@ import numpy as np
 
 from model.data import Dataset, _statistics
 from model.evaluate import val_baselines, val_forecast
+from model.metrics import mae
 from model.training import TrainConfig, fit
 from search.space import MIN_TRAIN_WINDOWS
 
@@ -79,13 +80,9 @@ def backtest(
             model = fit(config, split).model
             forecasts[trial_id] = val_forecast(model, split, config)  # (prediction, target), scaled
         target = forecasts[best][1]
-        losses["best"].append(_mae(forecasts[best][0], target))
+        losses["best"].append(mae(target, forecasts[best][0]))
         if "ensemble" in losses:
-            losses["ensemble"].append(_mae(np.mean([p for p, _ in forecasts.values()], axis=0), target))
+            losses["ensemble"].append(mae(target, np.mean([p for p, _ in forecasts.values()], axis=0)))
         for name, loss in val_baselines(split, horizon, limit).items():
             losses[name].append(loss)
     return losses if splits else {}
-
-
-def _mae(prediction: np.ndarray, target: np.ndarray) -> float:
-    return float(np.mean(np.abs(prediction - target)))

@@ -22,6 +22,7 @@ from expdir.contract import BestRecord, EnsembleRecord, MemberRecord, ScoreRecor
 from model import checkpoint
 from model.data import Dataset
 from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, val_forecast
+from model.metrics import mae
 from model.panel import Panel
 from search.results import TrialRecord
 
@@ -171,7 +172,7 @@ def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Pa
         loaded.append((member.trial_id, *checkpoint.load(member.checkpoint_dir)))
     evaluation = mean_forecast([evaluate(model, data, info.config) for _, model, info in loaded], data)
     val = [val_forecast(model, data, info.config) for _, model, info in loaded]
-    val_loss = float(np.mean(np.abs(np.mean([p for p, _ in val], axis=0) - val[0][1])))  # as val_loss
+    val_loss = mae(val[0][1], np.mean([p for p, _ in val], axis=0))  # val_loss's loss
     record = EnsembleRecord(
         members=tuple(MemberRecord(trial_id, info.val_loss, info.epoch) for trial_id, _, info in loaded),
         val_loss=val_loss,

@@ -229,8 +229,7 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
     if not backtest.is_short(plan.data, horizon):
         return None
     ids = [m.trial_id for m in ensemble.members] if ensemble is not None else [best.trial_id]
-    configs = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
-    members = {trial_id: configs[trial_id] for trial_id in ids}
+    members = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
     if plan.config.verbose > 0:
         print(f"short validation part ({plan.data.n_val} points): scoring the best trial"
               + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")

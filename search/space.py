@@ -110,11 +110,16 @@ def starting_points(space: dict[str, Param], season_length: int, trials: int) ->
 def _nearest(value: Any, param: Param) -> Any:
     """``value`` inside ``param`` (a window clipped into the range), or None if it has no place."""
     if param.type == "categorical":
-        return value if any(value == c and type(value) is type(c) for c in param.choices) else None
+        return value if is_choice(value, param) else None
     low, high = float(param.low or 0), float(param.high or 0)
     if param.type == "int":
         return int(min(max(int(value), low), high))
     return float(value) if low <= value <= high else None
+
+
+def is_choice(value: Any, param: Param) -> bool:
+    """Whether ``value`` is one of a categorical ``param``'s choices, type included (True is not 1)."""
+    return any(value == choice and type(value) is type(choice) for choice in param.choices)
 
 
 def _field_type(name: str) -> str:

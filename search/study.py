@@ -25,7 +25,7 @@ from expdir import remote
 from model.training import TrainConfig
 from search.config import SearchConfigError
 from search.optuna_space import distribution
-from search.space import Param
+from search.space import Param, is_choice
 
 FINISHED = ("completed", "stopped")  # the trials.csv statuses whose best_val_loss the searcher saw
 WARM_START_ATTR = "warm_start_from"  # user attribute of a study trial copied from an earlier experiment
@@ -117,7 +117,7 @@ def fits(trial: EarlierTrial, space: dict[str, Param], fixed: dict[str, Any]) ->
 
 def _within(value: Any, param: Param) -> bool:
     if param.type == "categorical":
-        return any(value == choice and type(value) is type(choice) for choice in param.choices)
+        return is_choice(value, param)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if param.type == "int" and value != int(value):
@@ -138,8 +138,7 @@ def seed_study(path: Path, study_name: str, warm: WarmStart, space: dict[str, Pa
     tuned = {name: p for name, p in space.items() if p.type != "fixed"}
     distributions = {name: distribution(p) for name, p in tuned.items()}
     kept = [t for t in warm.trials if fits(t, space, fixed)]
-    study = optuna.create_study(storage=study_storage(path), study_name=study_name,
-                                direction="minimize", load_if_exists=True)
+    study = _open_study(path, study_name)
     study.add_trials([
         optuna.trial.create_trial(
             params={name: _value(t.config[name], p) for name, p in tuned.items()},
@@ -154,12 +153,17 @@ def seed_study(path: Path, study_name: str, warm: WarmStart, space: dict[str, Pa
 def enqueue_starts(path: Path, study_name: str, points: list[dict[str, Any]]) -> None:
     """Queue the starting configurations (``search.space.starting_points``) as the study's first
     trials; the sampler fills in whatever a point leaves out."""
-    import optuna
-
-    study = optuna.create_study(storage=study_storage(path), study_name=study_name,
-                                direction="minimize", load_if_exists=True)
+    study = _open_study(path, study_name)
     for point in points:
         study.enqueue_trial(point, skip_if_exists=True)
+
+
+def _open_study(path: Path, study_name: str) -> Any:
+    """This experiment's study, created on first use (the searcher loads the same one)."""
+    import optuna
+
+    return optuna.create_study(storage=study_storage(path), study_name=study_name,
+                               direction="minimize", load_if_exists=True)
 
 
 def _plain(value: Any) -> Any:
