@@ -42,6 +42,7 @@ from pathlib import Path
 
 from expdir.contract import STUDY_FILE
 from expdir.files import LOCK_FILE
+from model.checkpoint import WEIGHTS_FILE
 
 BACKUP_DIR = ".tunecast-state"
 FAULT_MARKER = ".tunecast-storage-fault"
@@ -202,7 +203,42 @@ def repair(folder: Path) -> bool:
             error_file.unlink()
             hit = True
     (folder / FAULT_MARKER).unlink(missing_ok=True)
-    return hit
+    return restore_checkpoints(folder) > 0 or hit
+
+
+def restore_checkpoints(folder: Path) -> int:
+    """Give every trial the checkpoint Ray's newest experiment state names, when Ray deleted it.
+
+    Ray deletes the checkpoint a better one replaces (``num_to_keep=1``) at once, and names the
+    new one in its experiment state only at its next snapshot. A search stopped in between (its
+    driver killed, its storage unmounted) leaves a state naming a deleted checkpoint, and Ray
+    then fails the trial on resume ("does not exist on storage anymore"). Checkpoints are saved
+    only when ``val_loss`` improved, so the newest one left in the trial's folder is its best:
+    it takes the missing one's name (Ray's state is not rewritten). Returns how many moved.
+    The state is read with Ray's own ``Trial``; anything unexpected leaves the folder alone."""
+    states = sorted(folder.glob("experiment_state-*.json"))  # Ray resumes from the newest name
+    try:
+        from ray.tune.experiment.trial import Trial
+
+        with states[-1].open() as fh:
+            trial_data = json.load(fh)["trial_data"]
+        named = []
+        for json_state, run_metadata in trial_data:
+            trial = Trial.from_json_state(json_state, stub=True)
+            trial.restore_run_metadata(run_metadata)
+            if trial.checkpoint is not None and trial.storage is not None and trial.storage.trial_dir_name:
+                named.append(folder / trial.storage.trial_dir_name / Path(trial.checkpoint.path).name)
+    except Exception:  # no state, another Ray: nothing to put back
+        return 0
+    moved = 0
+    for wanted in named:
+        if wanted.exists():
+            continue
+        left = sorted(f for f in wanted.parent.glob("checkpoint_*") if (f / WEIGHTS_FILE).is_file())
+        if left:
+            left[-1].rename(wanted)
+            moved += 1
+    return moved
 
 
 def rewind_journal(folder: Path) -> None:
