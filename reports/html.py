@@ -60,7 +60,6 @@ def render_report(exp_dir: str | Path, out: str | Path | None = None,
             have (or it has one series), or ``out`` cannot be written. Nothing is written then.
     """
     exp = collect(exp_dir)
-    panel.check_series(exp, list(series or []))
     target = Path(out) if out is not None else exp.path / REPORT_FILE
     if target.is_dir():
         raise ReportError(f"output {target} is a directory; pass a file name such as "
@@ -74,7 +73,12 @@ def render_report(exp_dir: str | Path, out: str | Path | None = None,
 
 
 def render_html(exp: Experiment, series: list[str] | None = None) -> str:
-    """The report page of ``exp`` as one HTML string (``series``: see :func:`render_report`)."""
+    """The report page of ``exp`` as one HTML string (``series``: see :func:`render_report`).
+
+    Raises:
+        ReportError: ``series`` names a series ``exp`` does not have, or ``exp`` has one series.
+    """
+    panel.check_series(exp, list(series or []))
     importance = importance_info(exp)
     timeline = timeline_info(exp)
     figures = [{"key": f.key, "title": f.title, "caption": f.caption, "uri": _png_uri(f.figure)}

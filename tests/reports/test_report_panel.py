@@ -76,6 +76,14 @@ def test_an_experiment_without_attention_index_still_gets_its_report(exp_panel: 
     assert "attention" in keys  # every series' attention together needs no index
 
 
+def test_an_attention_index_past_the_attention_rows_is_noted_not_used(exp_panel: Path) -> None:
+    file = exp_panel / c.BEST_DIR / c.ATTENTION_INDEX_FILE
+    file.write_text(file.read_text().rstrip("\n") + "\nS99,54,1\n")  # attention.npy has 54 rows
+    exp = collect(exp_panel)
+    assert exp.best is not None and exp.best.attention_index is None
+    assert any("names rows that" in note for note in exp.warnings)
+
+
 def test_cli_series_shows_the_distribution_and_the_named_series(exp_panel: Path) -> None:
     best = collect(exp_panel).best
     assert best is not None
