@@ -32,6 +32,7 @@ ATTENTION_FILE = "attention.npy"
 FORECAST_DIR = "forecast"  # the future: the files below, and the forecaster's own folder format
 FORECAST_FILE = "forecast.csv"
 PER_SERIES_FILE = "per_series.csv"  # a panel: in best/ and ensemble/, one row per series
+ATTENTION_INDEX_FILE = "attention_index.csv"  # a panel: in best/, each series' rows of attention.npy
 STUDY_FILE = "optuna-study.log"  # the search's Optuna study (journal file): optuna-dashboard opens it
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
@@ -91,6 +92,9 @@ PANEL_PREDICTION_COLUMNS = (SERIES_ID_COLUMN, *PREDICTION_COLUMNS)
 PER_SERIES_COLUMNS = (SERIES_ID_COLUMN, "n_test_points",
                       *(f"{name}_{m}" for name in FORECASTERS for m in METRIC_NAMES), "mase_ratio")
 PER_SERIES_NUMBER_COLUMNS = PER_SERIES_COLUMNS[1:]
+# a panel's best/attention_index.csv: series SERIES_ID_COLUMN's test forecasts are rows
+# first_row .. first_row + n_rows - 1 of attention.npy, in time order
+ATTENTION_INDEX_COLUMNS = (SERIES_ID_COLUMN, "first_row", "n_rows")
 FORECAST_COLUMNS = ("time", "forecast")  # then lo-<level>, hi-<level> per level
 
 

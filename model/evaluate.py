@@ -28,7 +28,7 @@ from model.windows import split_windows
 class Evaluation:
     """Test forecasts of one model and of the baselines, with metrics."""
 
-    positions: np.ndarray  # (K, H) series positions of the forecast targets
+    positions: np.ndarray  # (K, H) series positions (a panel: rows) of the forecast targets
     y_true: np.ndarray  # (K, H) original units
     y_pred: np.ndarray  # (K, H) original units
     attention: np.ndarray  # (K, T) attention weights of every test forecast
@@ -63,14 +63,15 @@ def evaluate(model: nn.Module, data: Dataset | Panel, config: TrainConfig) -> Ev
     scaled_pred, attention = predict(model, test)
     positions = test.target_positions()  # (K, H)
     if isinstance(data, Panel):
-        y_pred = data.unscale_target(_series_of(data, positions), scaled_pred)  # each series' own scale
+        y_pred = data.unscale_target(series_of(data, positions), scaled_pred)  # each series' own scale
     else:
         y_pred = data.unscale_target(scaled_pred)
     return _scored(data, positions, y_pred, attention.astype(np.float32))
 
 
-def _series_of(panel: Panel, positions: np.ndarray) -> np.ndarray:
-    """The series of every forecast block ``positions [K, H]`` (rows of the panel), ``(K,)``."""
+def series_of(panel: Panel, positions: np.ndarray) -> np.ndarray:
+    """The series of every forecast block ``positions [K, H]`` (rows of the panel), ``(K,)``:
+    also the series of every row of the attention weights."""
     return np.searchsorted(panel.offsets, positions[:, 0], side="right") - 1
 
 

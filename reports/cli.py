@@ -1,4 +1,4 @@
-"""``tunecast report EXP_DIR [-o FILE]`` (also ``python -m reports``)."""
+"""``tunecast report EXP_DIR [-o FILE] [--series ID ...]`` (also ``python -m reports``)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def build_parser(prog: str = "tunecast report") -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="where to write the report (default: EXP_DIR/report.html; for a URI, "
                              "the report is also copied there)")
+    parser.add_argument("--series", metavar="ID", nargs="+", default=None,
+                        help="a panel of many series: also show the test forecasts and attention of "
+                             "these series (ids as in best/per_series.csv), besides the best, median "
+                             "and worst")
     return parser
 
 
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None, *, prog: str = "tunecast report") -> int
     uri = args.exp_dir.rstrip("/") if remote.is_uri(args.exp_dir) else None
     try:
         folder = _fetch(uri) if uri else args.exp_dir
-        path = render_report(folder, args.output)
+        path = render_report(folder, args.output, args.series)
         notices = banners(collect(folder))
         if uri and args.output is None:
             remote.upload(path.parent, uri, (path.name,))

@@ -11,7 +11,8 @@ optional: without it there is simply no ensemble; so is ``importance.json``.
 
 A panel of many series (``best/metrics.json`` has ``n_series``): the test metrics are the
 aggregates across series, ``predictions.csv`` has a ``unique_id`` column, and ``per_series.csv``
-(every series' own metrics) is read into ``per_series``.
+(every series' own metrics) is read into ``per_series``, and ``best/attention_index.csv`` (each
+series' rows of ``attention.npy``) into ``attention_index``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class BestTrial(Scored):
     best_epoch: int | None
     attention: np.ndarray  # (test windows, window), rows sum to 1
     per_series: pd.DataFrame | None = None  # a panel: per_series.csv, one row per series
+    # a panel: attention_index.csv (unique_id, first_row, n_rows); None when absent or inconsistent
+    attention_index: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,28 @@ def _read_best(path: Path, run: RunRecord, trials: pd.DataFrame, notes: list[str
         best_epoch=record.best_epoch,
         attention=attention,
         per_series=_read_per_series(path, c.BEST_DIR, notes) if panel else None,
+        attention_index=_read_attention_index(path, len(attention), notes) if panel else None,
     )
+
+
+def _read_attention_index(path: Path, n_rows: int, notes: list[str]) -> pd.DataFrame | None:
+    """A panel's attention_index.csv, checked against attention.npy; None (and a note) when it
+    is absent (an experiment of an older tunecast) or does not fit: the report then shows no
+    attention per series."""
+    name = f"{c.BEST_DIR}/{c.ATTENTION_INDEX_FILE}"
+    if not (path / name).is_file():
+        notes.append(f"{name} is missing (written by an older tunecast): the attention of single "
+                     "series is not shown; re-run the search to get it")
+        return None
+    index = read_csv(path, name, text=(c.SERIES_ID_COLUMN,), numbers=c.ATTENTION_INDEX_COLUMNS[1:],
+                     required=c.ATTENTION_INDEX_COLUMNS, notes=notes)
+    first, count = index["first_row"].to_numpy(), index["n_rows"].to_numpy()
+    if not (np.isfinite(first).all() and np.isfinite(count).all() and (first >= 0).all()
+            and (count >= 0).all() and (first + count <= n_rows).all()):
+        notes.append(f"{name} names rows that {c.BEST_DIR}/{c.ATTENTION_FILE} does not have: the "
+                     "attention of single series is not shown")
+        return None
+    return index
 
 
 def _read_ensemble(

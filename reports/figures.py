@@ -21,6 +21,7 @@ from reports import search_figures as sf
 from reports.collect import BestTrial, Ensemble, Experiment
 from reports.future import future_figure
 from reports.importance import ImportanceInfo
+from reports.panel_figures import draw_mase_distribution, mase_distribution
 from reports.style import ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
 
 __all__ = ["AttentionInfo", "ForecastInfo", "ReportFigure", "attention_info",
@@ -187,17 +188,20 @@ def draw_attention(info: AttentionInfo) -> Figure:
     return fig
 
 
-def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> list[ReportFigure]:
+def make_figures(exp: Experiment, importance: ImportanceInfo | None = None,
+                 series: list[str] | None = None) -> list[ReportFigure]:
     """Every figure the report shows, in order (best trial's figures only when there is one).
 
     Args:
         exp: the collected experiment.
         importance: precomputed importances, so a caller that also shows their note computes
             them once (computed here when None).
+        series: a panel: ids of series to draw besides the best, median and worst (checked by
+            :func:`reports.panel.check_series`).
     """
     figures: list[ReportFigure] = []
     if exp.best is not None and exp.best.is_panel:
-        figures += _series_figures(exp.best, exp.ensemble)
+        figures += _series_figures(exp.best, exp.ensemble, series or [])
     elif exp.best is not None:
         forecast = forecast_info(exp.best, exp.ensemble)
         if exp.ensemble is None:
@@ -219,28 +223,52 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> l
         attention = attention_info(exp.best)
         lags = ", ".join(str(lag) for lag in attention.top_lags)
         note = "" if attention.rows_sum_to_one else " Warning: some rows do not sum to 1."
+        every = f" (all {exp.best.scores.n_series} series)" if exp.best.is_panel else ""
+        scope = " of every test forecast of every series" if exp.best.is_panel else ""
         figures.append(ReportFigure(
-            "attention", "Best trial: where the model looks",
-            f"Attention weights over the input window; the highest mean weights are at lags "
+            "attention", f"Best trial: where the model looks{every}",
+            f"Attention weights over the input window{scope}; the highest mean weights are at lags "
             f"{lags}.{note}", draw_attention(attention)))
     figures.extend(sf.search_figures(exp, importance))
     return figures
 
 
-def _series_figures(best: BestTrial, ensemble: Ensemble | None) -> list[ReportFigure]:
-    """A panel: the test forecasts of its best, median and worst series by MASE ratio to
-    seasonal-naive, each drawn as the forecast figure of one series."""
+def _series_figures(best: BestTrial, ensemble: Ensemble | None, named: list[str]) -> list[ReportFigure]:
+    """A panel: the distribution of per-series MASE, then the test forecasts and attention of its
+    best, median and worst series by MASE ratio to seasonal-naive and of the ``named`` ones, each
+    drawn by the single-series figures."""
+    shown = panel.shown_series(best, named)
     figures = []
-    for label, sid in panel.chosen_series(best):
-        scores = panel.series_scores(best, sid)
-        info = forecast_info(panel.one_series(best, sid),
-                             panel.one_series(ensemble, sid) if ensemble is not None else None)
+    distribution = mase_distribution(best, shown)
+    if distribution is not None:
         figures.append(ReportFigure(
-            f"series-{label}", f"The {label} series by MASE ratio: {sid}",
+            "mase-distribution", "Per-series MASE: best trial against seasonal-naive",
+            f"Left: the share of series whose test MASE is at most x, for the best trial and the "
+            f"baselines. Right: one point per series; below the dashed line y = x the best trial "
+            f"beats seasonal-naive ({distribution.beaten} of {len(distribution.ids)} series)"
+            + ("; log axes" if distribution.log else "") + ". Circled: the series drawn below.",
+            draw_mase_distribution(distribution)))
+    numbers = iter(range(1, len(shown) + 1))
+    for label, sid in shown:
+        key = f"series-{label}" if label != "named" else f"series-named-{next(numbers)}"
+        title = f"The {label} series by MASE ratio: {sid}" if label != "named" else f"Series {sid} (named)"
+        scores = panel.series_scores(best, sid)
+        one = panel.one_series(best, sid)
+        info = forecast_info(one, panel.one_series(ensemble, sid) if ensemble is not None else None)
+        figures.append(ReportFigure(
+            key, title,
             f"Truth and the best trial's test forecasts of series {sid} in its own units "
             f"({info.protocol}"
             + (", dashed: the ensemble" if ensemble is not None else "")
             + f"): MASE {scores['model_mase']:.3f}, seasonal-naive {scores['seasonal_naive_mase']:.3f} "
             f"(ratio {scores['mase_ratio']:.3f}); shaded: validation and test splits.",
             draw_forecast(info)))
+        if panel.has_series_attention(best) and len(one.attention):
+            attention = attention_info(one)
+            lags = ", ".join(str(lag) for lag in attention.top_lags)
+            figures.append(ReportFigure(
+                f"{key}-attention", f"Series {sid}: where the model looks",
+                f"Attention weights of the best trial over the input window of each of the "
+                f"{len(one.attention)} test forecasts of series {sid}; the highest mean weights "
+                f"are at lags {lags}.", draw_attention(attention)))
     return figures

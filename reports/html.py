@@ -42,7 +42,8 @@ _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch
                   ("epochs", "epochs_run"), ("retries", "restarts"))
 
 
-def render_report(exp_dir: str | Path, out: str | Path | None = None) -> Path:
+def render_report(exp_dir: str | Path, out: str | Path | None = None,
+                  series: list[str] | None = None) -> Path:
     """Write the report of an experiment directory and return its path.
 
     The file is written atomically (a temporary file in the same folder, then ``os.replace``),
@@ -51,9 +52,12 @@ def render_report(exp_dir: str | Path, out: str | Path | None = None) -> Path:
     Args:
         exp_dir: the experiment directory.
         out: where to write; ``<exp_dir>/report.html`` by default.
+        series: a panel: ids of series whose forecasts and attention to show besides the best,
+            median and worst (``--series``).
 
     Raises:
-        ReportError: the directory cannot give a report, or ``out`` cannot be written.
+        ReportError: the directory cannot give a report, ``series`` names a series it does not
+            have (or it has one series), or ``out`` cannot be written. Nothing is written then.
     """
     exp = collect(exp_dir)
     target = Path(out) if out is not None else exp.path / REPORT_FILE
@@ -63,17 +67,22 @@ def render_report(exp_dir: str | Path, out: str | Path | None = None) -> Path:
     if not target.parent.is_dir():
         raise ReportError(f"output folder {target.parent} does not exist; create it or choose "
                           "another -o path")
-    page = render_html(exp)
+    page = render_html(exp, series)
     _write_atomic(target, page)
     return target
 
 
-def render_html(exp: Experiment) -> str:
-    """The report page of ``exp`` as one HTML string."""
+def render_html(exp: Experiment, series: list[str] | None = None) -> str:
+    """The report page of ``exp`` as one HTML string (``series``: see :func:`render_report`).
+
+    Raises:
+        ReportError: ``series`` names a series ``exp`` does not have, or ``exp`` has one series.
+    """
+    panel.check_series(exp, list(series or []))
     importance = importance_info(exp)
     timeline = timeline_info(exp)
     figures = [{"key": f.key, "title": f.title, "caption": f.caption, "uri": _png_uri(f.figure)}
-               for f in make_figures(exp, importance)]
+               for f in make_figures(exp, importance, series)]
     headers, rows = _trials_table(exp)
     best = exp.best
     context: dict[str, Any] = {

@@ -2,9 +2,10 @@
 
 A panel experiment scores one global model on many series (``best/per_series.csv``). The report
 shows its aggregates in the metrics table, every series' own scores here (worst MASE ratio to
-seasonal-naive first), and the test forecasts of three series picked by that ratio: the best,
-the median and the worst, each drawn by :func:`reports.figures.draw_forecast` on that series'
-rows of ``predictions.csv`` as if it were a single series.
+seasonal-naive first), the distribution of per-series MASE (:mod:`reports.panel_figures`), and
+the test forecasts and attention of three series picked by that ratio (the best, the median and
+the worst) and of any the user names (``tunecast report EXP --series ID``), each drawn by the
+single-series figures on that series' rows of ``predictions.csv`` and of ``attention.npy``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from expdir import contract as c
+from reports._files import ReportError
 from reports.collect import BestTrial, Ensemble, Experiment
 
-__all__ = ["MAX_ROWS", "SeriesTable", "chosen_series", "one_series", "series_table"]
+__all__ = ["MAX_ROWS", "SeriesTable", "check_series", "chosen_series", "one_series", "series_table",
+           "shown_series"]
 
 MAX_ROWS = 100  # rows of the per-series table; all of them are in per_series.csv
 _COLUMNS = (("test points", "n_test_points"), ("MASE", "model_mase"), ("naive MASE", "naive_mase"),
@@ -70,12 +73,57 @@ def chosen_series(best: BestTrial) -> list[tuple[str, str]]:
     return out
 
 
+def check_series(exp: Experiment, wanted: list[str]) -> None:
+    """Refuse ``--series`` on what cannot show it: a single series, no best trial, unknown ids.
+
+    Raises:
+        ReportError: one line naming the problem, and for an unknown id a few valid ones.
+    """
+    if not wanted:
+        return
+    if exp.best is None:
+        raise ReportError(f"--series: {exp.path} has no evaluated best trial ({c.BEST_DIR}/), so there "
+                          "are no series forecasts to show; drop --series")
+    if exp.best.per_series is None:
+        raise ReportError(f"--series needs a panel of many series, but {exp.path} is a single-series "
+                          "experiment; drop --series")
+    ids = exp.best.per_series[c.SERIES_ID_COLUMN].astype(str).tolist()
+    unknown = [sid for sid in dict.fromkeys(wanted) if sid not in set(ids)]
+    if unknown:
+        some = ", ".join(ids[:5]) + (f", … ({len(ids)} in all, listed in {c.BEST_DIR}/{c.PER_SERIES_FILE})"
+                                     if len(ids) > 5 else "")
+        raise ReportError(f"--series: no series {', '.join(repr(u) for u in unknown)} in {exp.path}; "
+                          f"its series are {some}")
+
+
+def shown_series(best: BestTrial, named: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, series id) of every series the report draws: the best, median and worst by MASE
+    ratio, then each named one (label "named") not already among them."""
+    out = chosen_series(best)
+    for sid in dict.fromkeys(named or []):
+        if sid not in {s for _, s in out}:
+            out.append(("named", sid))
+    return out
+
+
 def one_series(scored: Any, series_id: str) -> Any:
     """``scored`` (a :class:`BestTrial` or :class:`Ensemble`) with only ``series_id``'s rows of
-    predictions.csv: what the single-series figures draw."""
+    predictions.csv (and of attention.npy, for a best trial whose attention_index.csv was read):
+    what the single-series figures draw."""
     assert isinstance(scored, BestTrial | Ensemble)
     frame = scored.predictions
-    return dataclasses.replace(scored, predictions=frame[frame[c.SERIES_ID_COLUMN] == series_id])
+    scored = dataclasses.replace(scored, predictions=frame[frame[c.SERIES_ID_COLUMN] == series_id])
+    if isinstance(scored, BestTrial) and scored.attention_index is not None:
+        index = scored.attention_index
+        row = index[index[c.SERIES_ID_COLUMN] == series_id]
+        first, count = (int(row["first_row"].iloc[0]), int(row["n_rows"].iloc[0])) if len(row) else (0, 0)
+        scored = dataclasses.replace(scored, attention=scored.attention[first:first + count])
+    return scored
+
+
+def has_series_attention(best: BestTrial) -> bool:
+    """Whether the attention of single series can be shown (attention_index.csv was read)."""
+    return best.attention_index is not None
 
 
 def series_scores(best: BestTrial, series_id: str) -> dict[str, float]:

@@ -3,7 +3,8 @@
 ``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json`` are written
 atomically (a temporary file or folder, then a rename), so an interrupted write never leaves
 half a file. Models are saved in the one model format of ``model.checkpoint``. A panel of many
-series adds ``per_series.csv`` to ``best/`` and ``ensemble/`` (every series' own test metrics).
+series adds ``per_series.csv`` to ``best/`` and ``ensemble/`` (every series' own test metrics)
+and ``attention_index.csv`` to ``best/`` (which rows of ``attention.npy`` are which series').
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from expdir import contract as c
 from expdir.contract import BestRecord, EnsembleRecord, MemberRecord, ScoreRecord
 from model import checkpoint
 from model.data import Dataset
-from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, val_forecast
+from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, series_of, val_forecast
 from model.metrics import mae
 from model.panel import Panel
 from search.results import TrialRecord
@@ -148,7 +149,21 @@ def write_best(exp_dir: Path, best: TrialRecord, data: Dataset | Panel) -> BestR
         write_json(tmp / c.METRICS_FILE, record.to_dict())
         _write_forecast(tmp, data, evaluation)
         np.save(tmp / c.ATTENTION_FILE, evaluation.attention)
+        if isinstance(data, Panel):
+            attention_index(data, evaluation).to_csv(tmp / c.ATTENTION_INDEX_FILE, index=False)
     return record
+
+
+def attention_index(panel: Panel, evaluation: Evaluation) -> pd.DataFrame:
+    """attention_index.csv: each series' rows of attention.npy (first row, count), in id order,
+    so a reader picks one series' attention without counting its forecast blocks."""
+    series = series_of(panel, evaluation.positions)  # (K,) non-decreasing: series in id order
+    if (np.diff(series) < 0).any():
+        raise ValueError("test forecasts are not grouped by series")
+    first = np.searchsorted(series, np.arange(panel.n_series), side="left")
+    count = np.searchsorted(series, np.arange(panel.n_series), side="right") - first
+    return pd.DataFrame({c.SERIES_ID_COLUMN: panel.ids, "first_row": first, "n_rows": count},
+                        columns=list(c.ATTENTION_INDEX_COLUMNS))
 
 
 def _with_trial(info: checkpoint.ModelInfo, trial_id: str) -> checkpoint.ModelInfo:

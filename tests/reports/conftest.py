@@ -88,3 +88,10 @@ def exp_xss(make_exp: Callable[..., Path]) -> Path:
         target=f"col{XSS_IMG}{XSS_SCRIPT}",
         error_message=f"ValueError: bad value {XSS_SCRIPT} {XSS_IMG}",
     )
+
+
+@pytest.fixture
+def exp_panel(make_exp: Callable[..., Path]) -> Path:
+    """A panel of 6 series (ids S00..S05, scales 1 to 1000), horizon 3, 4 trials (2 finished:
+    best/ and a top-2 ensemble/)."""
+    return make_exp("panel", n_trials=4, horizon=3, n_series=6, ensemble=2)

@@ -29,6 +29,7 @@ from expdir import write_json
 from expdir.contract import RunRecord
 from model import checkpoint
 from model.data import Dataset, DataSpec, load
+from model.panel import Panel, PanelSpec, load_panel
 from model.training import TrainConfig, build_model
 from search.config import SearchConfig
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
@@ -89,6 +90,7 @@ def make_fixture_experiment(
     max_concurrent: int = 2,
     seed: int = 0,
     ensemble: int = 1,
+    n_series: int = 0,
 ) -> Path:
     """Write an experiment directory at ``path`` through the search's writers; return ``path``.
 
@@ -114,6 +116,9 @@ def make_fixture_experiment(
             above twice the best one's, when at least two remain. 1, the default here, writes
             none. The synthetic val_loss of every completed trial is within twice the best, so
             with 5 completed trials (the default mix of 8) K <= 5 gives exactly K members.
+        n_series: with 2 or more, a panel of that many monthly series (long format, ids
+            ``S00``, ``S01``, ...; lengths ``n_points`` less 0-11 points, scales 1 to 1000),
+            loaded as ``tunecast search --id-column unique_id`` loads it.
 
     The synthetic val_loss is lowest near lr = 3e-3 (and for mid-sized hidden layers); trials
     stopped by ASHA ran GRACE or 3 * GRACE epochs and are worse; failed trials reported 0-2
@@ -127,7 +132,7 @@ def make_fixture_experiment(
     assert len(statuses) == n_trials, "one status per trial"
     with _one_torch_thread():
         _write(path, n_trials, horizon, name, target, run_status, statuses, error_message,
-               n_points, n_nodes, max_concurrent, seed, ensemble)
+               n_points, n_nodes, max_concurrent, seed, ensemble, n_series)
     return path
 
 
@@ -145,12 +150,14 @@ def _one_torch_thread() -> Iterator[None]:
 def _write(
     path: Path, n_trials: int, horizon: int, name: str, target: str, run_status: str,
     statuses: Sequence[str], error_message: str, n_points: int, n_nodes: int,
-    max_concurrent: int, seed: int, ensemble: int,
+    max_concurrent: int, seed: int, ensemble: int, n_series: int,
 ) -> None:
     """What ``search.run.execute`` writes, from made-up trial records."""
     rng = np.random.default_rng(seed)
-    data = _write_series(data_file(path), rng, target, n_points)
-    space = adapt_to_series({**SPACE, "horizon": Param("fixed", value=horizon)}, data.n_train, horizon)
+    data: Dataset | Panel = (_write_panel(data_file(path), rng, target, n_points, n_series) if n_series >= 2
+                             else _write_series(data_file(path), rng, target, n_points))
+    space = adapt_to_series({**SPACE, "horizon": Param("fixed", value=horizon)},
+                            int(np.min(data.n_train)), horizon)
     configs = [_sample_config(rng, space, seed) for _ in range(n_trials)]
     records = _trial_records(rng, configs, statuses, error_message, n_nodes, max_concurrent)
     for i, record in enumerate(records):
@@ -196,6 +203,22 @@ def _write_series(file: Path, rng: np.random.Generator, target: str, n_points: i
     months = pd.period_range("1949-01", periods=n_points, freq="M").astype(str)
     pd.DataFrame({"month": months, target: y}).to_csv(file, index=False)
     return load(DataSpec(source=str(file), target=target, time_column="month", season_length=SEASON))
+
+
+def _write_panel(file: Path, rng: np.random.Generator, target: str, n_points: int,
+                 n_series: int) -> Panel:
+    """``n_series`` monthly series of different lengths and scales in long format, rows shuffled."""
+    parts = []
+    for s in range(n_series):
+        n = n_points - s % SEASON
+        t = np.arange(n)
+        scale = 10.0 ** (s % 4)
+        y = scale * (100 + 0.8 * t + 25 * np.sin(2 * np.pi * (t + s) / SEASON) + 3 * rng.standard_normal(n))
+        months = pd.period_range("1949-01", periods=n, freq="M").astype(str)
+        parts.append(pd.DataFrame({"unique_id": f"S{s:02d}", "month": months, target: y}))
+    pd.concat(parts).sample(frac=1.0, random_state=0).to_csv(file, index=False)
+    return load_panel(PanelSpec(source=str(file), target=target, time_column="month",
+                                season_length=SEASON, id_column="unique_id"))
 
 
 def _sample(rng: np.random.Generator, param: Param) -> Any:
@@ -278,7 +301,7 @@ def _trial_records(
     return records
 
 
-def _save_model(folder: Path, record: TrialRecord, data: Dataset, seed: int) -> Path:
+def _save_model(folder: Path, record: TrialRecord, data: Dataset | Panel, seed: int) -> Path:
     """The trial's best checkpoint: seeded, untrained weights, labelled with its best epoch."""
     config = TrainConfig.from_dict(record.config)
     val = record.history["val_loss"]
@@ -286,15 +309,16 @@ def _save_model(folder: Path, record: TrialRecord, data: Dataset, seed: int) -> 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(config, data.input_size)
-    info = checkpoint.ModelInfo(config=config, input_size=data.input_size, columns=data.columns,
-                                epoch=int(record.history["epoch"].iloc[best]),
-                                val_loss=float(val.iloc[best]))
+    epoch, val_loss = int(record.history["epoch"].iloc[best]), float(val.iloc[best])
+    info = (checkpoint.ModelInfo.of(config, data, epoch=epoch, val_loss=val_loss) if isinstance(data, Panel)
+            else checkpoint.ModelInfo(config=config, input_size=data.input_size, columns=data.columns,
+                                      epoch=epoch, val_loss=val_loss))
     return checkpoint.save(folder, model, info)
 
 
 def _run_record(
     path: Path,
-    data: Dataset,
+    data: Dataset | Panel,
     space: dict[str, Param],
     *,
     name: str,

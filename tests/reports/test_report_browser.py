@@ -222,3 +222,18 @@ def test_injected_markup_does_not_run_in_chromium(browser: Browser, exp_xss: Pat
     assert _problems(events) == []  # an alert() would open a dialog, a broken img would log
     assert browser.evaluate("document.querySelectorAll('img[onerror], img[src=\"x\"]').length") == 0
     assert "<script>alert(1)</script>" in browser.evaluate("document.querySelector('h1').textContent")
+
+
+def test_a_panel_report_with_a_named_series_opens_cleanly(browser: Browser, exp_panel: Path) -> None:
+    events = browser.open(render_report(exp_panel, series=["S02"]))
+    assert _problems(events) == []
+    images = browser.evaluate(
+        "Array.from(document.images).map(i => [i.closest('section').id, i.complete, i.naturalWidth])"
+    )
+    assert all(done and width > 0 for _, done, width in images), images
+    ids = [section for section, _, _ in images]
+    assert ids[0] == "fig-mase-distribution" and "fig-series-best-attention" in ids
+    titles = browser.evaluate(
+        "Array.from(document.querySelectorAll('section.figure h2')).map(h => h.textContent)"
+    )
+    assert any(title.endswith("S02") or title.startswith("Series S02") for title in titles), titles
