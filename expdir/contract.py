@@ -489,7 +489,8 @@ class ForecastRecord:
     last_time: str  # the time (or position) of the last observed point
     calibration_origins: int  # origins whose held-out errors set the intervals
     coverage: dict[str, float | None]  # level -> share of test points inside (None: too few)
-    mean_width: dict[str, float | None]  # level -> mean interval width on test (original units)
+    # level -> mean interval width on test, in original units (a panel: in each series' own scale)
+    mean_width: dict[str, float | None]
     seconds: float  # wall time of the refit (0 without)
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,22 @@ it. A forecaster folder keeps the scores beside its networks, so a refitted fore
 on every point, with nothing held out) carries those of the models it was refitted from.
 Nothing here imports Ray or Optuna.
 
+A panel of many series (:class:`PanelForecaster`) is forecast by one global model (the networks
+trained on windows from every series, or a baseline applied to each series), each series read in
+its own scaling (its training statistics, or those of all its points after a refit: no window
+crosses two series) and forecast from its own last window. Its held-out scores are cut per
+series, from every origin after that series' training part, and are scale-free (each error over
+its own series' local scale), so they can be pooled. A series with at least
+:data:`MIN_SERIES_SCORES` scores at every step is calibrated on its own scores: its intervals
+then cover its own future at the level, under exchangeability of its own errors over time. A
+shorter series is calibrated on the scores of every series together (the pooled quantile, times
+its own local scale): that is valid only on average over series whose scaled errors behave
+alike, so it is kept for series too short to speak for themselves. 50 scores is where the
+coverage an interval actually reaches stops being a coin toss: it varies around the level with a
+standard deviation of about sqrt(level (1 - level) / (n + 2)), 3 points at 95% with 50 scores
+against 5 with the 19 the quantile needs at the least. The choice is per series, for every
+level and step at once, so the intervals stay nested and widen with the step.
+
 Example:
     >>> from model import forecast
     >>> f = forecast.load("tunecast-runs/airline-20261129-010000")  # doctest: +SKIP
@@ -23,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -39,8 +56,9 @@ from torch import nn
 
 from model import checkpoint
 from model.checkpoint import CheckpointError, ModelInfo
-from model.data import Dataset
-from model.training import TrainConfig, fit
+from model.data import Dataset, _statistics
+from model.panel import Panel
+from model.training import TrainConfig, eval_batch_size, fit
 
 FORMAT = "tunecast-forecaster"
 INFO_FILE = "forecaster.json"
@@ -48,6 +66,10 @@ ERRORS_FILE = "errors.npy"
 MEMBERS_DIR = "members"
 LEVELS = (80.0, 95.0)
 BASELINES = ("naive", "seasonal_naive")
+MIN_SERIES_SCORES = 50  # a panel's series with fewer held-out scores per step is calibrated pooled
+ID_COLUMN = "unique_id"  # a panel forecast's series column (as in predictions.csv)
+SERIES_FILE = "series.csv"  # a panel forecaster's series: id, scaling, calibration
+SCORE_SERIES_FILE = "errors_series.npy"  # the series of each row of errors.npy
 
 
 class ForecastError(ValueError):
@@ -344,7 +366,7 @@ def _padded_features(values: np.ndarray, steps: int) -> np.ndarray | None:
     return np.concatenate([values[:, 1:], np.full((steps, values.shape[1] - 1), np.nan)])
 
 
-def load(path: str | Path) -> Forecaster:
+def load(path: str | Path) -> Forecaster | PanelForecaster:
     """A forecaster folder, a model folder, or an experiment directory holding one forecaster
     folder (the ``forecast/`` a search writes)."""
     path = Path(path)
@@ -359,11 +381,13 @@ def load(path: str | Path) -> Forecaster:
                           "wrote forecast/, a forecaster folder or a model folder")
 
 
-def _load_forecaster(folder: Path) -> Forecaster:
+def _load_forecaster(folder: Path) -> Forecaster | PanelForecaster:
     try:
         meta = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT}")
+        if meta.get("panel"):
+            return _load_panel_forecaster(folder, meta)
         errors = np.load(folder / ERRORS_FILE, allow_pickle=False) if meta.get("errors") else None
         if meta.get("baseline"):
             extra = {k: v for k, v in meta.items() if k not in (
@@ -379,11 +403,11 @@ def _load_forecaster(folder: Path) -> Forecaster:
     return Forecaster(members, errors, extra)
 
 
-def refit(member: Member, data: Dataset, epochs: int) -> Member:
+def refit(member: Member, data: Dataset | Panel, epochs: int) -> Member:
     """Train ``member``'s configuration afresh on every point of ``data`` for ``epochs`` epochs
     (no validation part, so no early stopping: the last epoch's weights), seeded as before."""
     config = replace(member.config, max_epochs=max(1, epochs), patience=max(1, epochs))
-    everything = data.for_refit()
+    everything = panel_for_refit(data) if isinstance(data, Panel) else data.for_refit()
     result = fit(config, everything, device="cpu")
     info = replace(ModelInfo.of(config, everything, epoch=result.epochs_run, val_loss=None),
                    extra={**member.info.extra, "refit": True})
@@ -422,3 +446,246 @@ def future_times(labels: np.ndarray | None, n_points: int, steps: int) -> list[A
         if all(t.strftime(fmt) == label for t, label in zip(times[-3:], text.iloc[-3:], strict=True)):
             return [t.strftime(fmt) for t in future]
     return [t.isoformat() for t in future]
+
+
+def panel_for_refit(panel: Panel) -> Panel:
+    """The panel with every point of every series in its training part (no validation, no
+    test), each series standardised with the statistics of all its points: what a refit trains
+    on (windows still never cross two series)."""
+    stats = [_statistics(panel.values[o:o + n].astype(np.float64))
+             for o, n in zip(panel.offsets, panel.lengths, strict=True)]
+    none = np.zeros_like(panel.lengths)
+    return dataclasses.replace(panel, n_train=panel.lengths.copy(), n_val=none, n_test=none.copy(),
+                               mean=np.stack([m for m, _ in stats]), std=np.stack([d for _, d in stats]),
+                               _scaled=None)
+
+
+def min_scores(level: float) -> int:
+    """The fewest scores whose conformal quantile at ``level`` is finite: ceil((n + 1) level) <= n."""
+    return math.ceil(level / (100.0 - level) - 1e-9)
+
+
+def panel_widths(scores: np.ndarray, series: np.ndarray, n_series: int, levels: tuple[float, ...],
+                 minimum: int = MIN_SERIES_SCORES) -> tuple[dict[float, np.ndarray], np.ndarray]:
+    """Conformal half-widths in local-scale units, ``level -> [S, steps]``, from scale-free
+    scores ``[R, steps]`` whose rows belong to ``series`` ``(R,)``; and which series were
+    calibrated on their own scores ``(S,)`` bool: those with at least ``minimum`` (and at least
+    what the highest level needs) finite scores at every step. The others get the quantile of
+    every series' scores together."""
+    steps = scores.shape[1]
+    need = max([minimum, *(min_scores(level) for level in levels)])
+    counts = np.stack([np.bincount(series[np.isfinite(scores[:, h])], minlength=n_series)
+                       for h in range(steps)]) if steps else np.zeros((0, n_series), int)  # (steps, S)
+    own = counts.min(axis=0) >= need if steps else np.zeros(n_series, bool)
+    widths = {}
+    for level in levels:
+        pooled = conformal_quantiles(scores, level) if len(scores) else np.full(steps, np.inf)
+        w = np.repeat(pooled[None, :], n_series, axis=0)
+        for s in np.flatnonzero(own):
+            w[s] = conformal_quantiles(scores[series == s], level)
+        widths[level] = w
+    return widths, own
+
+
+@dataclass
+class PanelPrediction:
+    """Every series' forecast of ``steps`` values past its own end, with intervals per level."""
+
+    ids: list[str]  # (S,)
+    mean: np.ndarray  # (S, steps) original units of each series
+    lower: dict[float, np.ndarray]  # level -> (S, steps)
+    upper: dict[float, np.ndarray]
+    times: list[list[Any]]  # (S, steps): each series' own next time stamps (or positions)
+    own: np.ndarray  # (S,) bool: calibrated on its own scores (else pooled across series)
+
+    def frame(self) -> pd.DataFrame:
+        """Long format: unique_id, time, forecast, lo-80, hi-80, ... (series in id order, each in
+        time order)."""
+        steps = self.mean.shape[1]
+        columns: dict[str, Any] = {ID_COLUMN: np.repeat(np.asarray(self.ids, dtype=object), steps),
+                                   "time": [t for times in self.times for t in times],
+                                   "forecast": self.mean.ravel()}
+        for level in sorted(self.lower):
+            columns[f"lo-{level:g}"] = self.lower[level].ravel()
+            columns[f"hi-{level:g}"] = self.upper[level].ravel()
+        return pd.DataFrame(columns)
+
+
+@torch.no_grad()
+def _panel_paths(model: nn.Module, config: TrainConfig, scaled: np.ndarray, starts: np.ndarray,
+                 steps: int) -> np.ndarray:
+    """Forecast ``steps`` scaled target values from each origin row ``starts`` of the panel's
+    scaled rows ``[N, F]`` (history: the ``window`` rows before it), ``[B, steps]``. Beyond the
+    horizon the predictions are fed back (target only: the caller refuses extra features then)."""
+    window, horizon = config.window, config.horizon
+    views = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)  # (N - T + 1, F, T)
+    out = np.zeros((len(starts), steps), np.float64)
+    chunk = eval_batch_size(window)
+    for first in range(0, len(starts), chunk):
+        rows = starts[first:first + chunk]
+        context = torch.from_numpy(np.ascontiguousarray(views[rows - window].transpose(0, 2, 1)))  # (B, T, F)
+        done = 0
+        while done < steps:
+            prediction, _ = model(context)  # (B, H)
+            take = min(horizon, steps - done)
+            out[first:first + len(rows), done:done + take] = prediction[:, :take].numpy()
+            if done + take < steps:
+                fed = prediction[:, :take, None].to(context.dtype)  # (B, take, 1)
+                context = torch.cat([context, fed], dim=1)[:, -window:]
+            done += take
+    return out
+
+
+class PanelForecaster:
+    """One global forecaster for every series of a panel: the mean of networks trained on the
+    panel (each series read in its own scaling, ``mean``/``std`` ``[S, F]``), or a baseline
+    (``kind``) applied to each series; with per-series held-out scores for the intervals."""
+
+    def __init__(self, ids: np.ndarray, columns: tuple[str, ...], mean: np.ndarray, std: np.ndarray,
+                 members: list[Member] | None = None, kind: str | None = None, season_length: int = 1,
+                 errors: np.ndarray | None = None, error_series: np.ndarray | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
+        if not members and kind not in BASELINES:
+            raise ForecastError("a panel forecaster needs networks or a baseline (naive, seasonal_naive)")
+        self.ids, self.columns = np.asarray(ids, dtype=str), tuple(columns)
+        self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        self.members, self.kind, self.season_length = list(members or []), kind, int(season_length)
+        self.errors, self.error_series = errors, error_series  # (R, steps) scale-free, (R,) series
+        self.meta = dict(meta or {})
+
+    @property
+    def horizon(self) -> int:
+        return min(m.config.horizon for m in self.members) if self.members else 10**9
+
+    @property
+    def window(self) -> int:
+        """Points of history a forecast needs."""
+        if self.members:
+            return max(m.config.window for m in self.members)
+        return self.season_length if self.kind == "seasonal_naive" else 1
+
+    @property
+    def span(self) -> int:
+        """Points before an origin that set its local scale (as for one series)."""
+        return self.window if self.members else max(self.season_length, 12)
+
+    def paths(self, panel: Panel, starts: np.ndarray, steps: int) -> np.ndarray:
+        """The forecast path from each origin row ``starts`` of ``panel``'s rows (in one series,
+        at least ``window`` rows after its first), ``[B, steps]`` in original units."""
+        target = panel.values[:, 0].astype(np.float64)
+        h = np.arange(steps)[None, :]
+        if not self.members:
+            if self.kind == "naive":
+                return np.repeat(target[starts - 1][:, None], steps, axis=1)
+            m = self.season_length
+            return target[starts[:, None] + h - m * (h // m + 1)]
+        if len(self.columns) > 1 and steps > self.horizon:
+            raise ForecastError(
+                f"forecasting {steps} steps with extra features {list(self.columns[1:])} needs their "
+                f"future values beyond the networks' horizon {self.horizon}, which a panel forecast "
+                f"does not take yet: forecast at most {self.horizon} steps (--horizon)")
+        rows = panel.series_index()
+        scaled = ((panel.values - self.mean[rows]) / self.std[rows]).astype(np.float32)
+        series = rows[starts - 1]  # an origin row may be the next series' first (or past the end)
+        paths = [_panel_paths(m.model, m.config, scaled, starts, steps) for m in self.members]
+        return np.mean([panel_unscale(self.mean, self.std, series, p) for p in paths], axis=0)
+
+    def held_out_scores(self, panel: Panel, first: np.ndarray, steps: int,
+                        end: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Absolute errors over the local scale ``[R, steps]`` from every origin ``o`` of each
+        series ``s`` with ``first[s] <= o < end[s]`` (positions in the series; targets at or after
+        ``end[s]`` are NaN), with each row's series ``(R,)`` and local scale ``(R,)``."""
+        end = panel.lengths if end is None else np.asarray(end)
+        starts, series, scales = [], [], []
+        for s in range(panel.n_series):
+            local = np.arange(max(int(first[s]), self.window, 1), int(end[s]))
+            o = int(panel.offsets[s])
+            starts.append(o + local)
+            series.append(np.full(len(local), s))
+            scales.append(local_scale(panel.values[o:o + int(end[s])], local, self.span))
+        start, which, scale = (np.concatenate(a) for a in (starts, series, scales))
+        if not len(start):
+            return np.zeros((0, steps)), which.astype(int), scale
+        paths = self.paths(panel, start, steps)  # (R, steps)
+        position = (start - panel.offsets[which])[:, None] + np.arange(steps)[None, :]  # in the series
+        inside = position < end[which][:, None]
+        truth = np.full(paths.shape, np.nan)
+        truth[inside] = panel.values[(panel.offsets[which][:, None] + position)[inside], 0]
+        return np.abs(truth - paths) / scale[:, None], which.astype(int), scale
+
+    def predict(self, panel: Panel, steps: int, levels: tuple[float, ...] = LEVELS,
+                times: list[list[Any]] | None = None) -> PanelPrediction:
+        """Forecast ``steps`` values after each series' last point, with intervals from the
+        held-out scores (per series, or pooled across series for short ones)."""
+        if steps < 1:
+            raise ForecastError(f"the horizon must be >= 1, got {steps}")
+        if list(panel.ids) != list(self.ids):
+            raise ForecastError(f"the panel's series ({panel.n_series}) are not the forecaster's "
+                                f"({len(self.ids)}): give the searched series")
+        short = np.flatnonzero(panel.lengths < self.window)
+        if len(short):
+            raise ForecastError(f"series '{panel.ids[short[0]]}' has {panel.lengths[short[0]]} points, "
+                                f"the forecaster needs the last {self.window}")
+        if self.errors is None or self.error_series is None:
+            raise ForecastError("the forecaster has no held-out scores to set its intervals: make the "
+                                "forecast again from the experiment (`tunecast forecast`)")
+        if self.errors.shape[1] < steps:
+            raise ForecastError(f"the held-out errors cover {self.errors.shape[1]} steps, not {steps}: "
+                                "make the forecast again from the experiment (`tunecast forecast --horizon`)")
+        ends = panel.offsets + panel.lengths
+        mean = self.paths(panel, ends, steps)  # (S, steps)
+        scale = np.array([local_scale(panel.values[o:e], np.array([e - o]), self.span)[0]
+                          for o, e in zip(panel.offsets, ends, strict=True)])
+        for level in levels:
+            if not 0 < level < 100:
+                raise ForecastError(f"an interval level must lie in (0, 100), got {level:g}")
+        widths, own = panel_widths(self.errors[:, :steps], self.error_series, panel.n_series, levels)
+        lower = {level: mean - w * scale[:, None] for level, w in widths.items()}
+        upper = {level: mean + w * scale[:, None] for level, w in widths.items()}
+        if times is None:
+            times = [list(range(int(n), int(n) + steps)) for n in panel.lengths]
+        return PanelPrediction(list(map(str, panel.ids)), mean, lower, upper, times, own)
+
+    def save(self, folder: str | Path) -> Path:
+        """members/<i>/, errors.npy and errors_series.npy, series.csv (each series' id and
+        scaling), forecaster.json last."""
+        folder = Path(folder)
+        for i, member in enumerate(self.members):
+            checkpoint.save(folder / MEMBERS_DIR / str(i), member.model, member.info)
+        if self.errors is not None and self.error_series is not None:
+            np.save(folder / ERRORS_FILE, self.errors)
+            np.save(folder / SCORE_SERIES_FILE, self.error_series)
+        table: dict[str, Any] = {ID_COLUMN: self.ids}
+        for j, name in enumerate(self.columns):
+            table[f"mean:{name}"], table[f"std:{name}"] = self.mean[:, j], self.std[:, j]
+        pd.DataFrame(table).to_csv(folder / SERIES_FILE, index=False)
+        info = {"format": FORMAT, "format_version": 1, "panel": True, "members": len(self.members),
+                "errors": self.errors is not None, "columns": list(self.columns),
+                "baseline": self.kind, "season_length": self.season_length, **self.meta}
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{INFO_FILE}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(info, indent=2, allow_nan=False))
+        os.replace(tmp, folder / INFO_FILE)
+        return folder
+
+
+def panel_unscale(mean: np.ndarray, std: np.ndarray, series: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Scaled targets ``y`` ``[B, steps]`` of ``series`` ``(B,)`` back to original units."""
+    return y * std[series, 0][:, None] + mean[series, 0][:, None]
+
+
+def _load_panel_forecaster(folder: Path, meta: dict[str, Any]) -> PanelForecaster:
+    table = pd.read_csv(folder / SERIES_FILE, dtype={ID_COLUMN: str}, keep_default_na=False,
+                        float_precision="round_trip")
+    columns = tuple(map(str, meta["columns"]))
+    mean = table[[f"mean:{name}" for name in columns]].to_numpy(np.float64)
+    std = table[[f"std:{name}" for name in columns]].to_numpy(np.float64)
+    errors = series = None
+    if meta.get("errors"):
+        errors = np.load(folder / ERRORS_FILE, allow_pickle=False)
+        series = np.load(folder / SCORE_SERIES_FILE, allow_pickle=False)
+    members = [Member(*checkpoint.load(folder / MEMBERS_DIR / str(i))) for i in range(int(meta["members"]))]
+    extra = {k: v for k, v in meta.items() if k not in (
+        "format", "format_version", "panel", "members", "errors", "columns", "baseline", "season_length")}
+    return PanelForecaster(table[ID_COLUMN].to_numpy(str), columns, mean, std, members, meta.get("baseline"),
+                           int(meta.get("season_length") or 1), errors, series, extra)

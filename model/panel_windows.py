@@ -79,8 +79,9 @@ def check_panel_window(panel: Panel, window: int, horizon: int) -> None:
     """Raise :class:`DataError` naming the shortest series too short for this window and horizon."""
     if window < 1 or horizon < 1:
         raise DataError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
+    refit = (panel.n_val == 0) & (panel.n_test == 0)  # all in training: model.forecast.panel_for_refit
     fails = ((panel.n_train < window + horizon + MIN_TRAIN_WINDOWS - 1)
-             | (panel.n_val < horizon) | (panel.n_test < horizon))
+             | (~refit & ((panel.n_val < horizon) | (panel.n_test < horizon))))
     if fails.any():
         spec = panel.spec
         need = min_length(window, horizon, spec.val_fraction, spec.test_fraction)

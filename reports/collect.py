@@ -375,11 +375,14 @@ def _read_future(path: Path, best: BestTrial | None, notes: list[str]) -> Future
         return None
     record: ForecastRecord = _record(path, f"{c.FORECAST_DIR}/{c.METRICS_FILE}", ForecastRecord)
     columns = [col for level in record.levels for col in c.interval_columns(level)]
-    frame = read_csv(path, f"{c.FORECAST_DIR}/{c.FORECAST_FILE}", text=("time",),
-                     numbers=("forecast", *columns), required=("time", "forecast", *columns), notes=notes)
-    if len(frame) != record.horizon:
+    ids = (c.SERIES_ID_COLUMN,) if best.is_panel else ()  # a panel: every series' H rows
+    frame = read_csv(path, f"{c.FORECAST_DIR}/{c.FORECAST_FILE}", text=(*ids, "time"),
+                     numbers=("forecast", *columns), required=(*ids, "time", "forecast", *columns),
+                     notes=notes)
+    rows = record.horizon * (frame[c.SERIES_ID_COLUMN].nunique() if best.is_panel else 1)
+    if len(frame) != rows:
         raise ReportError(f"{folder / c.FORECAST_FILE} has {len(frame)} rows, its metrics.json says "
-                          f"{record.horizon}; {_FIX}")
+                          f"{record.horizon} per series; {_FIX}")
     return Future(record, frame)
 
 

@@ -202,6 +202,9 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None,
     figures: list[ReportFigure] = []
     if exp.best is not None and exp.best.is_panel:
         figures += _series_figures(exp.best, exp.ensemble, series or [])
+        future = future_figure(exp)  # one series of the panel's forecast
+        if future is not None:
+            figures.append(future)
     elif exp.best is not None:
         forecast = forecast_info(exp.best, exp.ensemble)
         if exp.ensemble is None:

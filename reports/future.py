@@ -1,14 +1,19 @@
 """The forecast past the end of the data (``forecast/``): the last part of the history, the
-forecast and its shaded prediction intervals, and how well the intervals covered the test split."""
+forecast and its shaded prediction intervals, and how well the intervals covered the test split.
+
+For a panel of many series the figure shows one series, the first in id order (every series'
+forecast is in ``forecast/forecast.csv``), and the caption says so."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from expdir import contract as c
 from reports.collect import Experiment
 from reports.style import FORECAST, TRUTH, ReportFigure, plain
 
@@ -28,6 +33,8 @@ class FutureInfo(NamedTuple):
     coverage: dict[str, float | None]  # level -> share of test points inside, calibrated on val
     chosen: str
     refit: bool
+    series: str | None = None  # a panel: the series shown
+    n_series: int = 1
 
 
 def future_info(exp: Experiment) -> FutureInfo | None:
@@ -36,6 +43,14 @@ def future_info(exp: Experiment) -> FutureInfo | None:
         return None
     record, frame = exp.future.record, exp.future.frame
     history = exp.best.predictions
+    series, n_series = None, 1
+    if exp.best.is_panel:  # one series: the first in id order
+        ids = sorted(frame[c.SERIES_ID_COLUMN].unique())
+        series, n_series = ids[0], len(ids)
+        frame = frame[frame[c.SERIES_ID_COLUMN] == series]
+        history = history[history[c.SERIES_ID_COLUMN] == series]
+        if not len(history):
+            return None
     tail = min(len(history), max(4 * record.horizon, 36))
     y = history["y_true"].to_numpy(np.float64)
     n = len(y)
@@ -46,10 +61,15 @@ def future_info(exp: Experiment) -> FutureInfo | None:
     return FutureInfo(
         x_history=x_history, y_history=y[n - tail:], x_future=x_future,
         forecast=frame["forecast"].to_numpy(np.float64),
-        intervals={level: exp.future.bounds(level) for level in levels},
+        intervals={level: _bounds(frame, level) for level in levels},
         labels=labels, target=exp.best.target, coverage=record.coverage,
-        chosen=record.chosen, refit=record.refit,
+        chosen=record.chosen, refit=record.refit, series=series, n_series=n_series,
     )
+
+
+def _bounds(frame: pd.DataFrame, level: float) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = c.interval_columns(level)
+    return frame[lo].to_numpy(np.float64), frame[hi].to_numpy(np.float64)
 
 
 def draw_future(info: FutureInfo) -> Figure:
@@ -70,7 +90,8 @@ def draw_future(info: FutureInfo) -> Figure:
     ax.set_xticks(ticks, [plain(info.labels[int(t - first)], 12) if info.labels[int(t - first)] else
                           str(int(t)) for t in ticks])
     ax.set_ylabel(plain(info.target, 40))
-    ax.set_title("Forecast past the end of the data")
+    ax.set_title("Forecast past the end of the data" + (
+        f": series {plain(info.series, 40)}" if info.series is not None else ""))
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     return fig
@@ -88,8 +109,12 @@ def future_figure(exp: Experiment) -> ReportFigure | None:
            else "with the search's weights")
     checked = ", ".join(f"{level}%: " + ("n/a" if value is None else f"{100 * value:.0f}%")
                         for level, value in info.coverage.items())
+    shown = "" if info.series is None else (
+        f"Series {info.series}, the first of {info.n_series} in id order (every series' forecast is in "
+        f"{c.FORECAST_DIR}/{c.FORECAST_FILE}). ")
     return ReportFigure(
         "future", "Forecast past the data",
-        f"{len(info.forecast)} steps forecast by {who} (the lowest val_loss), {how}. Shaded: split-conformal "
-        f"prediction intervals from held-out errors. Test coverage when calibrated on validation "
-        f"only: {checked}.", draw_future(info))
+        f"{shown}{len(info.forecast)} steps forecast by {who} (the lowest val_loss), {how}. Shaded: "
+        f"split-conformal prediction intervals from held-out errors. Test coverage when calibrated on "
+        f"validation only{' (every series)' if info.series is not None else ''}: {checked}.",
+        draw_future(info))

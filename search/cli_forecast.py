@@ -10,7 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from model.panel import Panel
 from search.cli_options import UsageError
+
+SHOWN_ROWS = 60  # of a panel's forecast printed (-o FILE writes every row)
 
 
 def add_forecast_parser(sub: Any) -> None:
@@ -18,13 +21,16 @@ def add_forecast_parser(sub: Any) -> None:
         "forecast",
         help="forecast past the end of the data from a finished search, with intervals",
         description="Forecast H steps after the last observed point with the search's chosen "
-        "forecaster (the best trial or the top-k ensemble, whichever had the lower val_loss), "
-        "refitted on every point by default, with split-conformal prediction intervals.",
+        "forecaster (the best trial, the top-k ensemble or a baseline, whichever had the lowest "
+        "val_loss), refitted on every point by default, with split-conformal prediction intervals. "
+        "For a panel of many series: every series, each after its own last time (long format, "
+        "with a unique_id column).",
     )
     p.add_argument("exp_dir", metavar="EXP_DIR", help="the experiment directory `tunecast search` wrote")
     p.add_argument("--horizon", type=int, help="steps to forecast (default: the search's horizon, or one "
                    "season when that is 1)")
-    p.add_argument("--data", help="the same series extended with newer rows (default: the searched data)")
+    p.add_argument("--data", help="the same series extended with newer rows (default: the searched data; "
+                   "for a panel, the same id, time and target columns)")
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
                    help="refit the chosen networks on every point first (default: yes)")
     p.add_argument("--level", type=float, nargs="+", default=[80.0, 95.0], metavar="L",
@@ -60,13 +66,22 @@ def _future(path: str | None, columns: tuple[str, ...], steps: int) -> np.ndarra
 
 def run_forecast_command(args: argparse.Namespace) -> int:
     from expdir import write_text_atomic
-    from search.forecasting import default_horizon, load_data, make_forecast, read_experiment
+    from search.forecasting import (
+        default_horizon,
+        is_panel_experiment,
+        load_data,
+        make_forecast,
+        read_experiment,
+    )
 
     exp_dir = Path(args.exp_dir).expanduser()
     output = Path(args.output).expanduser() if args.output else None
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
         raise UsageError(f"-o {output}: pass a file in an existing folder")
     future = None
+    if args.future is not None and is_panel_experiment(exp_dir):
+        raise UsageError("--future is not taken for a panel forecast yet: drop it (a panel with extra "
+                         "features is forecast at most its trained horizon ahead)")
     if args.future is not None:  # checked before any training
         run, best, _ = read_experiment(exp_dir)
         steps = args.horizon or default_horizon(best)
@@ -85,8 +100,15 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         who = f"the {record.chosen} ({', '.join(record.trial_ids)}), {how}"
     else:  # a baseline: no trained network beat it on validation
         who = f"{record.chosen.replace('_', '-')}: no trained model beat it on validation"
-    print(f"{record.horizon}-step forecast of {data.target} after {record.last_time} by {who}")
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if isinstance(data, Panel):
+        print(f"{record.horizon}-step forecast of {data.target} for {data.n_series} series, each after its "
+              f"own last time (the latest: {record.last_time}), by {who}")
+    else:
+        print(f"{record.horizon}-step forecast of {data.target} after {record.last_time} by {who}")
+    shown = frame.head(SHOWN_ROWS)
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if len(frame) > len(shown):
+        print(f"... {len(frame) - len(shown)} more rows" + ("" if output else ": -o FILE writes them all"))
     checked = ", ".join(f"{level}%: {_percent(value)}" for level, value in record.coverage.items())
     print(f"interval check (calibrated on validation, scored on test): coverage {checked}")
     if output is not None:

@@ -10,6 +10,14 @@ as in the search. Intervals are split conformal, scaled to the series' local var
 (``model.forecast``): the h-step errors of the search's own networks (not refitted) from every
 origin after their training part (validation and test).
 The honesty check calibrates on validation origins only and counts the test points inside.
+
+A panel of many series (:func:`make_panel_forecast`) is forecast the same way by one global
+forecaster: the networks refitted on every point of every series (each series in the scaling of
+all its points, windows never crossing two series), or the chosen baseline applied to each series,
+each series forecast from its own last window after its own last time stamp (its own inferred
+frequency). Intervals come from every series' held-out scores after its own training part,
+calibrated per series when the series has ``model.forecast.MIN_SERIES_SCORES`` of them, pooled
+across series otherwise (see ``model.forecast``).
 """
 
 from __future__ import annotations
@@ -27,18 +35,25 @@ from expdir import atomic_dir, write_json
 from expdir import contract as c
 from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord, SelectionRecord
 from model import checkpoint
-from model.data import DataError, Dataset, DataSpec, load
+from model.data import DataError, Dataset, DataSpec, _read, load
 from model.forecast import (
     LEVELS,
     BaselineForecaster,
     Forecaster,
     ForecastError,
     Member,
+    PanelForecaster,
+    PanelPrediction,
     Prediction,
     conformal_quantiles,
     future_times,
+    panel_for_refit,
+    panel_widths,
     refit,
 )
+from model.panel import Panel, PanelSpec, panel_from_frame
+
+RefitAll = Callable[[list[Member], Dataset | Panel], list[Member]]
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -53,10 +68,6 @@ def _json(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ForecastError(f"{path} is not a JSON object: restore the experiment or re-run the search")
     return raw
-
-
-PANEL_FORECAST = ("forecasting past the data is not available for a panel of many series yet "
-                  "(its test forecasts are in best/predictions.csv and best/per_series.csv)")
 
 
 def is_panel_experiment(exp_dir: Path) -> bool:
@@ -75,9 +86,6 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
                             "`tunecast search` printed")
     try:
         run = RunRecord.from_dict(_json(exp_dir / c.RUN_FILE))
-        if "n_series" in run.data:
-            raise ForecastError(f"experiment '{exp_dir}' searched {run.data['n_series']} series: "
-                                f"{PANEL_FORECAST}")
         if run.status != "completed" or run.best_trial_id is None:
             raise ForecastError(f"experiment '{exp_dir}' is {run.status}, with no best trial to forecast "
                                 "with: resume it (tunecast search --resume) or run a new search")
@@ -181,9 +189,10 @@ def make_forecast(
     refit_models: bool = True,
     source: str | None = None,
     future: np.ndarray | None = None,
-    refit_all: Callable[[list[Member], Dataset], list[Member]] | None = None,
-) -> tuple[Forecaster, Prediction, ForecastRecord, Dataset]:
-    """Forecast past the end of the experiment's series (or ``source``) with intervals.
+    refit_all: RefitAll | None = None,
+) -> tuple[Forecaster | PanelForecaster, Prediction | PanelPrediction, ForecastRecord, Dataset | Panel]:
+    """Forecast past the end of the experiment's series (or ``source``) with intervals; for a
+    panel experiment, every series' (:func:`make_panel_forecast`).
 
     ``refit_all`` refits the chosen networks on ``data`` (default: one after the other here;
     the search passes one that refits them side by side on its Ray cluster)."""
@@ -194,6 +203,12 @@ def make_forecast(
     for level in levels:
         if not 0 < level < 100:
             raise ForecastError(f"--level must lie in (0, 100), got {level:g}")
+    if "n_series" in run.data:
+        if future is not None:
+            raise ForecastError("--future is not taken for a panel forecast yet: drop it (a panel with "
+                                "extra features is forecast at most its trained horizon ahead)")
+        return make_panel_forecast(exp_dir, (run, best, ensemble), steps, levels, refit_models, source,
+                                   refit_all)
     data = load_data(run, source)
     times = future_times(data.time, data.n_points, steps)
     choice = choose(best, ensemble, run)
@@ -233,14 +248,13 @@ def make_forecast(
     return forecaster, prediction, record, data
 
 
-def refit_each(members: list[Member], data: Dataset) -> list[Member]:
+def refit_each(members: list[Member], data: Dataset | Panel) -> list[Member]:
     """Refit every network on all of ``data`` for the epochs of its checkpoint, in turn."""
     return [refit(m, data, m.info.epoch) for m in members]
 
 
-def write_forecast(
-    exp_dir: Path, forecaster: Forecaster, prediction: Prediction, record: ForecastRecord
-) -> Path:
+def write_forecast(exp_dir: Path, forecaster: Forecaster | PanelForecaster,
+                   prediction: Prediction | PanelPrediction, record: ForecastRecord) -> Path:
     """``forecast/``: forecast.csv, metrics.json and the forecaster's networks, atomically."""
     target = exp_dir / c.FORECAST_DIR
     with atomic_dir(target) as tmp:
@@ -248,3 +262,129 @@ def write_forecast(
         write_json(tmp / c.METRICS_FILE, record.to_dict())
         prediction.frame().to_csv(tmp / c.FORECAST_FILE, index=False)
     return target
+
+
+def load_panel_data(run: RunRecord, source: str | None) -> tuple[Panel, Panel]:
+    """The searched panel (its splits set the calibration origins) and the panel to forecast
+    from: the same, or ``source`` with the same series, each extended with newer rows."""
+    spec = PanelSpec.from_dict(run.config.get("data") or {})
+    original = _load(spec)
+    if source is None:
+        return original, original
+    spec = replace(spec, source=source)
+    frame, name, *_ = _read(spec)
+    if spec.id_column not in frame.columns:
+        raise DataError(f"'{source}' has no id column '{spec.id_column}' (the search's; its columns: "
+                        f"{', '.join(map(str, frame.columns))}): give the same id, time and target columns")
+    updated = panel_from_frame(frame, spec, name)
+    if updated.columns != original.columns:
+        raise DataError(f"'{source}' has columns {list(updated.columns)}, the search used "
+                        f"{list(original.columns)}: give the same columns")
+    missing = sorted(set(original.ids) - set(updated.ids))
+    extra = sorted(set(updated.ids) - set(original.ids))
+    if missing or extra:
+        what = f"lacks series '{missing[0]}'" if missing else \
+            f"has series '{extra[0]}' the search did not see"
+        raise DataError(f"'{source}' {what} ({len(missing)} missing, {len(extra)} new): give the searched "
+                        "series, each extended with newer rows")
+    for s in range(original.n_series):
+        old, new = original.series(s), updated.series(s)
+        n = old.n_points
+        if new.n_points < n or not np.allclose(new.values[:n], old.values, rtol=1e-5, atol=1e-6):
+            raise DataError(f"series '{old.name}' of '{source}' is not the searched one extended with newer "
+                            f"rows (its first {n} rows differ): append the new rows to the searched series")
+    return original, updated
+
+
+def _load(spec: PanelSpec) -> Panel:
+    frame, name, *_ = _read(spec)
+    return panel_from_frame(frame, spec, name)
+
+
+def panel_times(panel: Panel, steps: int) -> list[list[Any]]:
+    """Each series' next ``steps`` time stamps at its own inferred frequency (or positions)."""
+    times = []
+    for s in range(panel.n_series):
+        series = panel.series(s)
+        try:
+            times.append(future_times(series.time, series.n_points, steps))
+        except ForecastError as exc:
+            raise ForecastError(f"series '{series.name}': {exc}") from None
+    return times
+
+
+def _last_time(panel: Panel) -> str:
+    """The latest last time stamp of the series (or the longest's last position)."""
+    if panel.time is None:
+        return str(int(panel.lengths.max()) - 1)
+    ends = panel.offsets + panel.lengths - 1
+    latest = int(np.argmax(panel.time[ends]))
+    return str(panel.series(latest).time[-1])  # type: ignore[index]
+
+
+def _panel_honesty(searched: PanelForecaster, original: Panel, steps: int, levels: tuple[float, ...]
+                   ) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Coverage on every series' test points of intervals calibrated on the validation scores
+    alone (by the same per-series-or-pooled rule), and their mean width in local-scale units."""
+    n_pre = original.n_train + original.n_val
+    val, val_series, _ = searched.held_out_scores(original, original.n_train, steps, end=n_pre)
+    test, test_series, _ = searched.held_out_scores(original, n_pre, steps)
+    widths, _ = panel_widths(val, val_series, original.n_series, levels)
+    coverage: dict[str, float | None] = {}
+    width: dict[str, float | None] = {}
+    seen = np.isfinite(test)
+    for level in levels:
+        q = widths[level][test_series]  # (R, steps)
+        key = f"{level:g}"
+        if not seen.any() or not np.isfinite(q[seen]).all():
+            coverage[key] = width[key] = None
+            continue
+        coverage[key] = float((test <= q)[seen].mean())
+        width[key] = float(np.mean(2 * q[seen]))
+    return coverage, width
+
+
+def make_panel_forecast(
+    exp_dir: Path, experiment: tuple[RunRecord, BestRecord, EnsembleRecord | None], steps: int,
+    levels: tuple[float, ...], refit_models: bool, source: str | None, refit_all: RefitAll | None,
+) -> tuple[PanelForecaster, PanelPrediction, ForecastRecord, Panel]:
+    """Every series' forecast past its own end by the chosen global forecaster (the networks
+    refitted on every point of every series, or the baseline per series), with intervals from
+    every series' held-out scores."""
+    run, best, ensemble = experiment
+    original, data = load_panel_data(run, source)
+    times = panel_times(data, steps)
+    choice = choose(best, ensemble, run)
+    scaling = (original.ids, original.columns, original.mean, original.std)
+    if choice in c.BASELINES:
+        searched = PanelForecaster(*scaling, kind=choice, season_length=data.season_length)
+        ids: tuple[str, ...] = ()
+    else:
+        networks, ids = search_forecaster(exp_dir, choice, best, ensemble)
+        searched = PanelForecaster(*scaling, members=networks.members)
+    if len(data.columns) > 1 and steps > searched.horizon:
+        raise ForecastError(
+            f"forecasting {steps} steps with extra features {list(data.columns[1:])} needs their future "
+            f"values beyond the trained horizon {searched.horizon}, which a panel forecast does not take "
+            f"yet: pass --horizon {searched.horizon} or less")
+    errors, series, _ = searched.held_out_scores(data, original.n_train, steps)  # validation and test origins
+    coverage, width = _panel_honesty(searched, original, steps, levels)
+    began = time.perf_counter()
+    refitted = refit_models and bool(searched.members)
+    members = (refit_all or refit_each)(searched.members, data) if refitted else searched.members
+    seconds = time.perf_counter() - began if refitted else 0.0
+    meta: dict[str, Any] = {"chosen": choice, "trial_ids": list(ids), "refit": refitted,
+                            "n_series": data.n_series}
+    everything = panel_for_refit(data) if refitted else original
+    forecaster = PanelForecaster(data.ids, data.columns, everything.mean, everything.std, members,
+                                 None if members else choice, data.season_length, errors, series, meta)
+    prediction = forecaster.predict(data, steps, levels, times)
+    forecaster.meta.update(calibrated_per_series=int(prediction.own.sum()),
+                           calibrated_pooled=int((~prediction.own).sum()))
+    record = ForecastRecord(
+        chosen=choice, trial_ids=ids, refit=refitted, epochs=tuple(m.info.epoch for m in members),
+        horizon=steps, levels=tuple(levels), n_points=data.n_points, last_time=_last_time(data),
+        calibration_origins=int(np.isfinite(errors[:, 0]).sum()) if len(errors) else 0,
+        coverage=coverage, mean_width=width, seconds=round(seconds, 3),
+    )
+    return forecaster, prediction, record, data

@@ -33,14 +33,14 @@ from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecor
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from model.data import DataError, Dataset
 from model.evaluate import val_baselines
-from model.forecast import ForecastError, Member, refit
+from model.forecast import ForecastError, Member, PanelPrediction, refit
 from model.panel import Panel
 from model.training import TrainConfig
 from search import backtest, reaper
 from search import cluster as cluster_checks
 from search.config import SearchConfig, SearchConfigError
 from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
-from search.forecasting import PANEL_FORECAST, is_panel_experiment, make_forecast, select, write_forecast
+from search.forecasting import make_forecast, select, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
 from search.results import TrialRecord, trial_records
@@ -277,31 +277,31 @@ def make_folder(path: Path) -> bool:
 
 
 @ray.remote(num_cpus=1)
-def _refit_task(member: Member, data: Dataset) -> Member:
+def _refit_task(member: Member, data: Dataset | Panel) -> Member:
     torch.set_num_threads(1)
     return refit(member, data, member.info.epoch)
 
 
-def _refit_on_ray(members: list[Member], data: Dataset) -> list[Member]:
+def _refit_on_ray(members: list[Member], data: Dataset | Panel) -> list[Member]:
     """The chosen networks refitted side by side, one CPU each, on the search's Ray cluster."""
     data_ref = ray.put(data)
     return list(ray.get([_refit_task.remote(m, data_ref) for m in members]))
 
 
 def _forecast(path: Path, verbose: int = 1) -> ForecastRecord | None:
-    """forecast/: the chosen forecaster refitted on every point, the default horizon past the data
-    (Ray is still up). A forecast that cannot be made (e.g. extra features without future values)
-    is a warning; a panel's is not made yet, which one line says."""
-    if is_panel_experiment(path):
-        if verbose > 0:
-            print(f"forecast/: not written: {PANEL_FORECAST}", flush=True)
-        return None
+    """forecast/: the chosen forecaster refitted on every point (of every series, for a panel),
+    the default horizon past the data (Ray is still up). A forecast that cannot be made (e.g.
+    extra features without future values) is a warning."""
     try:
         forecaster, prediction, record, _ = make_forecast(path, refit_all=_refit_on_ray)
     except ForecastError as exc:
         print(f"warning: no forecast/ ({exc}); see `tunecast forecast --help`", file=sys.stderr)
         return None
     write_forecast(path, forecaster, prediction, record)
+    if verbose > 0 and isinstance(prediction, PanelPrediction):
+        print(f"forecast/: {len(prediction.ids)} series, {record.horizon} steps each after its own last "
+              f"time ({int(prediction.own.sum())} calibrated on their own errors, the others pooled)",
+              flush=True)
     return record
 
 

@@ -154,3 +154,66 @@ def test_forecasting_from_a_saved_folder_imports_neither_ray_nor_optuna(tmp_path
             "print(sorted({'ray', 'optuna', 'search', 'reports'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _two_lines() -> pd.DataFrame:
+    """Two exactly linear series of different lengths, levels, slopes and scales."""
+    a = pd.DataFrame({"unique_id": "a", "ds": np.arange(50), "y": 5.0 + 0.5 * np.arange(50.0)})
+    b = pd.DataFrame({"unique_id": "b", "ds": np.arange(10, 80), "y": 1000.0 - 30.0 * np.arange(70.0)})
+    return pd.concat([b, a])
+
+
+def test_a_panel_forecaster_continues_each_series_from_its_own_last_window(tmp_path):
+    from model.panel import PanelSpec, panel_from_frame
+
+    panel = panel_from_frame(_two_lines(), PanelSpec("two-lines"))
+    member = _linear_extrapolator(horizon=1)  # linear in any series' own scaling: fed back 5 times
+    f = forecast.PanelForecaster(panel.ids, panel.columns, panel.mean, panel.std, members=[member])
+    scores, series, _ = f.held_out_scores(panel, panel.n_train, 5)
+    assert np.bincount(series).tolist() == [50 - int(panel.n_train[0]), 70 - int(panel.n_train[1])]
+    np.testing.assert_allclose(scores[np.isfinite(scores)], 0, atol=1e-3)  # exact on lines
+    f.errors, f.error_series = scores, series
+    prediction = f.predict(panel, 5, times=[[50, 51, 52, 53, 54], [80, 81, 82, 83, 84]])
+    np.testing.assert_allclose(prediction.mean[0], 5.0 + 0.5 * np.arange(50.0, 55.0), rtol=1e-5)
+    np.testing.assert_allclose(prediction.mean[1], 1000.0 - 30.0 * np.arange(70.0, 75.0), rtol=1e-5)
+    frame = prediction.frame()
+    assert list(frame.columns) == ["unique_id", "time", "forecast", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert frame["unique_id"].tolist() == ["a"] * 5 + ["b"] * 5 and frame["time"].tolist()[4:6] == [54, 80]
+    loaded = forecast.load(f.save(tmp_path))
+    assert isinstance(loaded, forecast.PanelForecaster)
+    np.testing.assert_array_equal(loaded.predict(panel, 5).mean, prediction.mean)
+    baseline = forecast.PanelForecaster(panel.ids, panel.columns, panel.mean, panel.std, kind="naive")
+    np.testing.assert_array_equal(baseline.paths(panel, panel.offsets + panel.lengths, 2),
+                                  [[29.5, 29.5], [-1070.0, -1070.0]])  # each series' own last value
+
+
+def test_panel_intervals_are_per_series_with_enough_scores_else_pooled_and_nested():
+    rng = np.random.default_rng(0)
+    calm, wild, short = np.abs(rng.normal(size=(60, 3))), 10 * np.abs(rng.normal(size=(60, 3))), \
+        np.abs(rng.normal(size=(5, 3)))
+    scores = np.concatenate([calm, wild, short])
+    series = np.repeat([0, 1, 2], [60, 60, 5])
+    widths, own = forecast.panel_widths(scores, series, 3, (80.0, 95.0))
+    assert own.tolist() == [True, True, False]
+    np.testing.assert_array_equal(widths[95.0][0], forecast.conformal_quantiles(calm, 95.0))
+    np.testing.assert_array_equal(widths[95.0][1], forecast.conformal_quantiles(wild, 95.0))
+    np.testing.assert_array_equal(widths[95.0][2], forecast.conformal_quantiles(scores, 95.0))  # pooled
+    assert (widths[80.0] <= widths[95.0]).all() and (np.diff(widths[95.0], axis=1) >= 0).all()
+    assert forecast.min_scores(95.0) == 19 and forecast.min_scores(80.0) == 4
+
+
+def test_a_panel_refit_trains_on_every_point_of_every_series_in_its_own_scaling():
+    from model.panel import PanelSpec, panel_from_frame
+    from model.panel_windows import panel_windows
+
+    panel = panel_from_frame(_two_lines(), PanelSpec("two-lines"))
+    config = TrainConfig(hidden_size=4, window=8, horizon=2, batch_size=16, min_batches_per_epoch=1, seed=3)
+    member = Member(build_model(config, 1).eval(), checkpoint.ModelInfo.of(config, panel))
+    everything = forecast.panel_for_refit(panel)
+    assert everything.n_train.tolist() == [50, 70] and everything.n_val.tolist() == [0, 0]
+    np.testing.assert_allclose(everything.mean[:, 0], [5.0 + 0.5 * 24.5, 1000.0 - 30.0 * 34.5], rtol=1e-6)
+    assert len(panel_windows(everything, 8, 2)["train"]) == (50 - 9) + (70 - 9)  # no window crosses two
+    first, second = forecast.refit(member, panel, epochs=1), forecast.refit(member, panel, epochs=1)
+    assert first.info.epoch == 1 and first.info.extra == {"n_series": 2, "refit": True}
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # seeded as in the search

@@ -1,10 +1,12 @@
 """A real search over a panel of many series, run as a user runs it: ``tunecast search`` on a
-long-format CSV with Nixtla's column names, in a subprocess with a user's environment."""
+long-format CSV with Nixtla's column names, then ``tunecast forecast`` on it, in subprocesses with a
+user's environment."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +59,7 @@ def _expected(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
     return {name: all_metrics(truth, f.ravel(), insample, SEASON) for name, f in forecasts.items()}
 
 
-def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_path):
+def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_path, monkeypatch):
     _panel_csv(tmp_path / "panel.csv")
     (tmp_path / "c.yaml").write_text(CONFIG)
     done = tunecast("search", "--data", "panel.csv", "--season-length", str(SEASON),
@@ -68,7 +70,7 @@ def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_pat
     out = done.stdout
     assert "panel: 3 series in column 'unique_id'" in out
     assert "dropped 1 series shorter than --min-length 60" in out
-    assert "test over 3 series: mean MASE" in out and "forecast/: not written" in out
+    assert "test over 3 series: mean MASE" in out and "forecast/: 3 series, 2 steps each" in out
     exp = tmp_path / "runs" / "p"
 
     run = json.loads((exp / c.RUN_FILE).read_text())
@@ -104,12 +106,88 @@ def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_pat
         assert test["model"]["mase"] == pytest.approx(per_series["model_mase"].mean())
         assert test["model"]["mase_ratio"] == pytest.approx(
             (per_series["model_mase"] / per_series["seasonal_naive_mase"]).mean())
-    assert not (exp / c.FORECAST_DIR).exists()
+    record = c.ForecastRecord.from_dict(json.loads((exp / c.FORECAST_DIR / c.METRICS_FILE).read_text()))
+    assert record.chosen == run["selection"]["chosen"] and record.horizon == HORIZON
+    assert record.n_points == 370 and record.last_time == "2020-08-07"  # C ends last
+    _check_forecast(pd.read_csv(exp / c.FORECAST_DIR / c.FORECAST_FILE, dtype={"unique_id": str}),
+                    _ends(tmp_path / "panel.csv"), HORIZON)
 
     report = (exp / c.REPORT_FILE).read_text()
     assert "Per series: the best trial against the baselines" in report
     assert "mean MASE ratio to seasonal-naive" in report and "The worst series by MASE ratio" in report
 
-    refused = tunecast("forecast", str(exp), cwd=tmp_path)
-    assert refused.returncode == 2 and refused.stderr.startswith("error: ") and "searched 3 series" in \
-        refused.stderr and len(refused.stderr.splitlines()) == 1
+    monkeypatch.chdir(tmp_path)  # the search's data path is relative to where it ran
+    _forecast_commands(exp, tmp_path)
+
+
+def _ends(csv: Path) -> dict[str, pd.Timestamp]:
+    """Each kept series' last time stamp."""
+    frame = pd.read_csv(csv, dtype={"unique_id": str})
+    return {sid: pd.Timestamp(g["ds"].max()) for sid, g in frame.groupby("unique_id") if sid != "D"}
+
+
+def _check_forecast(frame: pd.DataFrame, ends: dict[str, pd.Timestamp], steps: int) -> None:
+    """Every series, ``steps`` daily rows after its own end, lower <= forecast <= upper, nested."""
+    assert list(frame.columns) == ["unique_id", "time", "forecast", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert sorted(frame["unique_id"].unique()) == sorted(ends) and len(frame) == steps * len(ends)
+    for sid, rows in frame.groupby("unique_id"):
+        expected = pd.date_range(ends[sid], periods=steps + 1, freq="D")[1:].strftime("%Y-%m-%d")
+        assert rows["time"].tolist() == list(expected), sid
+    assert (frame["lo-95"] <= frame["lo-80"]).all() and (frame["lo-80"] <= frame["forecast"]).all()
+    assert (frame["forecast"] <= frame["hi-80"]).all() and (frame["hi-80"] <= frame["hi-95"]).all()
+
+
+def _choosing(exp: Path, folder: Path, chosen: str) -> Path:
+    """A copy of the experiment whose selection is ``chosen`` (the search's choice depends on
+    two short trials; the forecast of each kind is tested whatever it was)."""
+    shutil.copytree(exp, folder)
+    run = json.loads((folder / c.RUN_FILE).read_text())
+    run["selection"]["chosen"] = chosen
+    (folder / c.RUN_FILE).write_text(json.dumps(run))
+    return folder
+
+
+def _forecast_commands(exp: Path, tmp_path: Path) -> None:
+    """The best trial refitted on every series; seasonal-naive per series after newer rows; a
+    --data without the id column."""
+    from model.forecast import PanelForecaster
+    from search.forecasting import load_panel_data, read_experiment, search_forecaster
+
+    best = _choosing(exp, tmp_path / "best", "best")
+    done = tunecast("forecast", "best", "--horizon", "5", "-o", "f.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "for 3 series, each after its own last time" in done.stdout
+    assert "refitted on every point" in done.stdout
+    _check_forecast(pd.read_csv(tmp_path / "f.csv", dtype={"unique_id": str}), _ends(tmp_path / "panel.csv"),
+                    5)
+    # without the refit the global model reproduces the search's own test forecasts of every series
+    run, record, ensemble = read_experiment(best)
+    panel, _ = load_panel_data(run, None)
+    networks, _ = search_forecaster(best, "best", record, ensemble)
+    searched = PanelForecaster(panel.ids, panel.columns, panel.mean, panel.std, members=networks.members)
+    test = pd.read_csv(best / c.BEST_DIR / c.PREDICTIONS_FILE, dtype={"unique_id": str})
+    blocks = test.dropna(subset=["y_pred"]).groupby(["unique_id", "block"])
+    first = {sid: int(panel.offsets[s]) for s, sid in enumerate(panel.ids)}
+    starts = np.array([first[sid] + g["index"].iloc[0] for (sid, _), g in blocks])
+    np.testing.assert_allclose(searched.paths(panel, starts, HORIZON),
+                               np.stack([g["y_pred"].to_numpy() for _, g in blocks]), rtol=1e-5)
+
+    newer = pd.read_csv(tmp_path / "panel.csv", dtype={"unique_id": str})
+    more = pd.DataFrame({"unique_id": "A", "ds": pd.date_range("2020-04-30", periods=3, freq="D").strftime(
+        "%Y-%m-%d"), "y": [7.0, 8.0, 9.0]})
+    pd.concat([newer, more]).to_csv(tmp_path / "newer.csv", index=False)
+    _choosing(exp, tmp_path / "snaive", "seasonal_naive")
+    done = tunecast("forecast", "snaive", "--data", "newer.csv", "--horizon", "9", "-o", "g.csv",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_csv(tmp_path / "g.csv", dtype={"unique_id": str})
+    _check_forecast(frame, _ends(tmp_path / "newer.csv"), 9)
+    for sid, rows in pd.read_csv(tmp_path / "newer.csv", dtype={"unique_id": str}).groupby("unique_id"):
+        if sid != "D":  # each series' last season, repeated
+            season = rows.sort_values("ds")["y"].to_numpy()[-SEASON:]
+            np.testing.assert_allclose(frame[frame["unique_id"] == sid]["forecast"], np.resize(season, 9))
+
+    newer.drop(columns="unique_id").to_csv(tmp_path / "no-id.csv", index=False)
+    refused = tunecast("forecast", "snaive", "--data", "no-id.csv", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ")
+    assert "no id column 'unique_id'" in refused.stderr and len(refused.stderr.splitlines()) == 1
