@@ -37,7 +37,7 @@ Ray worker. Each worker reports its peak RSS (``VmHWM``), its shared (``RssShmem
 them and whether they are read-only. Both workers mapping the same object-store file shows that
 Ray holds one copy of the panel (``tune.with_parameters``) which the trials read without copying.
 
-    python benchmarks/panel.py                        # both parts (about 25 minutes on 2 cores)
+    python benchmarks/panel.py                        # both parts (about 20 minutes on 2 cores)
     python benchmarks/panel.py --part accuracy --trials 32 --time-budget 900
     python benchmarks/panel.py --part rss
     python benchmarks/panel.py --smoke                # 3 short series, 2 tiny trials; rss on 60 x 300
