@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` from a checkout
-    sys.path.insert(0, str(ROOT))
+# Run as `python benchmarks/x.py` from a checkout: the checkout goes first, ahead of this folder
+# (whose search.py would shadow the `search` package), also when PYTHONPATH already lists it.
+if str(ROOT) in sys.path:
+    sys.path.remove(str(ROOT))
+sys.path.insert(0, str(ROOT))
 
 
 def cpu_model() -> str:
