@@ -27,6 +27,8 @@ MISSING_CHOICES = ("error", "interpolate", "drop")
 MIN_TRAIN_WINDOWS = 1
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PANEL_ID_COLUMN = "unique_id"  # the column naming each row's series in Nixtla's long format
+DEFAULT_FRACTIONS = {"val": 0.15, "test": 0.2}  # of each series, when no size is given
+SIZE_OPTIONS = ("val_size", "test_size")
 
 
 class DataError(ValueError):
@@ -43,8 +45,14 @@ class DataSpec:
         time_column: optional time column; must be unique and sorted.
         features: extra input columns (the target is always an input too).
         season_length: season m for MASE and seasonal-naive (default: the built-in's, else 1).
-        val_fraction: fraction of points (before the test part) used for validation.
-        test_fraction: fraction of points at the end used for testing.
+        val_fraction: fraction of points (before the test part) used for validation
+            (default 0.15 unless ``val_size`` is given).
+        test_fraction: fraction of points at the end used for testing (default 0.2 unless
+            ``test_size`` is given).
+        val_size: the validation part as a number of points instead of a fraction.
+        test_size: the test part as a number of points (the last ``test_size`` of the series,
+            of each series in a panel) instead of a fraction: series of different lengths then
+            share one test length, as a benchmark's "the last 24 months" needs.
         missing: what to do with NaN/inf values: ``error``, ``interpolate`` or ``drop``.
     """
 
@@ -53,17 +61,18 @@ class DataSpec:
     time_column: str | None = None
     features: tuple[str, ...] = ()
     season_length: int | None = None
-    val_fraction: float = 0.15
-    test_fraction: float = 0.2
+    val_fraction: float | None = None  # None: DEFAULT_FRACTIONS, unless val_size is given
+    test_fraction: float | None = None
     missing: Missing = "error"
+    val_size: int | None = None
+    test_size: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features))
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise DataError(f"{name} must lie in (0, 1), got {value}: pass e.g. 0.2")
-        if self.val_fraction + self.test_fraction >= 1.0:
+        for part in ("val", "test"):
+            self._resolve_part(part)
+        if self.val_fraction is not None and self.test_fraction is not None and \
+                self.val_fraction + self.test_fraction >= 1.0:
             raise DataError(
                 f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} "
                 "leaves no training data: make their sum smaller than 1 (e.g. 0.15 + 0.2)"
@@ -72,6 +81,36 @@ class DataSpec:
             raise DataError(f"missing must be one of {', '.join(MISSING_CHOICES)}, got {self.missing!r}")
         if self.season_length is not None and self.season_length < 1:
             raise DataError(f"season_length must be >= 1, got {self.season_length}")
+
+    def _resolve_part(self, part: str) -> None:
+        """Check ``<part>_fraction`` and ``<part>_size``; exactly one is set afterwards (the
+        default fraction when neither was), so the spec saved to tunecast.json reads back equal."""
+        fraction, size = getattr(self, f"{part}_fraction"), getattr(self, f"{part}_size")
+        if fraction is not None and size is not None:
+            raise DataError(f"--{part}-size and --{part}-fraction both set: pass one ({part}_size "
+                            f"{size} points, or {part}_fraction {fraction:g} of each series)")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise DataError(_size_message(f"{part}_size", size))
+        if fraction is not None and not 0.0 < fraction < 1.0:
+            raise DataError(f"{part}_fraction must lie in (0, 1), got {fraction}: pass e.g. 0.2")
+        if fraction is None and size is None:
+            object.__setattr__(self, f"{part}_fraction", DEFAULT_FRACTIONS[part])
+
+    def split(self, n: int) -> tuple[int, int, int]:
+        """``(n_train, n_val, n_test)`` of a series of ``n`` points (:func:`split_sizes`)."""
+        return split_sizes(n, self.val_fraction, self.test_fraction, self.val_size, self.test_size)
+
+    def min_points(self, window: int, horizon: int) -> int:
+        """The shortest series these splits leave a window and a val/test forecast (:func:`min_length`)."""
+        return min_length(window, horizon, self.val_fraction, self.test_fraction, self.val_size,
+                          self.test_size)
+
+    def splits_text(self) -> str:
+        """The splits as error messages name them: ``val 0.15, test 0.2`` or ``val 0.15, test 24 points``."""
+        val, test = ((f"{size} points" if size is not None else f"{fraction:g}")
+                     for fraction, size in ((self.val_fraction, self.val_size),
+                                            (self.test_fraction, self.test_size)))
+        return f"val {val}, test {test}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -104,7 +143,14 @@ def _cast_option(key: str, kind: str, value: Any) -> Any:
     try:
         return cast(kind, value)
     except ValueError:
+        if key in SIZE_OPTIONS:
+            raise DataError(_size_message(key, value)) from None
         raise DataError(f"data option {key} must be {kind}, got {value!r}") from None
+
+
+def _size_message(key: str, value: Any) -> str:
+    return (f"{key} must be a whole number of points >= 1, got {value!r}: pass e.g. "
+            f"--{key.replace('_', '-')} 24")
 
 
 @dataclass
@@ -163,34 +209,55 @@ def data_summary(spec: DataSpec, name: str, columns: tuple[str, ...], season_len
             "season_length": season_length, "n_points": n_points, **sizes}
 
 
-def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
-    """Chronological split: ``(n_train, n_val, n_test)`` with the test part last."""
-    n_test = round(test_fraction * n)
-    n_val = round(val_fraction * n)
+def split_sizes(n: int, val_fraction: float | None, test_fraction: float | None,
+                val_size: int | None = None, test_size: int | None = None) -> tuple[int, int, int]:
+    """Chronological split: ``(n_train, n_val, n_test)`` with the test part last. A part is its
+    ``size`` in points when given, else ``round(fraction * n)``; ``n_train`` is what is left (below
+    2, or negative, when the series is too short: the callers refuse it)."""
+    n_test = test_size if test_size is not None else round(_fraction(test_fraction) * n)
+    n_val = val_size if val_size is not None else round(_fraction(val_fraction) * n)
     return n - n_val - n_test, n_val, n_test
 
 
-def min_length(window: int, horizon: int, val_fraction: float, test_fraction: float) -> int:
-    """The shortest series that leaves a training window and a val/test forecast."""
+def _fraction(value: float | None) -> float:
+    if value is None:
+        raise ValueError("a split part needs a fraction or a size")
+    return value
+
+
+def min_length(window: int, horizon: int, val_fraction: float | None, test_fraction: float | None,
+               val_size: int | None = None, test_size: int | None = None) -> int:
+    """The shortest series that leaves a training window and a val/test forecast (a size below
+    the horizon: no length will do, a :class:`DataError`)."""
+    check_sizes(horizon, val_size, test_size)
     n = window + horizon
     while True:
-        n_train, n_val, n_test = split_sizes(n, val_fraction, test_fraction)
+        n_train, n_val, n_test = split_sizes(n, val_fraction, test_fraction, val_size, test_size)
         if n_val >= horizon and n_test >= horizon and n_train >= window + horizon + MIN_TRAIN_WINDOWS - 1:
             return n
         n += 1
+
+
+def check_sizes(horizon: int, val_size: int | None, test_size: int | None) -> None:
+    """Raise :class:`DataError` if a validation or test size (in points) is shorter than the
+    horizon: each val/test forecast needs ``horizon`` points inside its part."""
+    for part, size in (("val", val_size), ("test", test_size)):
+        if size is not None and size < horizon:
+            raise DataError(f"{part}_size {size} is shorter than the horizon {horizon}: a forecast needs "
+                            f"{horizon} points of the {part} part; pass --{part}-size {horizon} or more, "
+                            "or a smaller horizon")
 
 
 def check_window(data: Dataset, window: int, horizon: int) -> None:
     """Raise :class:`DataError` if the series is too short for this window and horizon."""
     if window < 1 or horizon < 1:
         raise DataError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
-    need = min_length(window, horizon, data.spec.val_fraction, data.spec.test_fraction)
+    need = data.spec.min_points(window, horizon)
     if data.n_points < need:
         raise DataError(
             f"series '{data.name}' has {data.n_points} points, too short for window={window}, "
-            f"horizon={horizon} and the splits (val {data.spec.val_fraction:g}, "
-            f"test {data.spec.test_fraction:g}): it needs at least {need} points; use a "
-            "smaller window/horizon or a longer series"
+            f"horizon={horizon} and the splits ({data.spec.splits_text()}): it needs at least "
+            f"{need} points; use a smaller window/horizon or a longer series"
         )
 
 
@@ -210,12 +277,11 @@ def series_from_frame(spec: DataSpec, frame: pd.DataFrame, name: str, target: st
     numeric = pd.DataFrame({c: _numeric(frame[c], c) for c in columns})
     numeric, time = _handle_missing(numeric, time, spec.missing)
     values = numeric.to_numpy(dtype=np.float64)
-    n_train, n_val, n_test = split_sizes(len(values), spec.val_fraction, spec.test_fraction)
+    n_train, n_val, n_test = spec.split(len(values))
     if n_train < 2 or n_val < 1 or n_test < 1:
-        need = min_length(1, 1, spec.val_fraction, spec.test_fraction)
         raise DataError(
-            f"series '{name}' has {len(values)} points, too short for the splits: it needs at "
-            f"least {need} points (and more for a useful window)"
+            f"series '{name}' has {len(values)} points, too short for the splits ({spec.splits_text()}): "
+            f"it needs at least {spec.min_points(1, 1)} points (and more for a useful window)"
         )
     _check_season(season, n_train + n_val, name, spec)
     train = values[:n_train]
@@ -252,7 +318,7 @@ def _check_season(season: int, n_before_test: int, name: str, spec: DataSpec) ->
     if season > limit:
         raise DataError(
             f"season length {season} is too long for series '{name}': only {n_before_test} points "
-            f"come before the test part (val {spec.val_fraction:g}, test {spec.test_fraction:g}), "
+            f"come before the test part ({spec.splits_text()}), "
             f"so the largest allowed is {limit}; pass --season-length {limit} or less, or a longer series"
         )
 

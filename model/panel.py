@@ -8,7 +8,8 @@ concatenated into one ``[N, F]`` array with per-series offsets, splits and scali
 plain numpy arrays that go into Ray's object store once and are shared by every trial.
 
 Each series is split by time like a single series (:func:`model.data.split_sizes`: its last
-``test_fraction`` is its test part, validation before it), so no test point is seen in training.
+``test_size`` points, or its last ``test_fraction``, are its test part, validation before it), so no
+test point is seen in training.
 Windows that never cross two series are cut by :mod:`model.panel_windows`; forecasts are scored
 per series and across series by :mod:`model.panel_metrics`.
 """
@@ -32,9 +33,7 @@ from model.data import (
     _require_columns,
     _statistics,
     data_summary,
-    min_length,
     series_from_frame,
-    split_sizes,
 )
 from model.datasets import BUILTINS
 from model.metrics import mase_scale
@@ -412,13 +411,12 @@ def _build(rows: _Rows, columns: list[str], spec: PanelSpec, name: str, dropped:
     """Split each series, check it can be scored, and compute its training statistics."""
     lengths = np.bincount(rows.codes, minlength=len(rows.ids)).astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    splits = [split_sizes(int(n), spec.val_fraction, spec.test_fraction) for n in lengths]
+    splits = [spec.split(int(n)) for n in lengths]
     n_train, n_val, n_test = np.array(splits, dtype=np.int64).reshape(-1, 3).T
     fails = (n_train < 2) | (n_val < 1) | (n_test < 1)
     if fails.any():
-        need = min_length(1, 1, spec.val_fraction, spec.test_fraction)
-        what = f"the splits (val {spec.val_fraction:g}, test {spec.test_fraction:g})"
-        raise _too_short(rows.ids, lengths, fails, need, what, "remove it")
+        what = f"the splits ({spec.splits_text()})"
+        raise _too_short(rows.ids, lengths, fails, spec.min_points(1, 1), what, "remove it")
     season = spec.season_length or 1
     n_pre = n_train + n_val
     shortest = int(np.argmin(n_pre))

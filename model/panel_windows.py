@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.data import MIN_TRAIN_WINDOWS, DataError, Dataset, check_window, min_length
+from model.data import MIN_TRAIN_WINDOWS, DataError, Dataset, check_window
 from model.panel import Panel, _too_short
 from model.windows import Windows, WindowViews, split_windows
 
@@ -84,9 +84,8 @@ def check_panel_window(panel: Panel, window: int, horizon: int) -> None:
              | (~refit & ((panel.n_val < horizon) | (panel.n_test < horizon))))
     if fails.any():
         spec = panel.spec
-        need = min_length(window, horizon, spec.val_fraction, spec.test_fraction)
-        what = (f"window={window}, horizon={horizon} and the splits (val {spec.val_fraction:g}, "
-                f"test {spec.test_fraction:g})")
+        need = spec.min_points(window, horizon)
+        what = f"window={window}, horizon={horizon} and the splits ({spec.splits_text()})"
         raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller window/horizon")
 
 

@@ -19,6 +19,8 @@ DATA_OPTIONS = {
     "season_length": "season_length",
     "val_fraction": "val_fraction",
     "test_fraction": "test_fraction",
+    "val_size": "val_size",
+    "test_size": "test_size",
     "missing": "missing",
     "id_column": "id_column",
     "min_length": "min_length",
@@ -40,6 +42,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--season-length", type=int, help="season m for MASE / seasonal-naive")
     g.add_argument("--val-fraction", type=float, help="validation fraction (default 0.15)")
     g.add_argument("--test-fraction", type=float, help="test fraction (default 0.2)")
+    g.add_argument("--val-size", metavar="N", help="validation part: the N points before the test "
+                   "part, of each series (instead of --val-fraction)")
+    g.add_argument("--test-size", metavar="N", help="test part: the last N points of each series "
+                   "(instead of --test-fraction)")
     g.add_argument(
         "--missing",
         choices=("error", "interpolate", "drop"),

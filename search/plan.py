@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from expdir import contract, remote
-from model.data import Dataset, split_sizes
+from model.data import Dataset, check_sizes
 from model.panel import Panel, _too_short, as_panel_spec, load_any
 from model.training import TrainConfig
 from search.config import SearchConfig, SearchConfigError
@@ -100,6 +100,7 @@ def search_space(config: SearchConfig, data: Dataset | Panel) -> dict[str, Param
     space = apply_overrides(default_space(data.season_length), config.space)
     for name in config.train:
         space.pop(name, None)  # fixed under train: wins over the default range
+    check_sizes(horizon, data.spec.val_size, data.spec.test_size)
     if isinstance(data, Panel):
         _check_panel_lengths(data, horizon)
     n_train = int(np.min(data.n_train))
@@ -119,10 +120,9 @@ def _check_panel_lengths(panel: Panel, horizon: int) -> None:
     if not fails.any():
         return
     spec = panel.spec
-    need = next(n for n in range(2, 10**9)
-                if max_window(split_sizes(n, spec.val_fraction, spec.test_fraction)[0], horizon) >= 2)
+    need = next(n for n in range(2, 10**9) if max_window(spec.split(n)[0], horizon) >= 2)
     what = (f"any window with horizon {horizon} (at least {MIN_TRAIN_WINDOWS} training windows, "
-            f"val {spec.val_fraction:g}, test {spec.test_fraction:g})")
+            f"{spec.splits_text()})")
     raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller horizon")
 
 

@@ -317,6 +317,36 @@ def test_check_window_minimum_is_exact():
     check_window(data, 24, 12)
 
 
+def test_sizes_split_the_last_points_and_defaults_stay_fractions(tmp_path):
+    assert (DataSpec().val_fraction, DataSpec().test_fraction, DataSpec().test_size) == (0.15, 0.2, None)
+    data = load(DataSpec("airline", val_size=12, test_size=24))
+    assert (data.n_train, data.n_val, data.n_test) == (108, 12, 24)
+    mixed = load(DataSpec("airline", test_size=24))  # validation stays a fraction: round(0.15 * 144)
+    assert (mixed.n_train, mixed.n_val, mixed.n_test) == (98, 22, 24)
+    assert mixed.spec.to_dict()["test_fraction"] is None
+    assert DataSpec.from_dict(mixed.spec.to_dict()) == mixed.spec  # as tunecast.json reads it back
+    need = min_length(100, 12, None, None, 12, 24)
+    assert need == 100 + 12 + 12 + 24 and data.spec.split(need) == (112, 12, 24)
+    with pytest.raises(DataError, match=f"splits \\(val 12 points, test 24 points\\).*at least {need}"):
+        check_window(data, 100, 12)
+    with pytest.raises(DataError, match=r"test_size 6 is shorter than the horizon 12.*--test-size 12"):
+        check_window(load(DataSpec("airline", test_size=6)), 24, 12)
+
+
+def test_train_tests_on_the_last_test_size_points(capsys):
+    code = main(["train", "--data", "airline", "--val-size", "12", "--test-size", "24",
+                 "--set", "max_epochs=1", "--set", "window=4"])
+    out = capsys.readouterr().out
+    assert code == 0 and "testing on 24 points" in out, out
+
+
+def test_series_too_short_for_the_sizes_names_them(capsys, tmp_path):
+    path = _csv(tmp_path, y=np.sin(np.arange(30.0)))
+    _assert_user_error(capsys, ["--data", path, "--val-size", "10", "--test-size", "24"],
+                       "30 points, too short for the splits (val 10 points, test 24 points)",
+                       "at least 36 points")
+
+
 def test_constant_series(capsys, tmp_path):
     path = _csv(tmp_path, y=np.full(60, 3.0))
     _assert_user_error(capsys, ["--data", path], "constant", "nothing to forecast")

@@ -3,6 +3,7 @@ cross two series, per-series metrics equal to the single-series code's, and one-
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -14,11 +15,13 @@ import torch
 from model.data import DataError, DataSpec, load, min_length, split_sizes
 from model.evaluate import _scored, evaluate, predictions_frame, val_baselines
 from model.metrics import all_metrics
-from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
+from model.panel import Panel, PanelSpec, as_panel_spec, load_panel, panel_from_frame
 from model.panel_metrics import panel_metrics, panel_val_baselines
 from model.panel_windows import panel_windows
 from model.training import TrainConfig, fit
 from model.windows import split_windows
+from search.config import SearchConfig, build_config
+from search.plan import make_plan
 
 LENGTHS = {"A": 120, "B": 80, "C": 200}
 STARTS = {"A": "2020-01-01", "B": "2020-02-15", "C": "2019-06-01"}
@@ -294,6 +297,41 @@ def test_min_length_drops_short_series_with_a_count():
     assert list(panel.ids) == ["A", "C"] and panel.dropped == ("B",)
     assert panel.summary()["n_dropped"] == 1 and panel.n_points == 320
     _refused(frame, "all 3 series", "fewer than --min-length 500", "longest has 200", min_length=500)
+
+
+def test_sizes_give_every_series_the_same_last_points():
+    panel = panel_from_frame(_three(), PanelSpec(val_size=10, test_size=24))  # 120, 80, 200 points
+    assert list(panel.n_test) == [24] * 3 and list(panel.n_val) == [10] * 3
+    assert list(panel.n_train + panel.n_val + panel.n_test) == list(panel.lengths)  # no overlap, no gap
+    for s, sid in enumerate(panel.ids):  # the test part is the series' last 24 points
+        last = _series(sid)["y"].to_numpy()[-24:]
+        np.testing.assert_allclose(panel.series(s).values[-24:, 0], last, rtol=1e-6)
+    windows = panel_windows(panel, 8, 1)
+    assert (len(windows["val"]), len(windows["test"])) == (3 * 10, 3 * 24)
+
+
+def test_series_too_short_for_the_sizes_is_named_or_dropped():
+    frame = _three()
+    short = frame[(frame.unique_id != "B") | (frame.index < 150)]  # B keeps 30 points
+    sizes = {"val_size": 10, "test_size": 24}
+    with pytest.raises(DataError, match=r"series 'B' has 30 points, too short for the splits \(val 10 "
+                       r"points, test 24 points\): each series needs at least 36 points; .*--min-length 36 "
+                       r"to drop the 1 "):
+        panel_from_frame(short, PanelSpec(**sizes))
+    panel = panel_from_frame(short, PanelSpec(min_length=36, **sizes))
+    assert panel.dropped == ("B",) and "dropped 1 series shorter than --min-length 36" in panel.describe()
+
+
+def test_sizes_survive_the_saved_config(tmp_path):
+    """tunecast.json's config read back (``--resume``) plans the same per-series sizes."""
+    path = tmp_path / "p.csv"
+    _three().to_csv(path, index=False)
+    data = {"source": str(path), "val_size": "10", "test_size": 24}
+    config = build_config({"data": data}, {}, {"storage": str(tmp_path / "runs")})
+    saved = SearchConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    plan = make_plan(saved)
+    assert plan.config.data == as_panel_spec(config.data) and isinstance(plan.data, Panel)
+    assert list(plan.data.n_test) == [24] * 3 and list(plan.data.n_val) == [10] * 3
 
 
 def test_window_too_long_for_a_series(panel_csv):
