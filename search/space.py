@@ -210,7 +210,7 @@ def adapt_to_series(space: dict[str, Param], n_train: int, horizon: int) -> dict
     if limit < 2:
         raise SpaceError(
             f"the training part has only {n_train} points, too few for any window with horizon "
-            f"{horizon}: use a longer series, a smaller horizon or a smaller val/test fraction"
+            f"{horizon}: use a longer series, a smaller horizon or a smaller val/test part"
         )
     window = space.get("window")
     if window is None:
