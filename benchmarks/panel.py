@@ -6,18 +6,14 @@ leading missing months (the series that start after 1939) are dropped, and the c
 the few missing months inside a series are left to the product (``--missing interpolate``). The
 panel is written as a long-format CSV (``unique_id, ds, y``) in a temporary folder and searched
 as a user searches it: ``tunecast search --data panel.csv --id-column unique_id
---season-length 12 --missing interpolate --test-fraction F --horizon H`` (through
+--season-length 12 --missing interpolate --test-size 24 --horizon H`` (through
 ``search.run.run_search``), with the product's defaults except the trial count (``--trials``,
 the product's 16) and a time budget per search (``--time-budget``, 420 s: both horizons, the
 statistical models and Ray's starts fit in about 20 minutes on 2 cores).
 
-Test: the last 24 months of every series. The product splits each series by fractions
-(``n_test = round(test_fraction * n)``) and has no per-series test length, so the search gets
-``F = 24 / (the shortest series' length)``: every series has at least 24 test points (the
-shortest exactly 24, the longest about 100), and all forecasters are scored on the last 24 of
-each (the points before them are neither trained on nor scored). H = 1 rolls one step over
-them; H = 12 forecasts them as two blocks of 12 (the product's non-overlapping blocks end at
-each series' end). Every forecaster sees the same train + validation part of each series:
+Test: the last 24 months of every series (``--test-size 24``; validation: the product's default
+15% of each series before them). H = 1 rolls one step over them; H = 12 forecasts them as two
+blocks of 12. Every forecaster sees the same train + validation part of each series:
 
 * tunecast: the best trial and the top-k ensemble (``best/`` and ``ensemble/predictions.csv``)
   and the forecaster it chose on validation;
@@ -116,10 +112,11 @@ def employment(smoke: bool) -> Employment:
                       int(frame[TARGET].isna().sum()))
 
 
-def data_section(csv: Path, test_fraction: float) -> dict[str, Any]:
-    """The search's data options, as `tunecast search --data ... --id-column ...` gives them."""
+def data_section(csv: Path) -> dict[str, Any]:
+    """The search's data options, as `tunecast search --data ... --id-column ... --test-size 24`
+    gives them."""
     return {"source": str(csv), "id_column": ID_COLUMN, "season_length": SEASON,
-            "missing": "interpolate", "test_fraction": test_fraction}
+            "missing": "interpolate", "test_size": TEST_POINTS, "test_fraction": None}
 
 
 def search_settings(args: argparse.Namespace, data: dict[str, Any], horizon: int, storage: Path,
@@ -288,15 +285,14 @@ def run_accuracy(args: argparse.Namespace, root: Path) -> list[str]:
     started = time.perf_counter()
     data = employment(args.smoke)
     lengths = data.frame.groupby(ID_COLUMN).size()
-    test_fraction = TEST_POINTS / int(lengths.min())
     csv = root / "us_employment.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     data.frame.to_csv(csv, index=False)
     print(f"\nus_employment: {lengths.size} series, {len(data.frame):,} points ({lengths.min()} to "
           f"{lengths.max()} per series); dropped {data.dropped:,} leading missing months of "
           f"{data.series_with_gap} series; {data.inner_missing} missing months inside series "
-          f"(--missing interpolate); --test-fraction {test_fraction:.5f} (24 / the shortest series)")
-    section = data_section(csv, test_fraction)
+          f"(--missing interpolate); --test-size {TEST_POINTS}")
+    section = data_section(csv)
     panel = load_panel(PanelSpec.from_dict(section))
     tests = panel.n_test
     print(f"{panel.describe()}; test parts {tests.min()} to {tests.max()} points, scored on the last "
