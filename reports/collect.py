@@ -301,8 +301,12 @@ def _read_attention_index(path: Path, n_rows: int, notes: list[str]) -> pd.DataF
         notes.append(f"{name} is missing (written by an older tunecast): the attention of single "
                      "series is not shown; re-run the search to get it")
         return None
-    index = read_csv(path, name, text=(c.SERIES_ID_COLUMN,), numbers=c.ATTENTION_INDEX_COLUMNS[1:],
-                     required=c.ATTENTION_INDEX_COLUMNS, notes=notes)
+    try:
+        index = read_csv(path, name, text=(c.SERIES_ID_COLUMN,), numbers=c.ATTENTION_INDEX_COLUMNS[1:],
+                         required=c.ATTENTION_INDEX_COLUMNS, notes=notes)
+    except ReportError as exc:  # optional: the rest of the report stands without it
+        notes.append(f"{exc}: the attention of single series is not shown")
+        return None
     first, count = index["first_row"].to_numpy(), index["n_rows"].to_numpy()
     if not (np.isfinite(first).all() and np.isfinite(count).all() and (first >= 0).all()
             and (count >= 0).all() and (first + count <= n_rows).all()):

@@ -84,9 +84,12 @@ def check_series(exp: Experiment, wanted: list[str]) -> None:
     if exp.best is None:
         raise ReportError(f"--series: {exp.path} has no evaluated best trial ({c.BEST_DIR}/), so there "
                           "are no series forecasts to show; drop --series")
-    if exp.best.per_series is None:
+    if not exp.best.is_panel:
         raise ReportError(f"--series needs a panel of many series, but {exp.path} is a single-series "
                           "experiment; drop --series")
+    if exp.best.per_series is None:
+        raise ReportError(f"--series: {exp.path}/{c.BEST_DIR}/{c.PER_SERIES_FILE} could not be read, so "
+                          "the series cannot be picked; re-run the search, or drop --series")
     ids = exp.best.per_series[c.SERIES_ID_COLUMN].astype(str).tolist()
     unknown = [sid for sid in dict.fromkeys(wanted) if sid not in set(ids)]
     if unknown:

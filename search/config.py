@@ -212,6 +212,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_SPLIT_PAIRS = {"val_size": "val_fraction", "val_fraction": "val_size",
+                "test_size": "test_fraction", "test_fraction": "test_size"}
+
+
 def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: dict[str, Any]) -> SearchConfig:
     """Merge a YAML file's sections with command-line options (which win)."""
     search_section = dict(yaml_sections.get("search", {}))
@@ -219,7 +223,10 @@ def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: di
         if key in search_section:
             raise SearchConfigError(f"put '{key}' at the top level of the config file, not under search")
     merged: dict[str, Any] = {**search_section, **search}
-    merged["data"] = {**yaml_sections.get("data", {}), **data}
+    # a part's size and fraction are one setting: the command line's replaces the file's
+    yaml_data = {k: v for k, v in dict(yaml_sections.get("data", {})).items()
+                 if _SPLIT_PAIRS.get(k) not in data}
+    merged["data"] = {**yaml_data, **data}
     merged["train"] = dict(yaml_sections.get("train", {}))
     merged["space"] = dict(yaml_sections.get("space", {}))
     for key in ("time_budget_s",):

@@ -276,6 +276,8 @@ def load_panel_data(run: RunRecord, source: str | None) -> tuple[Panel, Panel]:
     if spec.id_column not in frame.columns:
         raise DataError(f"'{source}' has no id column '{spec.id_column}' (the search's; its columns: "
                         f"{', '.join(map(str, frame.columns))}): give the same id, time and target columns")
+    if original.dropped:  # series the search dropped as too short stay out, grown or not
+        frame = frame[~frame[spec.id_column].astype(str).isin(set(original.dropped))]
     updated = panel_from_frame(frame, spec, name)
     if updated.columns != original.columns:
         raise DataError(f"'{source}' has columns {list(updated.columns)}, the search used "

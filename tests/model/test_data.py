@@ -333,6 +333,15 @@ def test_sizes_split_the_last_points_and_defaults_stay_fractions(tmp_path):
         check_window(load(DataSpec("airline", test_size=6)), 24, 12)
 
 
+def test_a_command_line_size_replaces_the_config_files_fraction_of_that_part():
+    from search.config import build_config
+
+    config = build_config({"data": {"source": "airline", "test_fraction": 0.1, "val_size": 10}},
+                          {"test_size": 24, "val_fraction": 0.1}, {})
+    assert (config.data.test_size, config.data.test_fraction) == (24, None)
+    assert (config.data.val_size, config.data.val_fraction) == (None, 0.1)
+
+
 def test_train_tests_on_the_last_test_size_points(capsys):
     code = main(["train", "--data", "airline", "--val-size", "12", "--test-size", "24",
                  "--set", "max_epochs=1", "--set", "window=4"])

@@ -82,6 +82,10 @@ def test_an_attention_index_past_the_attention_rows_is_noted_not_used(exp_panel:
     exp = collect(exp_panel)
     assert exp.best is not None and exp.best.attention_index is None
     assert any("names rows that" in note for note in exp.warnings)
+    file.write_text("unique_id,first_row\nS00,zero\n")  # a column missing, a number that is not
+    exp = collect(exp_panel)
+    assert exp.best is not None and exp.best.attention_index is None
+    assert any("attention of single series is not shown" in note for note in exp.warnings)
 
 
 def test_cli_series_shows_the_distribution_and_the_named_series(exp_panel: Path) -> None:

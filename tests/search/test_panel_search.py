@@ -175,7 +175,10 @@ def _forecast_commands(exp: Path, tmp_path: Path) -> None:
     newer = pd.read_csv(tmp_path / "panel.csv", dtype={"unique_id": str})
     more = pd.DataFrame({"unique_id": "A", "ds": pd.date_range("2020-04-30", periods=3, freq="D").strftime(
         "%Y-%m-%d"), "y": [7.0, 8.0, 9.0]})
-    pd.concat([newer, more]).to_csv(tmp_path / "newer.csv", index=False)
+    # D, dropped by --min-length 60, has grown past it: it stays out (not a "new" series)
+    grown = pd.DataFrame({"unique_id": "D", "ds": pd.date_range("2020-05-01", periods=31, freq="D").strftime(
+        "%Y-%m-%d"), "y": np.linspace(3.0, 4.0, 31)})
+    pd.concat([newer, more, grown]).to_csv(tmp_path / "newer.csv", index=False)
     _choosing(exp, tmp_path / "snaive", "seasonal_naive")
     done = tunecast("forecast", "snaive", "--data", "newer.csv", "--horizon", "9", "-o", "g.csv",
                     cwd=tmp_path)
