@@ -25,11 +25,14 @@ its own series' local scale), so they can be pooled. A series with at least
 then cover its own future at the level, under exchangeability of its own errors over time. A
 shorter series is calibrated on the scores of every series together (the pooled quantile, times
 its own local scale): that is valid only on average over series whose scaled errors behave
-alike, so it is kept for series too short to speak for themselves. 50 scores is where the
-coverage an interval actually reaches stops being a coin toss: it varies around the level with a
-standard deviation of about sqrt(level (1 - level) / (n + 2)), 3 points at 95% with 50 scores
-against 5 with the 19 the quantile needs at the least. The choice is per series, for every
-level and step at once, so the intervals stay nested and widen with the step.
+alike, so it is kept for series too short to speak for themselves. A series' local scale is at
+least :data:`PANEL_SCALE_FLOOR` of its whole history's mean one-step change, so a flat stretch
+of an intermittent series cannot put scores millions of times the others' into the pool.
+50 scores is where the coverage an interval actually reaches stops being a coin toss: it
+varies around the level with a standard deviation of about sqrt(level (1 - level) / (n + 2)),
+3 points at 95% with 50 scores against 5 with the 19 the quantile needs at the least. The
+choice is per series, for every level and step at once, so the intervals stay nested and widen
+with the step.
 
 Example:
     >>> from model import forecast
@@ -66,6 +69,10 @@ ERRORS_FILE = "errors.npy"
 MEMBERS_DIR = "members"
 LEVELS = (80.0, 95.0)
 BASELINES = ("naive", "seasonal_naive")
+# A panel series' local scale is at least this share of its whole history's mean one-step
+# change: a flat stretch (intermittent demand, a sensor stuck at 0) would otherwise make its
+# errors millions of times the other series' scores and swamp the pooled quantile.
+PANEL_SCALE_FLOOR = 0.1
 MIN_SERIES_SCORES = 50  # a panel's series with fewer held-out scores per step is calibrated pooled
 ID_COLUMN = "unique_id"  # a panel forecast's series column (as in predictions.csv)
 SERIES_FILE = "series.csv"  # a panel forecaster's series: id, scaling, calibration
@@ -144,15 +151,15 @@ class Prediction:
         return pd.DataFrame(columns)
 
 
-def local_scale(values: np.ndarray, origins: np.ndarray, span: int) -> np.ndarray:
+def local_scale(values: np.ndarray, origins: np.ndarray, span: int, floor: float = 1e-6) -> np.ndarray:
     """The mean absolute one-step change of the target over the ``span`` points before each
-    origin (the history ``values[:o]``), ``[B]``; floored at a millionth of the whole series'."""
+    origin (the history ``values[:o]``), ``[B]``; at least ``floor`` times the whole series'."""
     diffs = np.abs(np.diff(np.asarray(values, np.float64)[:, 0]))  # diffs[t - 1] = |y[t] - y[t-1]|
     total = np.concatenate([[0.0], np.cumsum(diffs)])
     hi = np.clip(np.asarray(origins) - 1, 1, len(diffs))
     lo = np.clip(hi - span, 0, None)
     scale = (total[hi] - total[lo]) / (hi - lo)
-    floor = 1e-6 * float(diffs.mean()) if len(diffs) else 0.0
+    floor = floor * float(diffs.mean()) if len(diffs) else 0.0
     return np.maximum(scale, max(floor, 1e-12))
 
 
@@ -602,7 +609,7 @@ class PanelForecaster:
             o = int(panel.offsets[s])
             starts.append(o + local)
             series.append(np.full(len(local), s))
-            scales.append(local_scale(panel.values[o:o + int(end[s])], local, self.span))
+            scales.append(local_scale(panel.values[o:o + int(end[s])], local, self.span, PANEL_SCALE_FLOOR))
         start, which, scale = (np.concatenate(a) for a in (starts, series, scales))
         if not len(start):
             return np.zeros((0, steps)), which.astype(int), scale
@@ -634,7 +641,7 @@ class PanelForecaster:
                                 "make the forecast again from the experiment (`tunecast forecast --horizon`)")
         ends = panel.offsets + panel.lengths
         mean = self.paths(panel, ends, steps)  # (S, steps)
-        scale = np.array([local_scale(panel.values[o:e], np.array([e - o]), self.span)[0]
+        scale = np.array([local_scale(panel.values[o:e], np.array([e - o]), self.span, PANEL_SCALE_FLOOR)[0]
                           for o, e in zip(panel.offsets, ends, strict=True)])
         for level in levels:
             if not 0 < level < 100:

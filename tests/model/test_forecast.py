@@ -202,6 +202,33 @@ def test_panel_intervals_are_per_series_with_enough_scores_else_pooled_and_neste
     assert forecast.min_scores(95.0) == 19 and forecast.min_scores(80.0) == 4
 
 
+def test_a_flat_stretch_of_an_intermittent_series_does_not_swamp_the_pooled_intervals():
+    """Two series at 0 with a spike every 14 points: before each spike the last 12 points are
+    flat, so the local scale is near 0 and the spike's score huge; such scores are 7% of the
+    pool here, more than a 95% quantile ignores. The floor (a tenth of the series' mean one-step
+    change) bounds them, and with them the intervals of a short series calibrated on the pool."""
+    from model.panel import PanelSpec, panel_from_frame
+
+    spikes = np.where(np.arange(300) % 14 == 13, 50.0, 0.0)
+    rng = np.random.default_rng(1)
+    short = 10 + rng.normal(size=40).cumsum()
+    frame = pd.concat([pd.DataFrame({"unique_id": sid, "ds": np.arange(len(y)), "y": y})
+                       for sid, y in (("i1", spikes), ("i2", spikes), ("short", short))])
+    panel = panel_from_frame(frame, PanelSpec("mixed"))
+    f = forecast.PanelForecaster(panel.ids, panel.columns, panel.mean, panel.std, kind="naive")
+    scores, series, _ = f.held_out_scores(panel, panel.n_train, 1)
+    f.errors, f.error_series = scores, series
+    worst = 50 / (forecast.PANEL_SCALE_FLOOR * np.abs(np.diff(spikes)).mean())  # a spike over the floor
+    assert np.nanmax(scores) <= worst * 1.001
+    assert np.mean(scores[series < 2] > worst / 2) > 0.05  # the spikes are more than 5% of the pool
+    prediction = f.predict(panel, 1)
+    s = list(panel.ids).index("short")
+    assert not prediction.own[s]  # pooled: too few scores of its own
+    width = prediction.upper[95.0][s, 0] - prediction.mean[s, 0]
+    own_scale = forecast.local_scale(short[:, None], np.array([40]), 12)[0]
+    assert 0 < width <= worst * own_scale * 1.001 and width / own_scale < 100  # 7e6 with a 1e-6 floor
+
+
 def test_a_panel_refit_trains_on_every_point_of_every_series_in_its_own_scaling():
     from model.panel import PanelSpec, panel_from_frame
     from model.panel_windows import panel_windows
