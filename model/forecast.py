@@ -682,11 +682,12 @@ def panel_unscale(mean: np.ndarray, std: np.ndarray, series: np.ndarray, y: np.n
 
 
 def _load_panel_forecaster(folder: Path, meta: dict[str, Any]) -> PanelForecaster:
-    table = pd.read_csv(folder / SERIES_FILE, dtype={ID_COLUMN: str}, keep_default_na=False,
-                        float_precision="round_trip")
+    # read as text, then parsed by numpy: exactly the floats written (pandas' own parser is not
+    # round-trip exact by default, and its float_precision option is deprecated)
+    table = pd.read_csv(folder / SERIES_FILE, dtype=str, keep_default_na=False)
     columns = tuple(map(str, meta["columns"]))
-    mean = table[[f"mean:{name}" for name in columns]].to_numpy(np.float64)
-    std = table[[f"std:{name}" for name in columns]].to_numpy(np.float64)
+    mean = table[[f"mean:{name}" for name in columns]].to_numpy().astype(np.float64)
+    std = table[[f"std:{name}" for name in columns]].to_numpy().astype(np.float64)
     errors = series = None
     if meta.get("errors"):
         errors = np.load(folder / ERRORS_FILE, allow_pickle=False)
