@@ -172,6 +172,7 @@ def draw_attention(info: AttentionInfo) -> Figure:
                            extent=(window - 0.5, -0.5, len(info.weights) - 0.5, -0.5))
     heat_ax.set_xlabel("lag (input steps before the forecast; 0 = most recent)")
     heat_ax.set_ylabel("test window (forecast) number")
+    heat_ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole windows, also for 2 of them
     heat_ax.set_title("Attention weight of every test forecast")
     fig.colorbar(image, ax=heat_ax, label="weight")
     colors = ["#c0392b" if int(lag) in info.top_lags else "#4c72b0" for lag in info.lags]
