@@ -51,7 +51,7 @@ from model.forecast import (
     panel_widths,
     refit,
 )
-from model.panel import Panel, PanelSpec, panel_from_frame
+from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
 
 RefitAll = Callable[[list[Member], Dataset | Panel], list[Member]]
 
@@ -268,7 +268,7 @@ def load_panel_data(run: RunRecord, source: str | None) -> tuple[Panel, Panel]:
     """The searched panel (its splits set the calibration origins) and the panel to forecast
     from: the same, or ``source`` with the same series, each extended with newer rows."""
     spec = PanelSpec.from_dict(run.config.get("data") or {})
-    original = _load(spec)
+    original = load_panel(spec)
     if source is None:
         return original, original
     spec = replace(spec, source=source)
@@ -296,11 +296,6 @@ def load_panel_data(run: RunRecord, source: str | None) -> tuple[Panel, Panel]:
             raise DataError(f"series '{old.name}' of '{source}' is not the searched one extended with newer "
                             f"rows (its first {n} rows differ): append the new rows to the searched series")
     return original, updated
-
-
-def _load(spec: PanelSpec) -> Panel:
-    frame, name, *_ = _read(spec)
-    return panel_from_frame(frame, spec, name)
 
 
 def panel_times(panel: Panel, steps: int) -> list[list[Any]]:
