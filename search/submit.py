@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
+import string
+import sys
 import time
 from typing import Any
 
@@ -97,17 +100,60 @@ def ray_cli(headers: dict[str, str]) -> str:
     return "ray"
 
 
-def _submit(client: Any, command: str, job_id: str | None, patience_s: float = 90) -> str:
-    """Submit, waiting while a freshly started head has no job agent yet ("try again later")."""
+def new_job_id() -> str:
+    """A submission id made here, as Ray makes them: a retried submission then names the job the
+    lost answer had created instead of submitting it twice."""
+    letters = [c for c in string.ascii_letters + string.digits if c not in "IloO0"]
+    return "raysubmit_" + "".join(secrets.choice(letters) for _ in range(16))
+
+
+def _dropped(exc: BaseException) -> bool:
+    """The connection failed or closed without an answer: worth asking again."""
+    import requests
+
+    return isinstance(exc, (ConnectionError, requests.exceptions.ConnectionError))
+
+
+def _submit(client: Any, command: str, job_id: str, patience_s: float = 90) -> str:
+    """Submit; ask again while a freshly started head has no job agent yet ("try again later") or
+    the dashboard drops the connection. A retry after a dropped answer that finds the job already
+    there has found the one the first request created."""
     deadline = time.monotonic() + patience_s
+    dropped = False
     while True:
         try:
             return str(client.submit_job(entrypoint=command, submission_id=job_id,
                                          runtime_env={"env_vars": JOB_ENV}))
-        except RuntimeError as exc:
-            if "try again later" not in str(exc) or time.monotonic() > deadline:
+        except Exception as exc:
+            if dropped and isinstance(exc, RuntimeError) and "already exists" in str(exc):
+                return job_id
+            if not (_dropped(exc) or "try again later" in str(exc)) or time.monotonic() > deadline:
                 raise
+            dropped = dropped or _dropped(exc)
             time.sleep(2)
+
+
+def _wait(client: Any, job_id: str, address: str, ray: str, patience_s: float = 120) -> Any:
+    """The job's final status, asked every 2 s; a dashboard that stops answering for longer than
+    ``patience_s`` ends the wait (the job goes on)."""
+    last_answer = time.monotonic()
+    while True:
+        try:
+            status = client.get_job_status(job_id)
+            last_answer = time.monotonic()
+            if status in TERMINAL:
+                return status
+        except Exception as exc:
+            if not _dropped(exc) or time.monotonic() - last_answer > patience_s:
+                raise ClusterLost(
+                    f"lost the Ray cluster at {address} while waiting for job {job_id} ({one_line(exc)}); "
+                    f"the job may still run there: {ray} job status --address {address} {job_id}"
+                ) from None
+        time.sleep(2)
+
+
+class ClusterLost(Exception):
+    """The dashboard stopped answering while ``--wait`` followed a job (exit 1, one line)."""
 
 
 def run_submit_command(args: argparse.Namespace) -> int:
@@ -122,13 +168,15 @@ def run_submit_command(args: argparse.Namespace) -> int:
     headers = auth_headers()
     try:
         client = JobSubmissionClient(args.address, headers=headers)
-        job_id = _submit(client, command, args.job_id)
+        job_id = _submit(client, command, args.job_id or new_job_id())
     except AuthenticationError:
         problem = "refused the auth token found in" if headers else "needs an auth token and none is in"
         raise SearchConfigError(
             f"the Ray cluster at {args.address} {problem} {TOKEN_SOURCES}: {TOKEN_FIX}"
         ) from None
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:
+        if not (_dropped(exc) or isinstance(exc, (RuntimeError, ValueError))):
+            raise
         raise SearchConfigError(
             f"cannot submit to the Ray cluster at {args.address} ({one_line(exc)}): start it (`ray up "
             "cluster.yaml`) and reach its dashboard (`ray dashboard cluster.yaml`)"
@@ -140,8 +188,19 @@ def run_submit_command(args: argparse.Namespace) -> int:
     print(f"stop it:         {ray} job stop --address {args.address} {job_id}  (resumable: -- --resume DIR)")
     if not args.wait:
         return 0
-    while (status := client.get_job_status(job_id)) not in TERMINAL:
-        time.sleep(2)
-    print(client.get_job_logs(job_id), end="")
+    try:
+        status = _wait(client, job_id, args.address, ray)
+    except ClusterLost as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        logs = client.get_job_logs(job_id)
+    except Exception as exc:
+        if not _dropped(exc):
+            raise
+        print(f"error: job {job_id} ended {status} but its logs could not be read ({one_line(exc)}): "
+              f"{ray} job logs --address {args.address} {job_id}", file=sys.stderr)
+        return 0 if status == JobStatus.SUCCEEDED else 1
+    print(logs, end="")
     print(f"job {job_id}: {status}")
     return 0 if status == JobStatus.SUCCEEDED else 1

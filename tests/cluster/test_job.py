@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from search.cli import main
-from tests.cluster.net import free_port, wait_for
+from tests.cluster.net import DroppingProxy, free_port, wait_for
 from tests.conftest import SMALL_SPACE
 from tests.search.test_resume import finished_trials
 
@@ -184,6 +184,28 @@ def test_submit_without_wait_prints_the_job_and_returns(head_and_worker, tmp_pat
     assert sent.returncode == 0, sent.stderr[-3000:]
     client = JobSubmissionClient(head_and_worker)
     job_id = job_of(sent.stdout)
+    assert wait_until_ended(client, job_id, 180) == "SUCCEEDED", client.get_job_logs(job_id)[-2000:]
+
+
+def test_a_submission_whose_answer_is_lost_is_retried_without_a_second_job(head_and_worker, tmp_path):
+    """The dashboard takes the job but the connection closes before its answer (what a CI run of
+    the autoscaler test met): submit asks again under the same id and reports that one job."""
+    from urllib.parse import urlparse
+
+    from ray.job_submission import JobSubmissionClient
+
+    dashboard = urlparse(head_and_worker)
+    storage = tmp_path / "runs"
+    with DroppingProxy((dashboard.hostname, dashboard.port), drop=b"POST /api/jobs/") as proxy:
+        sent = tunecast(["submit", "--address", proxy.url, "--", "--smoke-test", "--data", "sine",
+                         "--storage", str(storage), "--trials", "1", "--max-epochs", "1"],
+                        user_env(tmp_path / "home"))
+    assert proxy.dropped == 1
+    assert sent.returncode == 0 and "submitted job raysubmit_" in sent.stdout, sent.stderr[-3000:]
+    client = JobSubmissionClient(head_and_worker)
+    job_id = job_of(sent.stdout)
+    ours = [job for job in client.list_jobs() if str(storage) in job.entrypoint]
+    assert [job.submission_id for job in ours] == [job_id]
     assert wait_until_ended(client, job_id, 180) == "SUCCEEDED", client.get_job_logs(job_id)[-2000:]
 
 
