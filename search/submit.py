@@ -133,6 +133,11 @@ def _submit(client: Any, command: str, job_id: str, patience_s: float = 90) -> s
             time.sleep(2)
 
 
+class ClusterLost(Exception):
+    """``--wait`` could not follow the job any more: the dashboard stopped answering for longer
+    than the patience, or answered with an error (exit 1, one line; the job goes on)."""
+
+
 def _wait(client: Any, job_id: str, address: str, ray: str, patience_s: float = 120) -> Any:
     """The job's final status, asked every 2 s; a dashboard that stops answering for longer than
     ``patience_s`` ends the wait (the job goes on)."""
@@ -146,14 +151,10 @@ def _wait(client: Any, job_id: str, address: str, ray: str, patience_s: float = 
         except Exception as exc:
             if not _dropped(exc) or time.monotonic() - last_answer > patience_s:
                 raise ClusterLost(
-                    f"lost the Ray cluster at {address} while waiting for job {job_id} ({one_line(exc)}); "
+                    f"stopped following job {job_id} on the Ray cluster at {address} ({one_line(exc)}); "
                     f"the job may still run there: {ray} job status --address {address} {job_id}"
                 ) from None
         time.sleep(2)
-
-
-class ClusterLost(Exception):
-    """The dashboard stopped answering while ``--wait`` followed a job (exit 1, one line)."""
 
 
 def run_submit_command(args: argparse.Namespace) -> int:
