@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
 
 from search.cluster import check_gpus, from_autoscaling_config, from_cluster_config, max_concurrency
 from search.config import SearchConfig, SearchConfigError
 from tests.cluster.net import free_port, wait_for
+from tests.tables import read_table
 
 BIN = Path(sys.executable).parent
 FAKE_CLUSTER = Path(__file__).with_name("fake-cluster.yaml")
@@ -206,7 +206,7 @@ def test_a_job_on_a_cpu_head_makes_the_autoscaler_add_gpu_workers(tmp_path):
     assert len(head_ids) == 1 and run["cluster"]["total_gpus"] == 0  # only the head at start
     assert run["cluster"]["autoscaler"]["node_types"][0]["name"] == "worker.gpu"
     assert run["max_concurrent"] == 8  # 2 workers x 4 GPU shares, none of them up at start
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     assert len(trials) == 8 and (trials["status"] == "completed").all(), trials
     assert (trials["gpu_share"] == 0.25).all()
     assert not set(trials["node_id"]) & head_ids  # every trial on an autoscaled GPU worker

@@ -23,6 +23,7 @@ from search.cli import main
 from tests.cluster.net import DroppingProxy, free_port, wait_for
 from tests.conftest import SMALL_SPACE
 from tests.search.test_resume import finished_trials
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -242,7 +243,6 @@ def test_submit_rejects_its_own_address_and_a_relative_resume(tmp_path):
 def test_a_stopped_job_is_interrupted_and_resumes_as_a_job(head_and_worker, tmp_path):
     """`ray job stop` (SIGINT, as submit sets it) interrupts the search, which saves its state;
     `submit -- --resume DIR` finishes it: all trials, none rerun."""
-    import pandas as pd
     import yaml
     from ray.job_submission import JobSubmissionClient
 
@@ -272,14 +272,14 @@ def test_a_stopped_job_is_interrupted_and_resumes_as_a_job(head_and_worker, tmp_
     assert f"resume with: tunecast search --resume {exp}" in logs
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "interrupted" and state["ended_at"] is None
-    left = pd.read_csv(exp / "trials.csv")
+    left = read_table(exp / "trials.csv")
     assert len(left) < trials or (left["status"] != "completed").any()  # trials were left to run
 
     resumed = tunecast(["submit", "--address", head_and_worker, "--wait", "--", "--resume", str(exp)], env)
     assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.stderr[-3000:])
     assert "SUCCEEDED" in resumed.stdout and "search completed" in resumed.stdout
-    table = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
-    history = pd.read_csv(exp / "history.csv", dtype={"trial_id": str})
+    table = read_table(exp / "trials.csv")
+    history = read_table(exp / "history.csv")
     assert len(table) == trials and table["trial_id"].is_unique and (table["status"] == "completed").all()
     for trial_id, losses in before.items():  # finished before the stop: kept, not rerun
         assert list(history.loc[history["trial_id"] == trial_id, "val_loss"]) == pytest.approx(losses)

@@ -7,10 +7,10 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from tests.conftest import small_search
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_node_loss_retries_trials_and_search_finishes(two_nodes, tmp_path):
     assert (trials["status"] == "completed").all(), trials[["trial_id", "status", "error"]]
     retried = trials[trials["restarts"] > 0]
     assert len(retried) >= 1, trials[["trial_id", "status", "epochs_run", "restarts", "node_id"]]
-    history = pd.read_csv(outcome.path / "history.csv")
+    history = read_table(outcome.path / "history.csv")
     for _, trial in trials.iterrows():  # one row per epoch, even for retried trials
         epochs = history.loc[history["trial_id"] == trial["trial_id"], "epoch"]
         assert list(epochs) == list(range(1, len(epochs) + 1))

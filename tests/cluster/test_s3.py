@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 from tests.cluster.net import free_port
 from tests.conftest import SMALL_SPACE
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -91,7 +91,7 @@ def test_search_interrupted_resumed_and_reported_on_s3(s3, tmp_path):
     assert driver.returncode == 130, err[-2000:]
     assert f"resume with: tunecast search --resume {uri}" in out
     assert '"status": "interrupted"' in read(s3, "exp/sine/tunecast.json")
-    before = pd.read_csv(StringIO(read(s3, "exp/sine/trials.csv")))
+    before = read_table(StringIO(read(s3, "exp/sine/trials.csv")))
     done_before = set(before.loc[before["status"] == "completed", "trial_id"])
     assert done_before
 
@@ -99,7 +99,7 @@ def test_search_interrupted_resumed_and_reported_on_s3(s3, tmp_path):
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-2000:]
     assert f"report: {uri}/report.html" in out
-    trials = pd.read_csv(StringIO(read(s3, "exp/sine/trials.csv")))
+    trials = read_table(StringIO(read(s3, "exp/sine/trials.csv")))
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "stopped"}
     assert done_before <= set(trials["trial_id"])

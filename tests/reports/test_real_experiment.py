@@ -18,6 +18,7 @@ from reports.figures import attention_info, forecast_info
 from reports.search_figures import history_info, learning_curves_info
 from reports.summary import verdict
 from reports.timeline import timeline_info
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ class _Images(HTMLParser):
 
 def test_collect_on_a_real_search(sine_experiment: Path) -> None:
     exp = collect(sine_experiment)
-    trials = pd.read_csv(sine_experiment / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(sine_experiment / "trials.csv")
     assert len(exp.trials) == len(trials) == sum(exp.counts.values())
     assert exp.run.status == "completed"
     assert exp.best is not None and exp.best.trial_id == exp.run.best_trial_id

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from reports import Experiment, ReportError, collect
+from tests.tables import read_table
 
 
 def test_collect_reads_every_file(exp_h1: Path) -> None:
     exp = collect(exp_h1)
-    trials = pd.read_csv(exp_h1 / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(exp_h1 / "trials.csv")
 
     assert isinstance(exp, Experiment)
     assert exp.run.name == "fixture-demo" and exp.run.status == "completed"
@@ -115,7 +115,7 @@ def test_collect_all_failed(exp_all_failed: Path) -> None:
 
 
 def test_collect_notes_missing_optional_columns(exp_h1: Path) -> None:
-    trials = pd.read_csv(exp_h1 / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(exp_h1 / "trials.csv")
     trials.drop(columns=["gpu_share", "device"]).to_csv(exp_h1 / "trials.csv", index=False)
     exp = collect(exp_h1)
     assert exp.trials["gpu_share"].isna().all()
@@ -160,7 +160,7 @@ def test_collect_notes_a_corrupt_importance_file(exp_h1: Path, text: str) -> Non
 
 
 def test_collect_rejects_a_missing_required_column(exp_h1: Path) -> None:
-    trials = pd.read_csv(exp_h1 / "trials.csv")
+    trials = read_table(exp_h1 / "trials.csv")
     trials.drop(columns=["status"]).to_csv(exp_h1 / "trials.csv", index=False)
     with pytest.raises(ReportError, match="no column status"):
         collect(exp_h1)
@@ -173,7 +173,7 @@ def test_collect_reads_the_ensemble(exp_ens: Path) -> None:
     assert exp.warnings == ()
     # The members are the 5 finished trials with the lowest val_loss, lowest first: the fixture's
     # 5 completed trials, all within twice the best val_loss (the search leaves out worse ones).
-    trials = pd.read_csv(exp_ens / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(exp_ens / "trials.csv")
     finished = trials[trials["status"].isin(["completed", "stopped"])]
     top5 = finished.sort_values("best_val_loss")["trial_id"].head(5).tolist()
     assert ensemble.trial_ids == top5 and ensemble.k == 5
@@ -202,7 +202,7 @@ def test_collect_ensemble_leaves_out_trials_far_worse_than_the_best(make_exp: Ca
     """A trial stopped by ASHA after GRACE epochs has a val_loss over twice the best one's: the
     search keeps it out of the ensemble even though fewer trials than asked remain."""
     path = make_exp(n_trials=4, statuses=["completed", "completed", "stopped", "completed"], ensemble=4)
-    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str}).set_index("trial_id")
+    trials = read_table(path / "trials.csv").set_index("trial_id")
     assert trials.loc["t0002", "best_val_loss"] > 2 * trials["best_val_loss"].min()
     ensemble = collect(path).ensemble
     assert ensemble is not None and ensemble.k == 3

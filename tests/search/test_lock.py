@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from tests.search.test_resume import start_search
+from tests.tables import read_table
 
 HOLD = """
 import sys, time
@@ -93,7 +93,7 @@ def test_resume_while_the_search_runs_is_refused_and_the_search_is_intact(tmp_pa
             os.killpg(driver.pid, signal.SIGKILL)
     assert driver.returncode == 0, err[-3000:]
     state = json.loads((exp / "tunecast.json").read_text())
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     assert state["status"] == "completed" and state["resumed_at"] == []
     assert len(trials) == 6 and state["best_trial_id"] in set(trials["trial_id"])
 

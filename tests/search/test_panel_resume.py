@@ -15,6 +15,7 @@ import pytest
 from expdir import contract as c
 from tests.search.test_panel_search import CONFIG, SEASON, TUNECAST, _panel_csv, tunecast
 from tests.search.test_resume import finished_trials
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 TRIALS = 3
@@ -39,14 +40,14 @@ def test_a_panel_search_interrupted_then_resumed(tmp_path):
     os.killpg(driver.pid, signal.SIGINT)
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 130, err[-3000:]
-    before = pd.read_csv(exp / c.TRIALS_FILE)
+    before = read_table(exp / c.TRIALS_FILE)
     done_before = set(before.loc[before["status"] == "completed", "trial_id"])
     assert 1 <= len(done_before) < TRIALS
 
     resumed = tunecast("search", "--resume", str(exp), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "panel: 3 series in column 'unique_id'" in resumed.stdout  # read back as a panel
-    trials = pd.read_csv(exp / c.TRIALS_FILE)
+    trials = read_table(exp / c.TRIALS_FILE)
     assert len(trials) == TRIALS and (trials["status"] == "completed").all()
     assert done_before <= set(trials["trial_id"])
     per_series = pd.read_csv(exp / c.BEST_DIR / c.PER_SERIES_FILE, dtype={"unique_id": str})

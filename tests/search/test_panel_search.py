@@ -17,6 +17,7 @@ import pytest
 
 from expdir import contract as c
 from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 TUNECAST = str(Path(sys.executable).parent / "tunecast")
@@ -78,8 +79,8 @@ def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_pat
     assert {k: run["data"][k] for k in ("n_series", "n_dropped", "id_column", "time_column")} == \
         {"n_series": 3, "n_dropped": 1, "id_column": "unique_id", "time_column": "ds"}
     assert run["config"]["data"]["id_column"] == "unique_id"  # a resume reads it back as a panel
-    trials = pd.read_csv(exp / c.TRIALS_FILE)
-    history = pd.read_csv(exp / c.HISTORY_FILE)
+    trials = read_table(exp / c.TRIALS_FILE)
+    history = read_table(exp / c.HISTORY_FILE)
     assert len(trials) == 2 and (trials["status"] == "completed").all()
     assert len(history) == trials["epochs_run"].sum() == 4  # one row per trial and epoch
     assert run["selection"]["val_loss"]["seasonal_naive"] is not None  # the panel's baselines took part

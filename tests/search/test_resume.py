@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 from tests.conftest import SMALL_SPACE
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +135,8 @@ def test_sigkill_then_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "search completed" in resumed.stdout
 
-    trials = pd.read_csv(exp / "trials.csv")
-    history = pd.read_csv(exp / "history.csv")
+    trials = read_table(exp / "trials.csv")
+    history = read_table(exp / "history.csv")
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     assert (trials["status"] == "completed").all()
     for trial_id, losses in before.items():  # finished trials kept, not rerun
@@ -169,7 +169,7 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     assert "search interrupted" in out and f"resume with: tunecast search --resume {exp}" in out
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "interrupted" and state["ended_at"] is None
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     done_before = set(trials.loc[trials["status"] == "completed", "trial_id"])
     assert len(done_before) >= 1 and len(done_before) < TRIALS
     # The race a kill or a vanished mount can hit: Ray deleted the checkpoint its saved state
@@ -186,7 +186,7 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     rows = [json.loads(line) for line in (trial_folder / "result.json").read_text().splitlines() if line]
     assert rows[-1]["last_epoch"] == 1 and rows[-1]["resumed_from_epoch"] > 0
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     assert len(trials) == TRIALS and (trials["status"] == "completed").all()
     assert done_before <= set(trials["trial_id"])
     assert json.loads((exp / "tunecast.json").read_text())["status"] == "completed"

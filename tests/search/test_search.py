@@ -15,6 +15,7 @@ from model.evaluate import evaluate, val_forecast
 from search.experiment import ensemble_members
 from search.results import TrialRecord
 from tests.conftest import small_search
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +39,8 @@ def test_contract_files_are_consistent(sine_search):
     assert state["data"]["source"] == "sine" and state["data"]["n_points"] == 1000
     assert set(state["versions"]) >= {"torch", "ray", "optuna", "python"}
 
-    trials = pd.read_csv(exp / "trials.csv")
-    history = pd.read_csv(exp / "history.csv")
+    trials = read_table(exp / "trials.csv")
+    history = read_table(exp / "history.csv")
     assert len(trials) == config.trials
     assert trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "stopped"}
@@ -86,7 +87,7 @@ def test_contract_files_are_consistent(sine_search):
 def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(ensemble_search):
     config, outcome = ensemble_search
     exp = outcome.path
-    trials = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(exp / "trials.csv")
     finished = trials[trials["status"].isin(["completed", "stopped"])].sort_values("best_val_loss")
     top = finished.head(config.ensemble)
     close = top[top["best_val_loss"] <= 2.0 * top["best_val_loss"].iloc[0]]  # members within 2x the best

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 import yaml
 
 from search.signals import INTERRUPTED_EXIT_CODE
 from tests.conftest import SMALL_SPACE
 from tests.search.test_resume import finished_trials
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -44,5 +44,5 @@ def test_sigterm_interrupts_the_search_which_exits_130(tmp_path):
     assert "search interrupted" in out and f"resume with: tunecast search --resume {exp}" in out
     state = json.loads((exp / "tunecast.json").read_text())
     assert state["status"] == "interrupted" and state["ended_at"] is None
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     assert 1 <= (trials["status"] == "completed").sum() < 4

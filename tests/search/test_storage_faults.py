@@ -19,11 +19,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 from tests.conftest import SMALL_SPACE
+from tests.tables import read_table
 
 pytestmark = [
     pytest.mark.slow,
@@ -105,7 +105,7 @@ def resumes_to_n_trials(exp: Path, tmp_path: Path, before: set[str]) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     assert len(trials) == TRIALS
     assert set(trials["status"]) == {"completed"}, trials[["trial_id", "status", "error"]]
     assert before <= set(trials["trial_id"])  # trials finished before the fault are kept

@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import SMALL_SPACE
 from tests.search.test_progress import CHATTER, TRIAL_LINE, user_env
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +109,7 @@ def test_pipe_gets_plain_lines_one_per_trial(warm_search):
 
 def test_study_holds_every_finished_trial_with_its_parameters_and_value(warm_search):
     _, exp, _ = warm_search
-    trials = pd.read_csv(exp / "trials.csv", dtype={"trial_id": str})
+    trials = read_table(exp / "trials.csv")
     study = load_study(exp)
     own = [t for t in study.trials if "warm_start_from" not in t.user_attrs]
     warm = [t for t in study.trials if "warm_start_from" in t.user_attrs]
@@ -158,7 +159,7 @@ def test_resume_appends_to_the_same_study(tmp_path):
                              env=user_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.strip().splitlines()[0].startswith("search completed: "), resumed.stdout  # --quiet
-    trials = pd.read_csv(exp / "trials.csv")
+    trials = read_table(exp / "trials.csv")
     study = load_study(exp).trials
     assert len(trials) == 5 and len(study) == 5 and {t.state.name for t in study} == {"COMPLETE"}
     assert {t.number: t.params for t in study if t.number in before} == before
