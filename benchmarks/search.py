@@ -166,8 +166,14 @@ def part_one(storage: Path, trials: int, epochs: int) -> list[str]:
     print(f"\nPart 1: the same {trials} configurations, {epochs} epochs each (FIFO, sine data)")
     print(table(["run", "wall s", "sum of fit() s", "of which training s", "trials"], rows, digits=1))
     reporting = sum(fit_s.values()) - sum(training_s.values())
+    from search.trainable import REPORT_EVERY_S as every
     print(f"Ray: {reporting:.1f} s of the trials' fit() time went to tune.report and checkpoints "
-          f"({1000 * reporting / (trials * epochs):.0f} ms per epoch: each report waits for the driver)")
+          f"({1000 * reporting / (trials * epochs):.1f} ms per epoch; a report waits for the driver, "
+          f"so a trial reports its first and last epoch, ASHA's rungs and at most one epoch per {every:g} s)")
+    bound = sum(seq_fit) / (sum(training_s.values()) / 2)
+    print(f"Threads: the sequential loop trains the {trials} configurations in {sum(seq_fit):.1f} s with 2 "
+          f"threads; Ray's two 1-thread trials need {sum(training_s.values()):.1f} s of training, so even "
+          f"with no Ray cost at all 2 concurrent trials reach at most {bound:.2f}x on this CPU")
     print(f"Ray: {ray_wall - span:.1f} s once per search (Ray start, Tuner set-up, experiment files, "
           f"best trial's test evaluation, shutdown) and {span:.1f} s from the first trial's start to "
           "the last one's end")

@@ -127,6 +127,18 @@ class SearchConfig:
                 f"{MAX_NAME_BYTES}; pick a shorter --name"
             )
 
+    def rung_epochs(self) -> frozenset[int]:
+        """The epochs at which ASHA decides whether a trial goes on: its rungs, ``grace_period x
+        reduction_factor^k`` up to ``max_epochs``, as Ray's ASHA bracket computes them (empty
+        under FIFO). A trial reports these epochs whatever else it coalesces."""
+        if self.scheduler != "asha":
+            return frozenset()
+        grace = self.grace_period or 1
+        import numpy as np  # Ray's own arithmetic (its _Bracket), so both agree on every rung
+
+        rungs = int(np.log(self.max_epochs / grace) / np.log(self.reduction_factor) + 1)
+        return frozenset(grace * self.reduction_factor**k for k in range(rungs))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; :meth:`from_dict` reads it back to an equal config."""
         d = asdict(self)

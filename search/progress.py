@@ -143,7 +143,7 @@ class ProgressDisplay(tune.Callback):
 
     def trial_line(self, trial: Any, outcome: str) -> str:
         last = trial.last_result or {}
-        epochs = int(last.get("training_iteration") or 0)
+        epochs = int(last.get("epoch") or 0)
         value = last.get(SEARCH_METRIC)
         loss = f"best val_loss {value:.4g}" if _finite(value) else "no val_loss"
         params = " ".join(f"{name}={value_text(trial.config[name])}" for name in self.params

@@ -5,11 +5,14 @@ checkpoints. The rest comes from what the trainable reports itself: ``last_epoch
 epoch that ended a trial by max_epochs or patience; ``done`` is Ray Tune's own flag on the
 report at which its scheduler (ASHA) stopped the trial; ``diverged`` (its error message) marks
 the report of the epoch at which a trial diverged, which returned without raising so that Tune
-does not retry it: such a trial is failed, and that report is no epoch of its history.
+does not retry it: such a trial is failed, and that report is no epoch of its history. A report
+also carries the epochs the trial did not report on their own (``epochs``, see
+``search.trainable``): they become rows of the history before the report's own.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from ray import tune
 
 from expdir import one_line
 from search.plan import SearchPlan
-from search.trainable import DIVERGED
+from search.trainable import DIVERGED, EPOCHS
 
 
 @dataclass
@@ -34,6 +37,22 @@ class TrialRecord:
     error: str
     checkpoint_dir: Path | None  # its best checkpoint (a model folder)
     restarts: int = 0  # times the trial was retried (e.g. after its node died)
+
+
+def with_carried_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per reported epoch: the rows a report carried (``EPOCHS``) go before its own, with
+    the report's other columns; they are neither a divergence nor the scheduler's stop."""
+    if EPOCHS not in history:
+        return history
+    columns = [col for col in history.columns if col != EPOCHS]
+    plain = {DIVERGED: np.nan, "done": False}
+    rows: list[dict[str, Any]] = []
+    for report in history.to_dict("records"):
+        carried = report.pop(EPOCHS)
+        for earlier in json.loads(carried) if isinstance(carried, str) and carried else []:
+            rows.append({**report, **{k: v for k, v in plain.items() if k in report}, **earlier})
+        rows.append(report)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def clean_history(history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -92,7 +111,7 @@ def trial_records(grid: tune.ResultGrid, plan: SearchPlan, out_of_time: bool) ->
     records = []
     for result in (grid[i] for i in range(len(grid))):
         history = result.metrics_dataframe
-        history = pd.DataFrame() if history is None else history
+        history = pd.DataFrame() if history is None else with_carried_epochs(history)
         status = trial_status(result, history, out_of_time)
         history = without_divergence(history)
         checkpoints = [c for c, _ in (result.best_checkpoints or [])] or (

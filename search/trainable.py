@@ -1,10 +1,20 @@
-"""The Ray adapter: Tune config dict -> TrainConfig -> fit(), one ``tune.report`` per epoch.
+"""The Ray adapter: Tune config dict -> TrainConfig -> fit(), its epochs reported to Tune.
 
 This is the only place that calls Ray's reporting API. Each report carries the epoch's metrics,
 what the records of the results need that Ray's ``Result`` does not carry (where and on what
-the trial runs, when it started, whether this was its last epoch) and, when ``val_loss``
-improved, a checkpoint of the best weights in the model format of ``model.checkpoint``;
-``CheckpointConfig(num_to_keep=1)`` keeps only the best one.
+the trial runs, when it started, whether this was its last epoch) and, when ``best_val_loss``
+improved since the last report, a checkpoint of the best weights in the model format of
+``model.checkpoint``; ``CheckpointConfig(num_to_keep=1)`` keeps only the newest (best) one.
+
+A report waits until the driver has taken it (3-8 ms), which adds up over hundreds of short
+epochs. So a trial reports its first and last epoch, every epoch at which ASHA decides (its
+rungs), and otherwise at most one epoch every ``REPORT_EVERY_S`` seconds; the epochs in
+between ride along in that report's ``epochs`` (JSON rows), and ``search.results`` puts them
+back in order. ASHA sees exactly the epochs it decides on, and history.csv every epoch.
+
+A report with a checkpoint also saves in it the rows it carried up to the checkpoint's epoch: a
+trial resumed from that checkpoint (after a crash, a kill, Ctrl-C) reports them again, so no
+epoch goes missing even when the driver never took that report.
 
 A trial that diverges (NaN/inf loss) does not raise: it would diverge again, and Tune retries
 every raised error (``max_failures``, 2 on a cluster, for crashes and lost nodes). Its last
@@ -13,10 +23,12 @@ report carries ``DIVERGED`` (why), and ``search.results`` records the trial as f
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -28,6 +40,10 @@ from model.training import Resume, fit
 from search.plan import SearchPlan
 
 DIVERGED = "diverged"  # the key of the report that ends a diverged trial: its error message
+EPOCHS = "epochs"  # the key of a report's earlier, unreported epochs: a JSON list of their rows
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "best_val_loss", "last_epoch", "wall_time")
+TRAIL_FILE = "epochs.json"  # in a trial's checkpoint: its report's rows up to the checkpoint's epoch
+REPORT_EVERY_S = 5.0  # between the epochs that must be reported, at most one report this often
 
 
 def trial_device(gpu_share: float) -> torch.device:
@@ -45,18 +61,23 @@ def trial_device(gpu_share: float) -> torch.device:
     return torch.device("cpu")
 
 
-def _resume_point() -> Resume | None:
-    """The best checkpoint of an earlier attempt of this trial (retried after a failure)."""
+def _resume_point() -> tuple[Resume | None, list[dict[str, Any]]]:
+    """The best checkpoint of an earlier attempt of this trial (retried after a failure, or
+    resumed), and the epochs up to it that the report carrying it carried (``TRAIL_FILE``):
+    that report may never have reached the driver, and training goes on after its epoch."""
     saved = tune.get_checkpoint()
     if saved is None:
-        return None
+        return None, []
     with saved.as_directory() as folder:
         model, info = checkpoint.load(folder)
-    return Resume(state=model.state_dict(), epoch=info.epoch, best_val_loss=float(info.val_loss or math.inf))
+        trail = Path(folder) / TRAIL_FILE
+        rows = json.loads(trail.read_text()) if trail.is_file() else []
+    best_val_loss = float(info.val_loss or math.inf)
+    return Resume(state=model.state_dict(), epoch=info.epoch, best_val_loss=best_val_loss), rows
 
 
 def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
-    """Tune function trainable: train one configuration and report every epoch."""
+    """Tune function trainable: train one configuration and report its epochs."""
     train_config = plan.train_config(config)
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # Ray Train's logger: a line per checkpoint
     data = plan.data
@@ -64,7 +85,7 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
     torch.set_num_threads(max(1, int(plan.resources["cpu"])))
     device = trial_device(gpu_share)
     context = ray.get_runtime_context()
-    resume = _resume_point()
+    resume, trail = _resume_point()
     static = {
         "node_id": context.get_node_id(),
         "node_ip": ray.util.get_node_ip_address(),
@@ -74,30 +95,53 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
         "resumed_from_epoch": resume.epoch if resume is not None else 0,
     }
     best: dict[str, Any] = {}
+    rungs = plan.config.rung_epochs()
+    unreported = list(trail)  # epochs since the last report, oldest first
+    last_report = [-math.inf]
 
     def on_improve(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         best["state"], best["epoch"] = state, metrics["epoch"]
 
-    def report_divergence(metrics: dict[str, Any]) -> None:
-        """The trial's last report: fit stops at this epoch and the trial returns normally.
-        ``val_loss`` is inf, not NaN: Optuna then counts the trial as the worst outcome and its
-        sampler learns to avoid the region (a NaN would make it discard the trial)."""
-        why = f"training diverged (NaN/inf loss) at epoch {metrics['epoch']} with lr={train_config.lr:g}"
-        tune.report({**metrics, "val_loss": math.inf, "last_epoch": 1, **static, "wall_time": time.time(),
-                     DIVERGED: why})
-
-    def on_epoch(metrics: dict[str, Any]) -> None:
-        if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
-            report_divergence(metrics)
-            return
-        report = {**metrics, "last_epoch": int(metrics["last_epoch"]), **static, "wall_time": time.time()}
+    def report(row: dict[str, Any], **extra: Any) -> None:
+        """``row`` to Tune with the epochs not yet reported and, if the best improved since the
+        last report, a checkpoint of the best weights."""
+        payload = {**row, **static, EPOCHS: json.dumps(unreported), **extra}
+        rows = [*unreported, row]
+        unreported.clear()
+        last_report[0] = time.monotonic()
         state = best.pop("state", None)
-        if state is None:
-            tune.report(report)
+        if state is None or DIVERGED in extra:
+            tune.report(payload)
             return
-        info = checkpoint.ModelInfo.of(train_config, data, epoch=best["epoch"], val_loss=metrics["val_loss"])
+        info = checkpoint.ModelInfo.of(train_config, data, epoch=best["epoch"], val_loss=row["best_val_loss"])
         with tempfile.TemporaryDirectory(prefix="tunecast-ckpt-") as tmp:
             checkpoint.save(tmp, state, info)
-            tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
+            (Path(tmp) / TRAIL_FILE).write_text(json.dumps([r for r in rows if r["epoch"] <= best["epoch"]]))
+            tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    def on_epoch(metrics: dict[str, Any]) -> None:
+        row = {**{k: metrics[k] for k in EPOCH_KEYS[:4]}, "last_epoch": int(metrics["last_epoch"]),
+               "wall_time": time.time()}
+        if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
+            # The trial's last report: fit stops at this epoch and the trial returns normally.
+            # val_loss is inf, not NaN: Optuna then counts the trial as the worst outcome and
+            # its sampler learns to avoid the region (a NaN would make it discard the trial).
+            why = f"training diverged (NaN/inf loss) at epoch {metrics['epoch']} with lr={train_config.lr:g}"
+            report({**row, "val_loss": math.inf, "last_epoch": 1}, **{DIVERGED: why})
+            return
+        due = (row["last_epoch"] or row["epoch"] in rungs or last_report[0] == -math.inf
+               or time.monotonic() - last_report[0] >= REPORT_EVERY_S)
+        if due:
+            report(row)
+        else:
+            unreported.append(row)
 
     fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)
+    if resume is not None and last_report[0] == -math.inf:
+        # Resumed from a checkpoint at its last epoch (max_epochs): nothing was left to train.
+        # Its last report goes (again) to Tune, which would otherwise end the trial at the
+        # epoch it last heard of.
+        last = unreported.pop() if unreported else {
+            "epoch": resume.epoch, "train_loss": math.nan, "val_loss": resume.best_val_loss,
+            "best_val_loss": resume.best_val_loss, "wall_time": time.time()}
+        report({**last, "last_epoch": 1})

@@ -4,7 +4,9 @@ once, and the console: tunecast's progress display, or Ray's own tables with ``-
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,29 @@ from search.progress import ProgressDisplay, quiet_libraries
 from search.space import starting_points
 from search.storage import storage_error
 from search.study import enqueue_starts, seed_study, study_file, study_storage
+from search.trainable import EPOCHS
+
+
+class EpochOptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch with the study's intermediate values per epoch (step = the epoch, not
+    Tune's report count), the epochs a report carried along included: the learning curves
+    optuna-dashboard draws are the trials' own, to the last epoch. A retried trial's repeated
+    epochs keep their first value, as Optuna does, without its warning for each."""
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The reported value is ignored")
+            for row in [*json.loads(result.get(EPOCHS) or "[]"), result]:
+                super().on_trial_result(trial_id, {**result, SEARCH_METRIC: row[SEARCH_METRIC],
+                                                   "training_iteration": int(row["epoch"])})
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Tune hands a trial's last report to this alone: its epochs too are the curve's."""
+        if result and SEARCH_METRIC in result and "epoch" in result:
+            self.on_trial_result(trial_id, result)
+        super().on_trial_complete(trial_id, result, error)
 
 
 def console(plan: SearchPlan) -> tuple[int, list[tune.Callback]]:
@@ -64,7 +89,7 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
                        starting_points(plan.tuned, plan.data.season_length, config.trials))
     scheduler = (
         ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr="epoch",  # the rungs: config.rung_epochs(), which trials always report
             max_t=config.max_epochs,
             grace_period=config.grace_period or 1,
             reduction_factor=config.reduction_factor,
@@ -77,7 +102,7 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         tune_config=tune.TuneConfig(
             metric=SEARCH_METRIC,
             mode=MODE,
-            search_alg=OptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler,
+            search_alg=EpochOptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler,
                                     storage=storage, study_name=plan.path.name),
             scheduler=scheduler,
             num_samples=config.trials,

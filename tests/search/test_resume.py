@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from search.trainable import EPOCHS
 from tests.conftest import SMALL_SPACE
 from tests.tables import read_table
 
@@ -24,12 +25,13 @@ TRIALS = 6
 
 
 def finished_trials(exp: Path) -> dict[str, list[float]]:
-    """trial id -> val_loss per epoch, for trials whose last report says they finished."""
+    """trial id -> val_loss per epoch, for trials whose last report says they finished (Ray's
+    result.json: a report, then the epochs it carried along, see search.trainable)."""
     out = {}
     for result in exp.glob("train_trial_*/result.json"):
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         if rows and rows[-1].get("last_epoch") == 1:
-            out[rows[-1]["trial_id"]] = [r["val_loss"] for r in rows]
+            out[rows[-1]["trial_id"]] = [e["val_loss"] for r in rows for e in [*json.loads(r[EPOCHS]), r]]
     return out
 
 
@@ -185,10 +187,15 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     resumed = resume(tmp_path, exp)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     rows = [json.loads(line) for line in (trial_folder / "result.json").read_text().splitlines() if line]
-    assert rows[-1]["last_epoch"] == 1 and rows[-1]["resumed_from_epoch"] > 0
+    assert rows[-1]["last_epoch"] == 1 and rows[-1]["resumed_from_epoch"] > 0, [
+        {k: r.get(k) for k in ("epoch", "last_epoch", "resumed_from_epoch", "trial_id")} for r in rows]
     trials = read_table(exp / "trials.csv")
     assert len(trials) == TRIALS and (trials["status"] == "completed").all()
     assert done_before <= set(trials["trial_id"])
+    history = read_table(exp / "history.csv")  # every epoch once, also those of the resumed trial
+    for _, trial in trials.iterrows():  # that the unprocessed report carried (its checkpoint's trail)
+        epochs = history.loc[history["trial_id"] == trial["trial_id"], "epoch"]
+        assert list(epochs) == list(range(1, trial["epochs_run"] + 1)), trial["trial_id"]
     assert json.loads((exp / "tunecast.json").read_text())["status"] == "completed"
     assert not (exp / "report.html").exists()  # --no-report is one of the saved settings
 
