@@ -38,11 +38,14 @@ def test_gpu_shares_run_eight_trials_at_once_on_two_nodes(two_nodes, tmp_path):
 
 
 def _running_on(exp: Path, node_id: str) -> bool:
+    """Whether a trial on ``node_id`` has reported (its first epoch, with a checkpoint) and not
+    yet its last epoch: it is mid-training there (a trial reports its first epoch at once, then
+    at most one epoch per few seconds, see search.trainable)."""
     for result in exp.glob("train_trial_*/result.json"):
         lines = result.read_text().splitlines()
         if lines and json.loads(lines[-1]).get("node_id") == node_id:
             last = json.loads(lines[-1])
-            if last.get("last_epoch") == 0 and last.get("epoch", 0) >= 2:
+            if last.get("last_epoch") == 0 and any(result.parent.glob("checkpoint_*")):
                 return True
     return False
 
