@@ -166,7 +166,7 @@ def part_one(storage: Path, trials: int, epochs: int) -> list[str]:
     print(f"\nPart 1: the same {trials} configurations, {epochs} epochs each (FIFO, sine data)")
     print(table(["run", "wall s", "sum of fit() s", "of which training s", "trials"], rows, digits=1))
     reporting = sum(fit_s.values()) - sum(training_s.values())
-    from search.trainable import REPORT_EVERY_S as every
+    from search.config import DEFAULT_REPORT_EVERY_S as every
     print(f"Ray: {reporting:.1f} s of the trials' fit() time went to tune.report and checkpoints "
           f"({1000 * reporting / (trials * epochs):.1f} ms per epoch; a report waits for the driver, "
           f"so a trial reports its first and last epoch, ASHA's rungs and at most one epoch per {every:g} s)")

@@ -33,6 +33,7 @@ SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
 DEFAULT_SOURCE = "airline"
 DEFAULT_GRACE_PERIOD = 10
+DEFAULT_REPORT_EVERY_S = 5.0  # see report_every_s
 CLUSTER_RETRIES = 2
 MAX_TRIALS = 100_000  # more is a typo: each trial is a training run
 MAX_NAME_BYTES = 255  # a folder name's limit on common file systems
@@ -68,6 +69,9 @@ class SearchConfig:
     forecast: bool = True  # end with forecast/: the chosen forecaster refitted, H steps past the data
     verbose: int = 1
     warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
+    # A trial reports its first and last epoch and ASHA's rungs, otherwise at most one epoch this
+    # often, carrying the epochs in between (search.trainable); 0: every epoch
+    report_every_s: float = DEFAULT_REPORT_EVERY_S
 
     def __post_init__(self) -> None:
         if not 1 <= self.trials <= MAX_TRIALS:
@@ -92,6 +96,10 @@ class SearchConfig:
             raise SearchConfigError(f"max-concurrent must be >= 1, got {self.max_concurrent}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise SearchConfigError(f"time-budget must be > 0 seconds, got {self.time_budget_s}")
+        if not (math.isfinite(self.report_every_s) and self.report_every_s >= 0):
+            raise SearchConfigError(
+                f"report_every_s must be >= 0 seconds (0: every epoch), got {self.report_every_s}"
+            )
         if self.scheduler not in SCHEDULERS:
             raise SearchConfigError(
                 f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}"

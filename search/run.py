@@ -400,5 +400,7 @@ def resume_config(target: Path | str) -> SearchConfig:
     saved = _read_run(path).config
     if not saved:
         raise SearchConfigError(f"'{path / c.RUN_FILE}' holds no search config: cannot resume")
+    if "report_every_s" not in saved:  # saved before reports were coalesced: its restored ASHA
+        saved = {**saved, "report_every_s": 0}  # counts reports as epochs, so report every epoch
     storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)
     return replace(SearchConfig.from_dict(saved), name=path.name, storage=storage)

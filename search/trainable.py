@@ -8,13 +8,17 @@ improved since the last report, a checkpoint of the best weights in the model fo
 
 A report waits until the driver has taken it (3-8 ms), which adds up over hundreds of short
 epochs. So a trial reports its first and last epoch, every epoch at which ASHA decides (its
-rungs), and otherwise at most one epoch every ``REPORT_EVERY_S`` seconds; the epochs in
-between ride along in that report's ``epochs`` (JSON rows), and ``search.results`` puts them
-back in order. ASHA sees exactly the epochs it decides on, and history.csv every epoch.
+rungs), and otherwise at most one epoch every ``report_every_s`` seconds (a search option, 5 by
+default; 0 reports every epoch); the epochs in between ride along in that report's ``epochs``
+(JSON rows), and ``search.results`` puts them back in order. ASHA sees exactly the epochs it
+decides on, and history.csv every epoch a trial reported or carried: a trial that the time
+budget stops, or that raises and is not retried, loses the epochs since its last report (at
+most ``report_every_s`` of training, and a better checkpoint from them).
 
-A report with a checkpoint also saves in it the rows it carried up to the checkpoint's epoch: a
-trial resumed from that checkpoint (after a crash, a kill, Ctrl-C) reports them again, so no
-epoch goes missing even when the driver never took that report.
+A report with a checkpoint also saves in it the rows it carried up to the checkpoint's epoch,
+stamped with the attempt that trained them (``ORIGIN``: node, device, start): a trial resumed
+from that checkpoint (after a crash, a kill, Ctrl-C) reports them again, so no epoch goes
+missing even when the driver never took that report, and the trial keeps its first start.
 
 A trial that diverges (NaN/inf loss) does not raise: it would diverge again, and Tune retries
 every raised error (``max_failures``, 2 on a cluster, for crashes and lost nodes). Its last
@@ -42,8 +46,8 @@ from search.plan import SearchPlan
 DIVERGED = "diverged"  # the key of the report that ends a diverged trial: its error message
 EPOCHS = "epochs"  # the key of a report's earlier, unreported epochs: a JSON list of their rows
 EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "best_val_loss", "last_epoch", "wall_time")
+ORIGIN = ("node_id", "node_ip", "device", "gpu_share", "trial_start")  # a trail row keeps its attempt's
 TRAIL_FILE = "epochs.json"  # in a trial's checkpoint: its report's rows up to the checkpoint's epoch
-REPORT_EVERY_S = 5.0  # between the epochs that must be reported, at most one report this often
 
 
 def trial_device(gpu_share: float) -> torch.device:
@@ -116,7 +120,9 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
         info = checkpoint.ModelInfo.of(train_config, data, epoch=best["epoch"], val_loss=row["best_val_loss"])
         with tempfile.TemporaryDirectory(prefix="tunecast-ckpt-") as tmp:
             checkpoint.save(tmp, state, info)
-            (Path(tmp) / TRAIL_FILE).write_text(json.dumps([r for r in rows if r["epoch"] <= best["epoch"]]))
+            origin = {k: static[k] for k in ORIGIN}  # rows of an earlier attempt's trail keep theirs
+            trail = [{**origin, **r} for r in rows if r["epoch"] <= best["epoch"]]
+            (Path(tmp) / TRAIL_FILE).write_text(json.dumps(trail))
             tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     def on_epoch(metrics: dict[str, Any]) -> None:
@@ -130,7 +136,7 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
             report({**row, "val_loss": math.inf, "last_epoch": 1}, **{DIVERGED: why})
             return
         due = (row["last_epoch"] or row["epoch"] in rungs or last_report[0] == -math.inf
-               or time.monotonic() - last_report[0] >= REPORT_EVERY_S)
+               or time.monotonic() - last_report[0] >= plan.config.report_every_s)
         if due:
             report(row)
         else:

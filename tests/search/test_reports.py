@@ -1,17 +1,23 @@
 """Coalesced reports (search.trainable): a trial reports its first and last epoch, every epoch
-at which ASHA decides, and otherwise at most one epoch per ``REPORT_EVERY_S``; the epochs in
+at which ASHA decides, and otherwise at most one epoch per ``report_every_s``; the epochs in
 between ride along. ASHA decides at its own rungs, and history.csv and the Optuna study still
 hold every epoch. A real search on a local Ray, read back from Ray's own progress.csv files."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from ray.tune.schedulers import ASHAScheduler
 
+from expdir import contract as c
 from search.config import SearchConfig
+from search.run import resume_config
+from search.trainable import ORIGIN, TRAIL_FILE
 from tests.conftest import small_search
 from tests.search.test_study import load_study
+from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +39,8 @@ def test_epochs_between_reports_reach_history_and_the_study(tmp_path):
     exp = outcome.path
     rungs = config.rung_epochs()
     assert rungs == {2, 4, 8}
-    trials = pd.read_csv(exp / "trials.csv")
-    history = pd.read_csv(exp / "history.csv")
+    trials = read_table(exp / "trials.csv")
+    history = read_table(exp / "history.csv")
     assert len(history) == trials["epochs_run"].sum()
     reports = 0
     for _, trial in trials.iterrows():
@@ -49,6 +55,13 @@ def test_epochs_between_reports_reach_history_and_the_study(tmp_path):
         reports += len(reported)
         if trial["status"] == "stopped":
             assert n in rungs  # ASHA stopped it at a rung, as when every epoch was reported
+        # the checkpoint's trail: the rows up to its epoch, each stamped with the attempt that
+        # trained it, so a resumed trial re-reports them with their own node and start time
+        [trail] = exp.glob(f"*{trial['trial_id']}*/checkpoint_*/{TRAIL_FILE}")
+        for row in json.loads(trail.read_text()):
+            assert {k: row[k] for k in ("trial_start", "node_id")} == {
+                "trial_start": pytest.approx(trial["start_time"]), "node_id": trial["node_id"]}
+            assert set(ORIGIN) <= set(row)
     assert reports < len(history)  # some epochs reached history.csv only inside a later report
 
     # the study's learning curves: every epoch's best val_loss so far, step = the epoch
@@ -67,3 +80,22 @@ def test_epochs_between_reports_reach_history_and_the_study(tmp_path):
     for (value, losses, steps), (want, want_losses, want_steps) in zip(curves, expected, strict=True):
         assert value == pytest.approx(want) and steps == want_steps
         assert losses == pytest.approx(want_losses)
+
+
+def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_with_it(tmp_path):
+    """0: a report per epoch (what an experiment saved before the option existed did; its saved
+    ASHA counts reports as epochs, so its resume keeps reporting every epoch)."""
+    _, outcome = small_search(tmp_path, "every", trials=2, max_epochs=6, grace_period=2, report_every_s=0)
+    exp = outcome.path
+    trials = read_table(exp / "trials.csv")
+    for _, trial in trials.iterrows():
+        [progress] = exp.glob(f"*{trial['trial_id']}*/progress.csv")
+        assert pd.read_csv(progress)["epoch"].tolist() == list(range(1, int(trial["epochs_run"]) + 1))
+    assert resume_config(exp).report_every_s == 0
+    run = json.loads((exp / c.RUN_FILE).read_text())
+    run["config"]["report_every_s"] = 5.0
+    (exp / c.RUN_FILE).write_text(json.dumps(run))
+    assert resume_config(exp).report_every_s == 5.0
+    del run["config"]["report_every_s"]  # as an experiment written before the option
+    (exp / c.RUN_FILE).write_text(json.dumps(run))
+    assert resume_config(exp).report_every_s == 0
