@@ -70,7 +70,10 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--smoke-test", action="store_true", help="a tiny search that ends in seconds")
     g.add_argument("--no-report", action="store_true", help="do not write report.html")
     g.add_argument("--no-forecast", action="store_true",
-                   help="do not refit the chosen forecaster and forecast past the data (forecast/)")
+                   help="do not forecast past the data with the chosen forecaster (forecast/)")
+    g.add_argument("--refit", action="store_true",
+                   help="forecast/ refits the chosen networks on every point first (default: it forecasts "
+                   "with the networks the search trained and calibrated)")
     g.add_argument("--warm-start", metavar="EXP_DIR",
                    help="start the sampler from the finished trials of an earlier experiment")
     shown = g.add_mutually_exclusive_group()
@@ -85,6 +88,8 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["report"] = False
     if args.no_forecast:
         out["forecast"] = False
+    if args.refit:
+        out["refit"] = True
     out.update(console_override(args))
     return out
 

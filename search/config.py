@@ -66,7 +66,8 @@ class SearchConfig:
     train: dict[str, Any] = field(default_factory=dict)  # fixed TrainConfig options, cast to their types
     space: dict[str, Param] = field(default_factory=dict)  # the user's overrides of the default space
     report: bool = True
-    forecast: bool = True  # end with forecast/: the chosen forecaster refitted, H steps past the data
+    forecast: bool = True  # end with forecast/: the chosen forecaster, H steps past the data
+    refit: bool = False  # forecast/ refits the chosen networks on every point first (docs/experiment-dir.md)
     verbose: int = 1
     warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
     # A trial reports its first and last epoch and ASHA's rungs, otherwise at most one epoch this

@@ -1,19 +1,26 @@
-"""The forecast past the data from a finished experiment: choose, refit, calibrate, write.
+"""The forecast past the data from a finished experiment: choose, (optionally) refit, calibrate, write.
 
 The chosen forecaster is the one of the best trial, the top-k ensemble, naive and
 seasonal-naive with the lowest validation loss (the same loss on the same validation windows,
 decided on validation data only, :func:`select`): when no trained network beats a baseline, the
-forecast is the baseline's, and every output says so. By default each of its networks is refitted
-on every observed point with its configuration for the number of epochs its checkpoint was
-trained (an epoch covers every window, so more data gives proportionally more steps), seeded
-as in the search. Intervals are split conformal, scaled to the series' local variability
-(``model.forecast``): the h-step errors of the search's own networks (not refitted) from every
-origin after their training part (validation and test).
-The honesty check calibrates on validation origins only and counts the test points inside.
+forecast is the baseline's, and every output says so. By default its networks forecast as the
+search trained them (on the training part, early-stopped on validation), from the last window of
+every observed point. Intervals are split conformal, scaled to the series' local variability
+(``model.forecast``): the h-step errors of those same networks from every origin after their
+training part (validation and test), so the honesty check (calibrated on validation origins
+only, counting the test points inside) describes the forecaster that forecasts.
+
+``refit_models`` (``--refit``) trains each network again on every observed point with its
+configuration for the number of epochs its checkpoint was trained, seeded as in the search; the
+intervals then still come from the searched networks' errors. It is not the default: on the
+accuracy suite's validation parts a refit on more data was no better on average (better on 6
+series, worse on 8, geometric mean 1.005) and 1.6x worse on the shortest series, where one
+refit without early stopping can land far from the searched network (benchmarks/RESULTS.md).
 
 A panel of many series (:func:`make_panel_forecast`) is forecast the same way by one global
-forecaster: the networks refitted on every point of every series (each series in the scaling of
-all its points, windows never crossing two series), or the chosen baseline applied to each series,
+forecaster: the searched networks (with ``refit_models``, refitted on every point of every series,
+each series in the scaling of all its points, windows never crossing two series), or the chosen
+baseline applied to each series,
 each series forecast from its own last window after its own last time stamp (its own inferred
 frequency). Intervals come from every series' held-out scores after its own training part,
 calibrated per series when the series has ``model.forecast.MIN_SERIES_SCORES`` of them, pooled
@@ -186,7 +193,7 @@ def make_forecast(
     exp_dir: Path,
     horizon: int | None = None,
     levels: tuple[float, ...] = LEVELS,
-    refit_models: bool = True,
+    refit_models: bool = False,
     source: str | None = None,
     future: np.ndarray | None = None,
     refit_all: RefitAll | None = None,
@@ -345,8 +352,9 @@ def make_panel_forecast(
     exp_dir: Path, experiment: tuple[RunRecord, BestRecord, EnsembleRecord | None], steps: int,
     levels: tuple[float, ...], refit_models: bool, source: str | None, refit_all: RefitAll | None,
 ) -> tuple[PanelForecaster, PanelPrediction, ForecastRecord, Panel]:
-    """Every series' forecast past its own end by the chosen global forecaster (the networks
-    refitted on every point of every series, or the baseline per series), with intervals from
+    """Every series' forecast past its own end by the chosen global forecaster (the networks, or
+    with ``refit_models`` the networks refitted on every point of every series, or the baseline
+    per series), with intervals from
     every series' held-out scores."""
     run, best, ensemble = experiment
     original, data = load_panel_data(run, source)

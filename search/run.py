@@ -4,7 +4,7 @@ Flow: resolve the plan (load and check the data before Ray starts), start or joi
 the cluster (GPUs present when asked for, shared storage on multi-node clusters), write
 ``tunecast.json``, run or restore the Tuner, then turn its results into records and write
 ``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json``; a completed
-search ends with ``forecast/`` (the chosen forecaster refitted, past the end of the data).
+search ends with ``forecast/`` (the chosen forecaster past the end of the data).
 The report is the CLI's business (``search`` and ``reports`` meet only in the directory).
 """
 
@@ -214,7 +214,8 @@ def _search(
     run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
                   selection=selection)
     write_json(path / c.RUN_FILE, run.to_dict())
-    forecast = _forecast(path, config.verbose) if status == "completed" and config.forecast else None
+    forecast = _forecast(path, config.refit, config.verbose) if status == "completed" and config.forecast \
+        else None
     sync_up(plan)
     return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection)
 
@@ -288,12 +289,13 @@ def _refit_on_ray(members: list[Member], data: Dataset | Panel) -> list[Member]:
     return list(ray.get([_refit_task.remote(m, data_ref) for m in members]))
 
 
-def _forecast(path: Path, verbose: int = 1) -> ForecastRecord | None:
-    """forecast/: the chosen forecaster refitted on every point (of every series, for a panel),
-    the default horizon past the data (Ray is still up). A forecast that cannot be made (e.g.
-    extra features without future values) is a warning."""
+def _forecast(path: Path, refit_models: bool = False, verbose: int = 1) -> ForecastRecord | None:
+    """forecast/: the chosen forecaster (with ``refit_models``, its networks refitted on every
+    point of every series, side by side on Ray, which is still up), the default horizon past the
+    data. A forecast that cannot be made (e.g. extra features without future values) is a warning."""
     try:
-        forecaster, prediction, record, _ = make_forecast(path, refit_all=_refit_on_ray)
+        forecaster, prediction, record, _ = make_forecast(path, refit_models=refit_models,
+                                                          refit_all=_refit_on_ray)
     except ForecastError as exc:
         print(f"warning: no forecast/ ({exc}); see `tunecast forecast --help`", file=sys.stderr)
         return None

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from expdir import contract as c
 
@@ -39,13 +40,24 @@ def test_the_search_ends_with_a_forecast_past_the_data(sine_search):
     exp = sine_search[1].path
     record = c.ForecastRecord.from_dict(json.loads((exp / "forecast/metrics.json").read_text()))
     frame = pd.read_csv(exp / "forecast/forecast.csv")
-    assert record.refit and record.n_points == 1000 and record.last_time == "999"
+    assert not record.refit and record.n_points == 1000 and record.last_time == "999"
     assert record.horizon == len(frame) == 1  # sine: horizon 1 and no season
     assert list(frame.columns) == ["time", "forecast", "lo-80", "hi-80", "lo-95", "hi-95"]
     assert frame["time"].tolist() == [1000]
     assert (frame["lo-95"] <= frame["lo-80"]).all() and (frame["hi-80"] <= frame["hi-95"]).all()
     assert set(record.coverage) == {"80", "95"} and record.calibration_origins > 100
     assert sine_search[1].forecast == record
+    # by default forecast/ holds the very networks the search trained, whose errors set the intervals
+    from model.forecast import load
+    from search.forecasting import search_forecaster
+
+    searched, ids = search_forecaster(exp, record.chosen, sine_search[1].best, sine_search[1].ensemble)
+    saved = load(exp / "forecast")
+    assert ids == record.trial_ids and len(saved.members) == len(searched.members) >= 1
+    for kept, trained in zip(saved.members, searched.members, strict=True):
+        assert kept.info.epoch == trained.info.epoch and not kept.info.extra.get("refit")
+        for name, weight in trained.model.state_dict().items():
+            assert torch.equal(kept.model.state_dict()[name], weight), name
 
 
 def test_forecast_command_writes_csv_and_json(sine_search, tmp_path):
@@ -68,14 +80,15 @@ def test_forecast_command_writes_csv_and_json(sine_search, tmp_path):
 
 def test_the_refitted_forecast_is_reproducible(sine_search, tmp_path):
     exp = str(sine_search[1].path)
-    first = tunecast("forecast", exp, "--horizon", "3", "--json", cwd=tmp_path)
-    printed = tunecast("forecast", exp, "--horizon", "3", "-o", "again.csv", cwd=tmp_path)
+    first = tunecast("forecast", exp, "--horizon", "3", "--refit", "--json", cwd=tmp_path)
+    printed = tunecast("forecast", exp, "--horizon", "3", "--refit", "-o", "again.csv", cwd=tmp_path)
     assert first.returncode == 0 and printed.returncode == 0, (first.stderr, printed.stderr)
     again = pd.read_csv(tmp_path / "again.csv")
     forecast = json.loads(first.stdout)
     assert forecast["refit"] is True
     np.testing.assert_allclose(again["forecast"], [r["forecast"] for r in forecast["forecast"]], rtol=1e-12)
     assert "3-step forecast of value after 999" in printed.stdout and "coverage 80%" in printed.stdout
+    assert "refitted on every point" in printed.stdout
 
 
 def _bad(sine_experiment: Path, tmp: Path) -> list[tuple[str, list[str]]]:

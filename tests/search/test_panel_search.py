@@ -108,7 +108,7 @@ def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_pat
         assert test["model"]["mase_ratio"] == pytest.approx(
             (per_series["model_mase"] / per_series["seasonal_naive_mase"]).mean())
     record = c.ForecastRecord.from_dict(json.loads((exp / c.FORECAST_DIR / c.METRICS_FILE).read_text()))
-    assert record.chosen == run["selection"]["chosen"] and record.horizon == HORIZON
+    assert record.chosen == run["selection"]["chosen"] and record.horizon == HORIZON and not record.refit
     assert record.n_points == 370 and record.last_time == "2020-08-07"  # C ends last
     _check_forecast(pd.read_csv(exp / c.FORECAST_DIR / c.FORECAST_FILE, dtype={"unique_id": str}),
                     _ends(tmp_path / "panel.csv"), HORIZON)
@@ -155,7 +155,7 @@ def _forecast_commands(exp: Path, tmp_path: Path) -> None:
     from search.forecasting import load_panel_data, read_experiment, search_forecaster
 
     best = _choosing(exp, tmp_path / "best", "best")
-    done = tunecast("forecast", "best", "--horizon", "5", "-o", "f.csv", cwd=tmp_path)
+    done = tunecast("forecast", "best", "--horizon", "5", "--refit", "-o", "f.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "for 3 series, each after its own last time" in done.stdout
     assert "refitted on every point" in done.stdout

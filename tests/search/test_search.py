@@ -123,6 +123,36 @@ def test_ensemble_is_the_mean_of_the_top_trials_by_val_loss(ensemble_search):
     np.testing.assert_allclose(test_rows["y_pred"].to_numpy(), mean.ravel(), rtol=1e-6)
 
 
+def test_refit_true_refits_the_chosen_networks_on_every_point_side_by_side_on_ray(ensemble_search):
+    """``refit: true``: forecast/ holds the chosen networks trained again on all 1000 points for
+    their checkpoints' epochs, on the search's Ray cluster, the same weights a refit here gives."""
+    from model.forecast import load as load_forecaster
+    from model.forecast import refit
+    from search.forecasting import search_forecaster
+
+    config, outcome = ensemble_search
+    assert config.refit and outcome.forecast is not None
+    record = outcome.forecast
+    assert record.chosen in ("best", "ensemble"), record  # alike networks on a sine beat the baselines
+    searched, ids = search_forecaster(outcome.path, record.chosen, outcome.best, outcome.ensemble)
+    saved = load_forecaster(outcome.path / "forecast")
+    assert record.refit and record.trial_ids == ids and len(saved.members) == len(ids)
+    assert list(record.epochs) == [m.info.epoch for m in searched.members]
+    data = load(DataSpec("sine"))
+    for kept, trained in zip(saved.members, searched.members, strict=True):
+        assert kept.info.extra["refit"] is True and kept.info.trained_on == data.n_points == 1000
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as the Ray task trains
+        try:
+            here = refit(trained, data, trained.info.epoch)
+        finally:
+            torch.set_num_threads(threads)
+        for name, weight in here.model.state_dict().items():
+            assert torch.equal(kept.model.state_dict()[name], weight), name
+        assert any(not torch.equal(kept.model.state_dict()[n], w)
+                   for n, w in trained.model.state_dict().items())  # trained again, not copied
+
+
 def test_two_trials_run_at_once_on_two_cpus(sine_search):
     _, outcome = sine_search
     trials = outcome.trials.sort_values("start_time")
