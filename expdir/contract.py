@@ -58,7 +58,7 @@ PANEL_METRIC_NAMES = ("mase", "mase_ratio", "smape")
 BASELINES = ("naive", "seasonal_naive")
 CHOICES = ("best", "ensemble", *BASELINES)
 SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
-                  "trial, the ensemble, naive and seasonal-naive; on a short series, the mean loss over the "
+                  "trial, the ensemble, naive and seasonal-naive; on a single series, the mean loss over the "
                   "search's validation part and the earlier origins (each candidate retrained there)")
 
 # Vocabularies.
@@ -239,7 +239,7 @@ class SelectionRecord:
     chosen: str
     val_loss: dict[str, float | None]
     rule: str = SELECTION_RULE
-    # a short series: each candidate's loss at the earlier validation origins, oldest last
+    # a single series: each candidate's loss at the earlier validation origins, oldest last
     earlier: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property

@@ -1,18 +1,24 @@
-"""Earlier validation origins for the candidates of a short series.
+"""Earlier validation origins for the candidates, on every single series.
 
-On a short series the validation part is one block of a few points (airline with a 12-month
-test and validation block: one 12-step window), and that one block decides between the best
-trial, the ensemble and the baselines. A network that happened to fit that block can then lose
-to "repeat last year" on test. So when the validation part is short, the search also scores the
-candidates at ``ORIGINS`` earlier origins, rolling back by one validation length each time: the
-split moved back (train ends earlier, validation is the next ``n_val`` points, all before the
-search's own validation part, never touching test), each candidate's configuration trained
-again on that shorter training part with the same early stopping, and its forecast scored with
-``val_loss``'s loss. The ensemble is the mean of its members' forecasts; naive and
-seasonal-naive are scored on the same windows. :func:`search.forecasting.select` then chooses
-by the mean loss over every origin.
+The search's own validation block cannot judge its own winners fairly: the best trial is the
+lowest of many validation losses on that block, each at the epoch where it was lowest, so its
+loss there is optimistic, and more so than the ensemble's (a mean of several) or the baselines'
+(which chose nothing). On a short series one block decides everything (airline with a 12-month
+test and validation block: one 12-step window), and a network that happened to fit it can then
+lose to "repeat last year" on test. So the search also scores the candidates at ``ORIGINS``
+earlier origins, rolling back by one validation length each time: the split moved back (train
+ends earlier, validation is the next ``n_val`` points, all before the search's own validation
+part, never touching test), each candidate's configuration trained again on that shorter
+training part with the same early stopping, and its forecast scored with ``val_loss``'s loss.
+The ensemble is the mean of its members' forecasts; naive and seasonal-naive are scored on the
+same windows. :func:`search.forecasting.select` then chooses by the mean loss over every origin.
+
+This used to be done on short series only; on the accuracy suite's stored searches it changes
+the choice on longer series too (benchmarks/RESULTS.md, section 1).
 
 The test part is never used; the trials themselves and ``best/``/``ensemble/`` are unchanged.
+The fits are independent: :func:`backtest` takes a ``fit_all`` that runs them side by side (the
+search passes one that runs them as Ray tasks, one CPU each).
 """
 
 from __future__ import annotations
@@ -29,13 +35,10 @@ from model.training import TrainConfig, fit
 from search.space import MIN_TRAIN_WINDOWS
 
 ORIGINS = 2  # earlier validation origins scored beside the search's own
-SHORT_VAL_POINTS = 30  # a validation part of fewer points (or fewer than 3 horizons) is short
 
-
-def is_short(data: Dataset, horizon: int) -> bool:
-    """Whether one validation block is too little to decide on: fewer than
-    ``SHORT_VAL_POINTS`` validation points, or fewer than three horizons of them."""
-    return data.n_val < max(SHORT_VAL_POINTS, 3 * horizon)
+# the candidates' fits: [(configuration, split)] -> each one's validation forecast (prediction,
+# target), [K, H] in the split's scaled units
+FitAll = Callable[[list[tuple[TrainConfig, Dataset]]], list[tuple[np.ndarray, np.ndarray]]]
 
 
 def earlier_split(data: Dataset, back: int) -> Dataset:
@@ -57,28 +60,32 @@ def origins(data: Dataset, configs: Sequence[TrainConfig]) -> list[Dataset]:
     return splits
 
 
+def fit_each(jobs: list[tuple[TrainConfig, Dataset]],
+             device: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train every (configuration, split) here, in turn; its validation forecast and target."""
+    return [val_forecast(fit(config, split, device=device).model, split, config) for config, split in jobs]
+
+
 def backtest(
     data: Dataset,
     members: dict[str, TrainConfig],
     best: str,
-    on_fit: Callable[[str, int], None] | None = None,
+    fit_all: FitAll | None = None,
 ) -> dict[str, list[float | None]]:
     """Each candidate's validation loss at the earlier origins: ``best`` (a trial id of
     ``members``), ``ensemble`` (the mean of every member's forecast; only with two or more
-    members), ``naive`` and ``seasonal_naive``. Empty when no earlier origin fits."""
+    members), ``naive`` and ``seasonal_naive``. Empty when no earlier origin fits. ``fit_all``
+    trains the candidates at every origin (default: :func:`fit_each`, one after the other)."""
     configs = list(members.values())
     splits = origins(data, configs)
     losses: dict[str, list[float | None]] = {"best": [], "naive": [], "seasonal_naive": []}
     if len(members) > 1:
         losses["ensemble"] = []
     horizon, limit = configs[0].horizon, configs[0].max_val_windows
-    for back, split in enumerate(splits, start=1):
-        forecasts = {}
-        for trial_id, config in members.items():
-            if on_fit is not None:
-                on_fit(trial_id, back)
-            model = fit(config, split).model
-            forecasts[trial_id] = val_forecast(model, split, config)  # (prediction, target), scaled
+    jobs = [(config, split) for split in splits for config in members.values()]
+    results = iter((fit_all or fit_each)(jobs))
+    for split in splits:
+        forecasts = {trial_id: next(results) for trial_id in members}  # (prediction, target), scaled
         target = forecasts[best][1]
         losses["best"].append(mae(target, forecasts[best][0]))
         if "ensemble" in losses:

@@ -222,20 +222,29 @@ def _search(
 
 def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRecord | None,
                      ensemble: EnsembleRecord | None) -> dict[str, list[float | None]] | None:
-    """On a short series, the candidates' losses at earlier validation origins (each retrained
-    there, in this process, after the trials): one validation block is too little to choose on."""
-    horizon = TrainConfig.from_dict(plan.fixed).horizon
+    """The candidates' losses at earlier validation origins (each retrained there, side by side
+    on Ray, after the trials): the search's own block chose the best trial, so it cannot judge it
+    alone (:mod:`search.backtest`)."""
     if best is None or isinstance(plan.data, Panel):  # a panel validates on every series' blocks
-        return None
-    if not backtest.is_short(plan.data, horizon):
         return None
     ids = [m.trial_id for m in ensemble.members] if ensemble is not None else [best.trial_id]
     members = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
     if plan.config.verbose > 0:
-        print(f"short validation part ({plan.data.n_val} points): scoring the best trial"
-              + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
-              + f" and the baselines at up to {backtest.ORIGINS} earlier origins", flush=True)
-    return backtest.backtest(plan.data, members, best.trial_id)
+        print("scoring the best trial" + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
+              + f" and the baselines at up to {backtest.ORIGINS} earlier validation origins", flush=True)
+    return backtest.backtest(plan.data, members, best.trial_id, _fit_on_ray)
+
+
+@ray.remote(num_cpus=1)
+def _fit_task(config: TrainConfig, split: Dataset) -> tuple[Any, Any]:
+    torch.set_num_threads(1)
+    return backtest.fit_each([(config, split)], device="cpu")[0]  # it holds a CPU, not a GPU
+
+
+def _fit_on_ray(jobs: list[tuple[TrainConfig, Dataset]]) -> list[tuple[Any, Any]]:
+    """The backtest's fits side by side, one CPU each, on the search's Ray cluster."""
+    refs = {id(split): ray.put(split) for _, split in jobs}
+    return list(ray.get([_fit_task.remote(config, refs[id(split)]) for config, split in jobs]))
 
 
 def _baselines(plan: SearchPlan) -> dict[str, float | None]:

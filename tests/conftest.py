@@ -67,7 +67,8 @@ ENSEMBLE_SPACE = {"hidden_size": 16, "num_layers": 1, "window": {"low": 10, "hig
 def ensemble_search(tmp_path_factory):
     """(config, outcome) of a real search whose trials are alike (4 trials of one small network,
     FIFO, lr 0.003-0.005), so that their val_losses lie within the ensemble's 2x rule: its
-    ensemble/ always has at least two members. With ``refit: true``: its forecast/ refits the
-    chosen networks on every point, on Ray."""
-    return small_search(tmp_path_factory.mktemp("runs"), "ensemble", trials=4, max_epochs=4,
+    ensemble/ always has at least two members. 10 epochs, so that the networks beat naive at
+    every validation origin and are chosen; with ``refit: true`` forecast/ refits them on every
+    point, on Ray."""
+    return small_search(tmp_path_factory.mktemp("runs"), "ensemble", trials=4, max_epochs=10,
                         scheduler="fifo", space=ENSEMBLE_SPACE, ensemble=3, refit=True)
