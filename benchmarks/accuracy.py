@@ -20,7 +20,7 @@ time, the chosen forecaster) and a table:
 * statsforecast's ``SeasonalNaive``, ``AutoETS`` and ``AutoARIMA`` (season m of the series),
   fitted once on train + validation and rolled over the same test points without refitting
   (``model.forward(y[:t0], h=H)``: the fitted model applied to the true history);
-* the wall time of the search (Ray's start and the forecast/ refit included).
+* the wall time of the search (Ray's start, the earlier validation origins and forecast/ included).
 
 Modes:
 
@@ -399,7 +399,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="print only the validation evidence (no test numbers, no statsforecast): "
                              "for comparing candidate defaults")
     parser.add_argument("--no-forecast", action="store_true",
-                        help="skip forecast/ (the refit): faster, but not the search a user runs")
+                        help="skip forecast/ (and its intervals' held-out scores): faster, but not the "
+                             "search a user runs")
     parser.add_argument("--storage", help="keep the experiments under this folder (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.series and (args.cases or args.short_airline):

@@ -59,7 +59,8 @@ BASELINES = ("naive", "seasonal_naive")
 CHOICES = ("best", "ensemble", *BASELINES)
 SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
                   "trial, the ensemble, naive and seasonal-naive; on a single series, the mean loss over the "
-                  "search's validation part and the earlier origins (each candidate retrained there)")
+                  "search's validation part and the earlier origins that fit (each candidate retrained "
+                  "there)")
 
 # Vocabularies.
 TRIAL_STATUSES = ("completed", "stopped", "failed", "running", "pending")

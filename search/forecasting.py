@@ -16,6 +16,8 @@ intervals then still come from the searched networks' errors. It is not the defa
 accuracy suite's validation parts a refit on more data was no better on average (better on 6
 series, worse on 8, geometric mean 1.005) and 1.6x worse on the shortest series, where one
 refit without early stopping can land far from the searched network (benchmarks/RESULTS.md).
+Those comparisons give the refit one more block of data; here it gets validation and test, which
+may help more on a trending series, but the default is the forecaster the experiment measured.
 
 A panel of many series (:func:`make_panel_forecast`) is forecast the same way by one global
 forecaster: the searched networks (with ``refit_models``, refitted on every point of every series,

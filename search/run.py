@@ -206,10 +206,13 @@ def _search(
     best = write_best(path, order[0], plan.data) if order else None
     ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
     write_importance(path, trials, plan.space)
-    selection = select(best, ensemble, _baselines(plan), _earlier_origins(plan, records, best, ensemble))
     unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
     unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
     status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
+    # the earlier origins retrain the candidates: only for a search that ends here (an interrupted
+    # one is stopping, and its resume chooses again)
+    earlier = _earlier_origins(plan, records, best, ensemble) if status == "completed" else None
+    selection = select(best, ensemble, _baselines(plan), earlier)
     ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
     run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
                   selection=selection)
@@ -232,19 +235,27 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
     if plan.config.verbose > 0:
         print("scoring the best trial" + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
               + f" and the baselines at up to {backtest.ORIGINS} earlier validation origins", flush=True)
-    return backtest.backtest(plan.data, members, best.trial_id, _fit_on_ray)
+    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config))
 
 
-@ray.remote(num_cpus=1)
-def _fit_task(config: TrainConfig, split: Dataset) -> tuple[Any, Any]:
-    torch.set_num_threads(1)
-    return backtest.fit_each([(config, split)], device="cpu")[0]  # it holds a CPU, not a GPU
+@ray.remote
+def _fit_task(config: TrainConfig, split: Dataset, device: str | None, threads: int) -> tuple[Any, Any]:
+    torch.set_num_threads(threads)
+    return backtest.fit_each([(config, split)], device=device)[0]
 
 
-def _fit_on_ray(jobs: list[tuple[TrainConfig, Dataset]]) -> list[tuple[Any, Any]]:
-    """The backtest's fits side by side, one CPU each, on the search's Ray cluster."""
-    refs = {id(split): ray.put(split) for _, split in jobs}
-    return list(ray.get([_fit_task.remote(config, refs[id(split)]) for config, split in jobs]))
+def _fits_on_ray(config: SearchConfig) -> backtest.FitAll:
+    """The backtest's fits side by side on the search's Ray cluster, each with a trial's CPUs and
+    GPU share (on the CPU when trials have no GPU: a task holds no GPU then)."""
+    task = _fit_task.options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial)
+    device = None if config.gpus_per_trial else "cpu"
+    threads = max(1, int(config.cpus_per_trial))
+
+    def fit_all(jobs: list[tuple[TrainConfig, Dataset]]) -> list[tuple[Any, Any]]:
+        refs = {id(split): ray.put(split) for _, split in jobs}  # each split shipped once
+        return list(ray.get([task.remote(c, refs[id(split)], device, threads) for c, split in jobs]))
+
+    return fit_all
 
 
 def _baselines(plan: SearchPlan) -> dict[str, float | None]:
@@ -413,5 +424,7 @@ def resume_config(target: Path | str) -> SearchConfig:
         raise SearchConfigError(f"'{path / c.RUN_FILE}' holds no search config: cannot resume")
     if "report_every_s" not in saved:  # saved before reports were coalesced: its restored ASHA
         saved = {**saved, "report_every_s": 0}  # counts reports as epochs, so report every epoch
+    if "refit" not in saved:  # saved when forecast/ refitted by default: it still does
+        saved = {**saved, "refit": True}
     storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)
     return replace(SearchConfig.from_dict(saved), name=path.name, storage=storage)

@@ -102,3 +102,33 @@ def test_a_search_chooses_over_every_origin_on_a_long_series_too(tmp_path):
     assert record.chosen == min(record.scores(), key=record.scores().__getitem__)
     assert f"mean val_loss over {record.origins} validation origins" in done.stdout
     assert "earlier validation origins" in done.stdout  # said before it retrains the candidates
+
+
+@pytest.mark.slow
+def test_the_fits_on_ray_are_the_fits_here_in_the_same_order(airline12):
+    """What the search runs as Ray tasks (a trial's CPU, one thread, on the CPU) gives each
+    (configuration, split) the very forecast a fit here gives, in the order asked."""
+    import ray
+    import torch
+
+    from search.config import SearchConfig
+    from search.run import _fits_on_ray
+
+    configs = [SMALL, TrainConfig(**{**SMALL.to_dict(), "seed": 1, "scaler": "window"})]
+    jobs = [(config, split) for split in backtest.origins(airline12, configs) for config in configs]
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="error")
+    try:
+        remote = _fits_on_ray(SearchConfig())(jobs)
+    finally:
+        ray.shutdown()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = backtest.fit_each(jobs, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    assert len(remote) == len(here) == 2 * backtest.ORIGINS
+    for (prediction, target), (expected, truth) in zip(remote, here, strict=True):
+        np.testing.assert_array_equal(prediction, expected)
+        np.testing.assert_array_equal(target, truth)
+    assert not np.array_equal(remote[0][0], remote[1][0])  # two different networks: a swap would show

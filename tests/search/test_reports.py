@@ -96,6 +96,10 @@ def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_wi
     run["config"]["report_every_s"] = 5.0
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).report_every_s == 5.0
+    assert resume_config(exp).refit is False  # saved with this version's default
     del run["config"]["report_every_s"]  # as an experiment written before the option
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).report_every_s == 0
+    del run["config"]["refit"]  # written when forecast/ refitted by default: its resume still does
+    (exp / c.RUN_FILE).write_text(json.dumps(run))
+    assert resume_config(exp).refit is True
