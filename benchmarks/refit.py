@@ -30,7 +30,6 @@ import _common  # noqa: F401  (puts the checkout on sys.path)
 import numpy as np
 from _common import machine_line, table
 
-from model.data import _statistics
 from model.evaluate import val_forecast
 from model.training import fit
 from search.backtest import earlier_split
@@ -46,8 +45,8 @@ def compare(exp: Path) -> list[object]:
     networks, _ = search_forecaster(exp, which, best, ensemble)
     earlier = earlier_split(data, 1)
     in_earlier_scaling = replace(data, mean=earlier.mean, std=earlier.std)
-    mean, std = _statistics(data.values[: data.n_train].astype(np.float64))
-    training_part = replace(data, n_val=0, n_test=data.n_val + data.n_test, mean=mean, std=std)
+    # nothing held out; the scaling stays data's own, which its training part set
+    training_part = replace(data, n_val=0, n_test=data.n_val + data.n_test)
     as_searched, refitted, target = [], [], None
     for member in networks.members:
         config = member.config

@@ -18,7 +18,7 @@ the choice on longer series too (benchmarks/RESULTS.md, section 1).
 
 The test part is never used; the trials themselves and ``best/``/``ensemble/`` are unchanged.
 The fits are independent: :func:`backtest` takes a ``fit_all`` that runs them side by side (the
-search passes one that runs them as Ray tasks, one CPU each).
+search passes one that runs them as Ray tasks, each with a trial's CPUs and GPU share).
 """
 
 from __future__ import annotations
