@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from expdir import contract as c
+from tests.tables import choosing
 
 pytestmark = pytest.mark.slow
 TUNECAST = str(Path(sys.executable).parent / "tunecast")
@@ -49,7 +50,7 @@ def test_the_search_ends_with_a_forecast_past_the_data(sine_search):
 
 
 def test_forecast_command_writes_csv_and_json(sine_search, tmp_path):
-    exp = _as_best(sine_search[1].path, tmp_path / "best")
+    exp = choosing(sine_search[1].path, tmp_path / "best", "best")
     done = tunecast("forecast", str(exp), "--horizon", "5", "--no-refit", "-o", "f.csv", "--json",
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -66,15 +67,6 @@ def test_forecast_command_writes_csv_and_json(sine_search, tmp_path):
     assert abs(frame["forecast"].iloc[0] - np.sin(50 * t / 999)) < 0.3
 
 
-def _as_best(exp: Path, folder: Path) -> Path:
-    """A copy of the experiment whose selection is the best trial."""
-    shutil.copytree(exp, folder)
-    run = json.loads((folder / c.RUN_FILE).read_text())
-    run["selection"]["chosen"] = "best"
-    (folder / c.RUN_FILE).write_text(json.dumps(run))
-    return folder
-
-
 def test_by_default_the_forecast_is_the_searched_networks_own(sine_search, tmp_path):
     """Without --refit, the chosen networks forecast as the search trained them: the forecast is
     theirs, recomputed here from best/ (the choice forced to the best trial on a copy, since two
@@ -82,7 +74,7 @@ def test_by_default_the_forecast_is_the_searched_networks_own(sine_search, tmp_p
     from model.forecast import Forecaster
     from search.forecasting import load_data, read_experiment, search_forecaster
 
-    exp = _as_best(sine_search[1].path, tmp_path / "best")
+    exp = choosing(sine_search[1].path, tmp_path / "best", "best")
     done = tunecast("forecast", str(exp), "--horizon", "4", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -96,7 +88,7 @@ def test_by_default_the_forecast_is_the_searched_networks_own(sine_search, tmp_p
 
 
 def test_the_refitted_forecast_is_reproducible(sine_search, tmp_path):
-    exp = str(_as_best(sine_search[1].path, tmp_path / "best"))
+    exp = str(choosing(sine_search[1].path, tmp_path / "best", "best"))
     first = tunecast("forecast", exp, "--horizon", "3", "--refit", "--json", cwd=tmp_path)
     printed = tunecast("forecast", exp, "--horizon", "3", "--refit", "-o", "again.csv", cwd=tmp_path)
     assert first.returncode == 0 and printed.returncode == 0, (first.stderr, printed.stderr)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from expdir import contract as c
 from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
-from tests.tables import read_table
+from tests.tables import choosing, read_table
 
 pytestmark = pytest.mark.slow
 TUNECAST = str(Path(sys.executable).parent / "tunecast")
@@ -138,23 +137,13 @@ def _check_forecast(frame: pd.DataFrame, ends: dict[str, pd.Timestamp], steps: i
     assert (frame["forecast"] <= frame["hi-80"]).all() and (frame["hi-80"] <= frame["hi-95"]).all()
 
 
-def _choosing(exp: Path, folder: Path, chosen: str) -> Path:
-    """A copy of the experiment whose selection is ``chosen`` (the search's choice depends on
-    two short trials; the forecast of each kind is tested whatever it was)."""
-    shutil.copytree(exp, folder)
-    run = json.loads((folder / c.RUN_FILE).read_text())
-    run["selection"]["chosen"] = chosen
-    (folder / c.RUN_FILE).write_text(json.dumps(run))
-    return folder
-
-
 def _forecast_commands(exp: Path, tmp_path: Path) -> None:
     """The best trial refitted on every series; seasonal-naive per series after newer rows; a
     --data without the id column."""
     from model.forecast import PanelForecaster
     from search.forecasting import load_panel_data, read_experiment, search_forecaster
 
-    best = _choosing(exp, tmp_path / "best", "best")
+    best = choosing(exp, tmp_path / "best", "best")
     done = tunecast("forecast", "best", "--horizon", "5", "--refit", "-o", "f.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "for 3 series, each after its own last time" in done.stdout
@@ -180,7 +169,7 @@ def _forecast_commands(exp: Path, tmp_path: Path) -> None:
     grown = pd.DataFrame({"unique_id": "D", "ds": pd.date_range("2020-05-01", periods=31, freq="D").strftime(
         "%Y-%m-%d"), "y": np.linspace(3.0, 4.0, 31)})
     pd.concat([newer, more, grown]).to_csv(tmp_path / "newer.csv", index=False)
-    _choosing(exp, tmp_path / "snaive", "seasonal_naive")
+    choosing(exp, tmp_path / "snaive", "seasonal_naive")
     done = tunecast("forecast", "snaive", "--data", "newer.csv", "--horizon", "9", "-o", "g.csv",
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
