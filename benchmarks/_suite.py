@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from expdir import contract as c
-from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord
+from expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, ForecastRecord, RunRecord
 from model.data import Dataset
 from model.datasets import BUILTINS
 
@@ -142,6 +142,7 @@ class Evidence:
     best: BestRecord
     ensemble: EnsembleRecord | None
     forecast: ForecastRecord | None
+    combined: CombinedRecord | None = None
 
     @property
     def chosen(self) -> str:
@@ -158,6 +159,9 @@ class Evidence:
         if choice == "ensemble":
             assert self.ensemble is not None, "the search chose an ensemble it did not write"
             return self.ensemble.scores.test["model"]
+        if choice == "combined":
+            assert self.combined is not None, "the search chose a combination it did not write"
+            return self.combined.scores.test["model"]
         return self.best.scores.test["model" if choice == "best" else choice]
 
     def val_ratio(self, choice: str) -> float | None:
@@ -177,7 +181,9 @@ def read_evidence(path: Path) -> Evidence:
     forecast_file = path / c.FORECAST_DIR / c.METRICS_FILE
     ensemble = EnsembleRecord.from_dict(_record(ensemble_file)) if ensemble_file.exists() else None
     forecast = ForecastRecord.from_dict(_record(forecast_file)) if forecast_file.exists() else None
-    return Evidence(path, run, best, ensemble, forecast)
+    combined_file = path / c.COMBINED_DIR / c.METRICS_FILE
+    combined = CombinedRecord.from_dict(_record(combined_file)) if combined_file.exists() else None
+    return Evidence(path, run, best, ensemble, forecast, combined)
 
 
 class SeriesGoals(NamedTuple):

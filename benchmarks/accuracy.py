@@ -88,6 +88,7 @@ from _suite import (
     statsforecast_forecasts,
 )
 
+from expdir import contract as c
 from model.data import DataError, load
 from model.metrics import METRIC_NAMES, all_metrics
 from model.training import TrainConfig
@@ -105,7 +106,8 @@ SHORT_HORIZON, SHORT_TRIALS, SHORT_SPREAD = 12, 8, 1.5
 BENCHMARK_KEYS = {"data": "the series", "name": "the name", "storage": "--storage", "trials": "--trials",
                   "seed": "--seed/--seeds", "ensemble": "--top-k", "horizon": "the case",
                   "verbose": "the benchmark", "report": "the benchmark", "forecast": "--no-forecast"}
-CHOICE_LABELS = {"best": "tunecast best trial", "naive": "naive", "seasonal_naive": "seasonal-naive"}
+CHOICE_LABELS = {"best": "tunecast best trial", "combined": "tunecast networks + AutoETS + AutoARIMA",
+                 "naive": "naive", "seasonal_naive": "seasonal-naive"}
 
 
 def smoke_sections() -> dict[str, dict[str, Any]]:
@@ -196,6 +198,8 @@ def scored_rows(evidence: Evidence, config: SearchConfig) -> dict[str, dict[str,
     rows = {"tunecast best trial": evidence.test("best")}
     if evidence.ensemble is not None:
         rows[f"tunecast top-{evidence.ensemble.k} ensemble"] = evidence.test("ensemble")
+    if evidence.combined is not None:
+        rows[CHOICE_LABELS["combined"]] = evidence.test("combined")
     rows["naive"] = evidence.test("naive")
     rows["seasonal-naive"] = evidence.test("seasonal_naive")
     y = data.values[:, 0].astype(np.float64)
@@ -246,8 +250,7 @@ def _number(value: float | None) -> float:
 def case_table(result: CaseResult) -> str:
     """Validation loss (tunecast.json's selection) and test metrics of every forecaster."""
     evidence = result.evidence
-    val = {choice_label(evidence, k): evidence.val_loss(k) for k in ("best", "ensemble", "naive",
-                                                                     "seasonal_naive")}
+    val = {choice_label(evidence, k): evidence.val_loss(k) for k in c.CHOICES}
     if not result.rows:
         return table(["forecaster", "val_loss"], [[label, _number(v)] for label, v in val.items()], digits=5)
     chosen = evidence.chosen
@@ -276,12 +279,12 @@ def validation_summary(results: list[CaseResult]) -> list[str]:
     """Geometric means over the series of val_loss / min(naive, seasonal-naive) val_loss: the
     numbers to compare candidate defaults on (validation data only)."""
     parts = []
-    for who in ("chosen", "best", "ensemble"):
+    for who in ("chosen", "best", "ensemble", "combined"):
         ratios = [r for res in results if (r := res.evidence.val_ratio(
             res.evidence.chosen if who == "chosen" else who)) is not None]
         value = f"{geomean(ratios):.4f}" if ratios else "-"
         parts.append(f"{CHOICE_LABELS.get(who, who)} {value} (n={len(ratios)})")
-    networks = sum(r.evidence.chosen in ("best", "ensemble") for r in results)
+    networks = sum(r.evidence.chosen in ("best", "ensemble", "combined") for r in results)
     return ["validation evidence (compare candidate defaults on these, not on test): geometric mean of "
             "val_loss / min(naive, seasonal-naive) val_loss:",
             f"  {'; '.join(parts)}; a network chosen on {networks}/{len(results)}"]

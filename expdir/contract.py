@@ -25,6 +25,7 @@ IMPORTANCE_FILE = "importance.json"
 REPORT_FILE = "report.html"
 BEST_DIR = "best"  # a model folder (model/checkpoint.py) plus the files below
 ENSEMBLE_DIR = "ensemble"  # the files below, and members/<trial_id>/ model folders
+COMBINED_DIR = "combined"  # a single series: the files below (the networks + AutoETS + AutoARIMA)
 MEMBERS_DIR = "members"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -37,6 +38,7 @@ STUDY_FILE = "optuna-study.log"  # the search's Optuna study (journal file): opt
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
 ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
+COMBINED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 
 # What trials are ranked by. ``val_loss`` is one epoch's validation mean absolute error in
 # standardised units (history.csv), whatever the training loss; the
@@ -56,11 +58,17 @@ PANEL_METRIC_NAMES = ("mase", "mase_ratio", "smape")
 
 # What the search may choose to forecast with: the lowest validation loss of these wins.
 BASELINES = ("naive", "seasonal_naive")
-CHOICES = ("best", "ensemble", *BASELINES)
+CHOICES = ("best", "ensemble", "combined", *BASELINES)
 SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
-                  "trial, the ensemble, naive and seasonal-naive; on a single series, the mean loss over the "
+                  "trial, the ensemble, the combination (on a single series: the networks with AutoETS and "
+                  "AutoARIMA), naive and seasonal-naive; on a single series, the mean loss over the "
                   "search's validation part and the earlier origins that fit (each candidate retrained "
                   "there)")
+
+# How a person reads each choice (the CLI, the report, the benchmarks).
+CHOICE_NAMES = {"best": "the best trial", "ensemble": "the top-k ensemble",
+                "combined": "the networks combined with AutoETS and AutoARIMA",
+                "naive": "naive", "seasonal_naive": "seasonal-naive"}
 
 # Vocabularies.
 TRIAL_STATUSES = ("completed", "stopped", "failed", "running", "pending")
@@ -391,6 +399,43 @@ class MemberRecord:
 
 
 ENSEMBLE_COMBINATION = "mean of the members' forecasts"
+
+
+COMBINATION = "equal mean of the networks' forecast and each statistical model's"
+
+
+@dataclass(frozen=True)
+class CombinedRecord:
+    """``combined/metrics.json``: the networks' forecast (``networks``: the ensemble's members,
+    or the best trial) averaged with statistical models (``statistical``: AutoETS, AutoARIMA)
+    fitted on the training part (``fit_end`` points), each equally weighted."""
+
+    networks: tuple[str, ...]  # trial ids
+    statistical: tuple[str, ...]  # model names, at least one
+    fit_end: int
+    val_loss: float | None  # MAE of the combined forecast on the validation windows (scaled units)
+    scores: ScoreRecord
+    combination: str = COMBINATION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"networks": list(self.networks), "statistical": list(self.statistical),
+                "fit_end": self.fit_end, "combination": self.combination,
+                "val_loss": finite_or_none(self.val_loss), **self.scores.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CombinedRecord:
+        networks, statistical = raw.get("networks"), raw.get("statistical")
+        if not isinstance(networks, list) or not networks \
+                or not all(isinstance(t, str) and t for t in networks):
+            raise ContractError("needs a networks list of trial ids")
+        if not isinstance(statistical, list) or not statistical:
+            raise ContractError("needs a statistical list of at least one model")
+        fit_end = int_or_none(raw.get("fit_end"))
+        if fit_end is None or fit_end < 1:
+            raise ContractError(f"needs fit_end >= 1, got {raw.get('fit_end')!r}")
+        return cls(networks=tuple(networks), statistical=tuple(map(str, statistical)), fit_end=fit_end,
+                   val_loss=finite_or_none(raw.get("val_loss")), scores=ScoreRecord.from_dict(raw),
+                   combination=str(raw.get("combination") or COMBINATION))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from expdir import contract as c
 
 # what an experiment's contract consists of: copied up after the search writes it, down to read it
 CONTRACT_FILES = (c.RUN_FILE, c.TRIALS_FILE, c.HISTORY_FILE, c.IMPORTANCE_FILE, c.REPORT_FILE, c.STUDY_FILE)
-CONTRACT_DIRS = (c.BEST_DIR, c.ENSEMBLE_DIR, c.FORECAST_DIR)
+CONTRACT_DIRS = (c.BEST_DIR, c.ENSEMBLE_DIR, c.COMBINED_DIR, c.FORECAST_DIR)
 
 
 class RemoteError(OSError):

@@ -120,9 +120,16 @@ def val_baselines(data: Dataset | Panel, horizon: int, max_windows: int) -> dict
     :func:`model.panel_metrics.panel_val_baselines`."""
     if isinstance(data, Panel):
         return panel_val_baselines(data, horizon, max_windows)
-    val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
-    positions = (val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :]  # (K, H)
+    positions = val_positions(data, horizon, max_windows)
     return baseline_losses(data.scaled()[:, 0].astype(np.float64), positions, 0, data.season_length)
+
+
+def val_positions(data: Dataset, horizon: int, max_windows: int) -> np.ndarray:
+    """The series positions ``[K, H]`` of the validation windows' targets (every H-step block
+    inside the validation part, thinned to ``max_windows`` as training does): the same for any
+    window length."""
+    val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
+    return np.asarray((val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :])
 
 
 def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evaluation:
@@ -135,6 +142,12 @@ def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evalu
     if any(e.positions.shape != positions.shape or (e.positions != positions).any() for e in evaluations):
         raise ValueError("ensemble members forecast different test points")
     y_pred = np.mean([e.y_pred for e in evaluations], axis=0)  # (K, H)
+    return forecast_scored(data, positions, y_pred)
+
+
+def forecast_scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray) -> Evaluation:
+    """A forecast of the test points ``positions`` ``[K, H]`` made outside a network (original
+    units), scored like one model, without attention weights (``[K, 0]``)."""
     return _scored(data, positions, y_pred, np.zeros((len(positions), 0), dtype=np.float32))
 
 

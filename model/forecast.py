@@ -61,6 +61,7 @@ from model import checkpoint
 from model.checkpoint import CheckpointError, ModelInfo
 from model.data import Dataset, _statistics
 from model.panel import Panel
+from model.statistical import Statistical, StatisticalError
 from model.training import TrainConfig, eval_batch_size, fit
 
 FORMAT = "tunecast-forecaster"
@@ -177,10 +178,17 @@ def conformal_quantiles(errors: np.ndarray, level: float) -> np.ndarray:
 
 
 class Forecaster:
-    """The mean of one or more networks, with held-out errors for intervals."""
+    """The mean of one or more networks, with held-out errors for intervals; with
+    ``statistical`` (:mod:`model.statistical`), that mean combined with AutoETS and AutoARIMA.
+
+    ``statistical`` is a fitted :class:`~model.statistical.Statistical`, or what its ``meta()``
+    says (a loaded folder): then the models are fitted again, on the first ``fit_end`` points of
+    the series the forecaster is first given (the series it was saved from, or that series
+    extended with newer points)."""
 
     def __init__(self, members: list[Member], errors: np.ndarray | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None,
+                 statistical: Statistical | dict[str, Any] | None = None) -> None:
         if not members:
             raise ForecastError("a forecaster needs at least one network")
         columns = {m.info.columns for m in members}
@@ -189,6 +197,19 @@ class Forecaster:
         self.members = members
         self.errors = errors  # (origins, steps) held-out errors / local scale, or None
         self.meta = dict(meta or {})
+        self.statistical = statistical
+
+    def _statistical(self, values: np.ndarray) -> Statistical | None:
+        if isinstance(self.statistical, dict):
+            fit_end = int(self.statistical["fit_end"])
+            if len(values) < fit_end:
+                raise ForecastError(f"the statistical models fit on the first {fit_end} points; the "
+                                    f"series has {len(values)}")
+            try:
+                self.statistical = Statistical.from_meta(self.statistical, values[:, 0])
+            except StatisticalError as exc:
+                raise ForecastError(str(exc)) from None
+        return self.statistical
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -207,7 +228,11 @@ class Forecaster:
                 f"forecasting {steps} steps with extra features {list(self.columns[1:])} needs their "
                 f"future values beyond the networks' horizon {self.horizon}: pass them (--future FILE)"
             )
-        return np.mean([_paths(m, values, origins, steps, features) for m in self.members], axis=0)
+        networks = np.mean([_paths(m, values, origins, steps, features) for m in self.members], axis=0)
+        statistical = self._statistical(values) if self.statistical is not None else None
+        if statistical is None:
+            return networks
+        return statistical.combine(networks, statistical.paths(values[:, 0], origins, steps))
 
     def held_out_errors(self, values: np.ndarray, start: int, steps: int,
                         end: int | None = None) -> np.ndarray:
@@ -244,7 +269,9 @@ class Forecaster:
     @property
     def trained_on(self) -> int:
         """The leading points any member trained on (errors are scored only after them)."""
-        return max(m.info.trained_on or 0 for m in self.members)
+        fit_end = 0 if self.statistical is None else int(
+            self.statistical["fit_end"] if isinstance(self.statistical, dict) else self.statistical.fit_end)
+        return max(fit_end, *(m.info.trained_on or 0 for m in self.members))
 
     def held_out_scores(self, values: np.ndarray, start: int, steps: int,
                         end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -301,6 +328,9 @@ class Forecaster:
             np.save(folder / ERRORS_FILE, self.errors)
         info = {"format": FORMAT, "format_version": 1, "members": len(self.members),
                 "errors": self.errors is not None, **self.meta}
+        if self.statistical is not None:
+            info["statistical"] = self.statistical if isinstance(self.statistical, dict) \
+                else self.statistical.meta()
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{INFO_FILE}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(info, indent=2, allow_nan=False))
@@ -319,6 +349,7 @@ class BaselineForecaster(Forecaster):
             raise ForecastError(f"unknown baseline {kind!r}: one of {', '.join(BASELINES)}")
         self.kind, self.season_length, self._columns = kind, int(season_length), tuple(columns)
         self.members = []
+        self.statistical = None
         self.errors = errors
         self.meta = dict(meta or {})
 
@@ -406,8 +437,9 @@ def _load_forecaster(folder: Path) -> Forecaster | PanelForecaster:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder} is not a readable forecaster ({exc}): restore it or "
                               "re-run the search") from None
-    extra = {k: v for k, v in meta.items() if k not in ("format", "format_version", "members", "errors")}
-    return Forecaster(members, errors, extra)
+    extra = {k: v for k, v in meta.items() if k not in ("format", "format_version", "members", "errors",
+                                                         "statistical")}
+    return Forecaster(members, errors, extra, meta.get("statistical"))
 
 
 def refit(member: Member, data: Dataset | Panel, epochs: int) -> Member:

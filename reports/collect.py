@@ -7,7 +7,11 @@ cannot do without (``tunecast.json``; ``trials.csv`` and ``history.csv`` of a fi
 :class:`ReportError` naming the file and the fix. It is lenient about what a report can live
 without: an interrupted search, failed trials or a missing optional column become notes in
 :attr:`Experiment.warnings`, which the report shows in a banner. ``ensemble/`` itself is
-optional: without it there is simply no ensemble; so is ``importance.json``.
+optional: without it there is simply no ensemble; so is ``importance.json``. ``combined/`` (a
+single series: the networks' forecast averaged with AutoETS and AutoARIMA) is optional and read
+leniently: absent (a panel, ``--no-combine``, an experiment written before it existed, or
+statistical models that could not be fitted) it is None, and incomplete or corrupt it is a note,
+since the rest of the report stands without it.
 
 A panel of many series (``best/metrics.json`` has ``n_series``): the test metrics are the
 aggregates across series, ``predictions.csv`` has a ``unique_id`` column, and ``per_series.csv``
@@ -27,6 +31,7 @@ import pandas as pd
 from expdir import contract as c
 from expdir.contract import (
     BestRecord,
+    CombinedRecord,
     ContractError,
     EnsembleRecord,
     ForecastRecord,
@@ -37,7 +42,7 @@ from expdir.contract import (
 )
 from reports._files import ReportError, read_attention, read_csv, read_json
 
-__all__ = ["BestTrial", "Ensemble", "EnsembleMember", "Experiment", "Future", "ReportError",
+__all__ = ["BestTrial", "Combined", "Ensemble", "EnsembleMember", "Experiment", "Future", "ReportError",
            "RunInfo", "Scored", "collect"]
 
 RunInfo = RunRecord  # the run as tunecast.json describes it
@@ -117,6 +122,19 @@ class Ensemble(Scored):
 
 
 @dataclass(frozen=True)
+class Combined(Scored):
+    """The combination (``combined/``, a single series): the equal mean of the networks'
+    forecast (the top-k ensemble's, or the best trial's without one) and each statistical
+    model's (AutoETS, AutoARIMA) fitted on the training part, on the test split."""
+
+    networks: tuple[str, ...]  # trial ids: the ensemble's members, or the best trial
+    statistical: tuple[str, ...]  # the statistical models that were fitted, e.g. AutoETS, AutoARIMA
+    fit_end: int  # the statistical models were fitted on the first fit_end points
+    combination: str  # how the forecasts are combined
+    val_loss: float | None  # MAE of the combined forecast on the validation windows (scaled units)
+
+
+@dataclass(frozen=True)
 class Future:
     """The forecast past the data's end (``forecast/``): H steps with intervals per level."""
 
@@ -141,6 +159,8 @@ class Experiment:
     ensemble: Ensemble | None = None  # None without ensemble/ (fewer than 2 trials, --ensemble 1)
     importance: ImportanceRecord | None = None  # None without importance.json (the search stopped early)
     future: Future | None = None  # None without forecast/ (--no-forecast, or an unfinished search)
+    # None without combined/ (a panel, --no-combine, an older experiment) or when it cannot be read
+    combined: Combined | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -156,6 +176,20 @@ class Experiment:
         trials = self.trials
         ok = trials["status"].isin(c.FINISHED) & np.isfinite(trials["best_val_loss"])
         return trials[ok]
+
+    @property
+    def combined_networks(self) -> str:
+        """Whose forecast the combination averages with its statistical models, in words: "the
+        best trial", "the top-3 ensemble", or "trials a, b" when it names neither ("" without
+        a combination)."""
+        if self.combined is None:
+            return ""
+        networks = list(self.combined.networks)
+        if self.ensemble is not None and networks == self.ensemble.trial_ids:
+            return f"the top-{self.ensemble.k} ensemble"
+        if self.best is not None and networks == [self.best.trial_id]:
+            return "the best trial"
+        return f"trial{'s' if len(networks) > 1 else ''} {', '.join(networks)}"
 
     @property
     def param_names(self) -> list[str]:
@@ -179,7 +213,8 @@ def collect(exp_dir: str | Path) -> Experiment:
     Returns:
         The typed results; ``best`` is None when no trial finished or the search stopped before
         writing ``best/``; ``ensemble`` is None without ``ensemble/`` (or without a best trial);
-        and ``warnings`` lists what the report must point out.
+        ``combined`` is None without a readable ``combined/``; and ``warnings`` lists what the
+        report must point out.
 
     Raises:
         ReportError: the path is not an experiment directory, or a required file is missing or
@@ -204,12 +239,14 @@ def collect(exp_dir: str | Path) -> Experiment:
     history = _read_history(path, partial, notes)
     best = _read_best(path, run, trials, notes)
     ensemble = _read_ensemble(path, run, trials, best, notes)
+    combined = _read_combined(path, run, trials, best, ensemble, notes)
     importance = _read_importance(path, notes)
     future = _read_future(path, best, notes)
     unknown = sorted(set(trials["status"]) - set(c.TRIAL_STATUSES))
     if unknown:
         notes.append(f"{c.TRIALS_FILE} has unknown statuses {unknown}; they are counted as they are")
-    return Experiment(path, run, trials, history, best, tuple(notes), ensemble, importance, future)
+    return Experiment(path, run, trials, history, best, tuple(notes), ensemble, importance, future,
+                      combined)
 
 
 def _record(path: Path, name: str, kind: Any) -> Any:
@@ -333,9 +370,7 @@ def _read_ensemble(
     panel = record.scores.n_series is not None
     predictions = _read_predictions(path, f"{c.ENSEMBLE_DIR}/{c.PREDICTIONS_FILE}", notes, panel)
     scores = record.scores
-    if scores.horizon != best.horizon:
-        notes.append(f"{c.ENSEMBLE_DIR}/ forecasts with horizon {scores.horizon}, the best trial with "
-                     f"{best.horizon}; the two are not scored on the same test points")
+    _check_against_best(c.ENSEMBLE_DIR, scores, best, notes)
     ids = [m.trial_id for m in record.members]
     unknown = [trial_id for trial_id in ids if trial_id not in set(trials["trial_id"])]
     if unknown:
@@ -343,11 +378,6 @@ def _read_ensemble(
     if ids[0] != best.trial_id:
         notes.append(f"the ensemble's first member is trial {ids[0]}, not the best trial "
                      f"{best.trial_id}; {c.ENSEMBLE_DIR}/ may be from an earlier run")
-    if any(not np.allclose(list(scores.test[name].values()),
-                           list(best.test_metrics[name].values()), rtol=1e-6, equal_nan=True)
-           for name in ("naive", "seasonal_naive")):
-        notes.append(f"{c.ENSEMBLE_DIR}/{c.METRICS_FILE} scores the naive baselines differently from "
-                     f"{c.BEST_DIR}/{c.METRICS_FILE}; the report shows {c.BEST_DIR}/'s baselines")
     return Ensemble(
         scores=scores,
         predictions=predictions,
@@ -355,6 +385,74 @@ def _read_ensemble(
         combination=record.combination,
         val_loss=record.val_loss,
         per_series=_read_per_series(path, c.ENSEMBLE_DIR, notes) if panel else None,
+    )
+
+
+def _check_against_best(folder: str, scores: ScoreRecord, best: BestTrial, notes: list[str]) -> None:
+    """Notes when ``folder``'s test scores are not comparable with the best trial's: another
+    horizon, or other baseline scores."""
+    if scores.horizon != best.horizon:
+        notes.append(f"{folder}/ forecasts with horizon {scores.horizon}, the best trial with "
+                     f"{best.horizon}; the two are not scored on the same test points")
+    if any(not np.allclose(list(scores.test[name].values()),
+                           list(best.test_metrics[name].values()), rtol=1e-6, equal_nan=True)
+           for name in ("naive", "seasonal_naive")):
+        notes.append(f"{folder}/{c.METRICS_FILE} scores the naive baselines differently from "
+                     f"{c.BEST_DIR}/{c.METRICS_FILE}; the report shows {c.BEST_DIR}/'s baselines")
+
+
+def _read_combined(
+    path: Path, run: RunRecord, trials: pd.DataFrame, best: BestTrial | None, ensemble: Ensemble | None,
+    notes: list[str],
+) -> Combined | None:
+    """``combined/``, leniently: whatever keeps it from being shown is a note, never an error."""
+    folder = path / c.COMBINED_DIR
+    chosen = run.selection is not None and run.selection.chosen == "combined"
+    unread = ", though the search forecasts with it" if chosen else ""
+    if not folder.exists():
+        if chosen and best is not None:
+            notes.append(f"{c.RUN_FILE} says the search chose the combination, but {c.COMBINED_DIR}/ is "
+                         "missing: its test scores are not shown")
+        return None  # optional: a panel, --no-combine, or an experiment from before the combination
+    if not folder.is_dir():
+        notes.append(f"{folder} is not a directory: the combination is not shown{unread}")
+        return None
+    if best is None:
+        notes.append(f"{c.COMBINED_DIR}/ exists but there is no evaluated best trial; it is ignored")
+        return None
+    missing = [name for name in c.COMBINED_FILES if not (folder / name).is_file()]
+    if missing:
+        where = ", ".join(f"{c.COMBINED_DIR}/{name}" for name in missing)
+        notes.append(f"{where} is missing: the combination is not shown{unread}")
+        return None
+    try:
+        record: CombinedRecord = _record(path, f"{c.COMBINED_DIR}/{c.METRICS_FILE}", CombinedRecord)
+        panel = record.scores.n_series is not None
+        predictions = _read_predictions(path, f"{c.COMBINED_DIR}/{c.PREDICTIONS_FILE}", notes, panel)
+    except ReportError as exc:  # optional: the rest of the report stands without it
+        notes.append(f"the combination is not shown{unread}: {exc}")
+        return None
+    if panel or best.is_panel:
+        notes.append(f"{c.COMBINED_DIR}/ is for a single series, this experiment is a panel; it is ignored")
+        return None
+    scores = record.scores
+    _check_against_best(c.COMBINED_DIR, scores, best, notes)
+    unknown = [trial_id for trial_id in record.networks if trial_id not in set(trials["trial_id"])]
+    if unknown:
+        notes.append(f"the combination's networks {', '.join(unknown)} are not in {c.TRIALS_FILE}")
+    expected = tuple(ensemble.trial_ids) if ensemble is not None else (best.trial_id,)
+    if record.networks != expected:
+        notes.append(f"the combination's networks are trials {', '.join(record.networks)}, not "
+                     f"{'the ensemble' if ensemble is not None else 'the best trial'} "
+                     f"({', '.join(expected)}); {c.COMBINED_DIR}/ may be from an earlier run")
+    return Combined(
+        scores=scores,
+        predictions=predictions,
+        networks=record.networks,
+        statistical=record.statistical,
+        fit_end=record.fit_end,
+        combination=record.combination,
+        val_loss=record.val_loss,
     )
 
 

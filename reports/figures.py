@@ -3,7 +3,7 @@
 As in Optuna's ``visualization`` package, each figure has a function that computes a small
 typed info object from the collected :class:`~reports.collect.Experiment` (what the tests
 check) and a function that draws it. This module holds the best trial's figures (forecast, with
-the top-k ensemble's forecast beside it, and attention) and :func:`make_figures`, which
+the top-k ensemble's and the combination's forecasts beside it, and attention) and :func:`make_figures`, which
 assembles every figure of the report; the search's figures live in :mod:`reports.search_figures`.
 """
 
@@ -18,18 +18,19 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from reports import panel
 from reports import search_figures as sf
-from reports.collect import BestTrial, Ensemble, Experiment
+from reports.collect import BestTrial, Combined, Ensemble, Experiment
 from reports.future import future_figure
 from reports.importance import ImportanceInfo
 from reports.panel_figures import draw_mase_distribution, mase_distribution
-from reports.style import ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, plain
+from reports.style import COMBINED, ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, listed, plain
 
 __all__ = ["AttentionInfo", "ForecastInfo", "ReportFigure", "attention_info",
            "draw_attention", "draw_forecast", "forecast_info", "make_figures"]
 
 
 class ForecastInfo(NamedTuple):
-    """The best trial's test forecasts with the series before them (and the ensemble's)."""
+    """The best trial's test forecasts with the series before them (and the ensemble's and the
+    combination's)."""
 
     x: np.ndarray  # (N,) position of every point
     y_true: np.ndarray  # (N,) original units
@@ -42,6 +43,9 @@ class ForecastInfo(NamedTuple):
     protocol: str
     ensemble_blocks: list[tuple[np.ndarray, np.ndarray]]  # the top-k ensemble's; [] without one
     ensemble_k: int  # members of the ensemble; 0 without one
+    # the combination's (the networks with AutoETS and AutoARIMA); [] without one
+    combined_blocks: list[tuple[np.ndarray, np.ndarray]]
+    combined_label: str  # its legend entry; "" without one
 
 
 class AttentionInfo(NamedTuple):
@@ -54,12 +58,15 @@ class AttentionInfo(NamedTuple):
     rows_sum_to_one: bool
 
 
-def forecast_info(best: BestTrial, ensemble: Ensemble | None = None) -> ForecastInfo:
+def forecast_info(best: BestTrial, ensemble: Ensemble | None = None,
+                  combined: Combined | None = None) -> ForecastInfo:
     """Compute the forecast figure's data: truth, split boundaries and forecast blocks.
 
     Args:
         best: the best trial; its predictions give the truth and the main forecast.
         ensemble: the top-k ensemble, whose forecast is drawn as a second line (None: none).
+        combined: the combination of the networks with statistical models, drawn as a further
+            line (None: none).
     """
     frame = best.predictions
     x = frame["index"].to_numpy(dtype=float)
@@ -83,6 +90,10 @@ def forecast_info(best: BestTrial, ensemble: Ensemble | None = None) -> Forecast
         protocol=best.protocol,
         ensemble_blocks=ensemble_blocks,
         ensemble_k=ensemble.k if ensemble is not None else 0,
+        combined_blocks=(_forecast_blocks(combined.predictions, combined.horizon)
+                         if combined is not None else []),
+        combined_label=(f"combined with {' + '.join(combined.statistical)}"
+                        if combined is not None else ""),
     )
 
 
@@ -138,12 +149,16 @@ def draw_forecast(info: ForecastInfo) -> Figure:
             ax.axvline(x0 - 0.5, color="#555555", lw=0.8, ls="--")
         for k, (bx, by) in enumerate(info.blocks):
             ax.plot(bx, by, color=FORECAST, lw=1.6, marker="o" if info.horizon > 1 else None,
-                    ms=3, label=("best trial forecast" if info.ensemble_k else "forecast")
-                    if k == 0 else None)
+                    ms=3, label=("best trial forecast" if info.ensemble_k or info.combined_blocks
+                                 else "forecast") if k == 0 else None)
         for k, (bx, by) in enumerate(info.ensemble_blocks):
             ax.plot(bx, by, color=ENSEMBLE, lw=1.6, ls="--",
                     marker="s" if info.horizon > 1 else None, ms=3,
                     label=f"top-{info.ensemble_k} ensemble (mean)" if k == 0 else None)
+        for k, (bx, by) in enumerate(info.combined_blocks):
+            ax.plot(bx, by, color=COMBINED, lw=1.6, ls="-.",
+                    marker="^" if info.horizon > 1 else None, ms=3,
+                    label=info.combined_label if k == 0 else None)
         ax.xaxis.set_major_formatter(FuncFormatter(time_label))
         ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
         ax.set_ylabel(plain(info.target))
@@ -207,15 +222,8 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None,
         if future is not None:
             figures.append(future)
     elif exp.best is not None:
-        forecast = forecast_info(exp.best, exp.ensemble)
-        if exp.ensemble is None:
-            title = "Best trial: forecasts against the truth"
-            shown = "the best trial's test forecasts"
-        else:
-            k = exp.ensemble.k
-            title = f"Best trial and top-{k} ensemble: forecasts against the truth"
-            shown = (f"the test forecasts of the best trial (solid) and of the top-{k} ensemble "
-                     f"(dashed: the mean of the {k} trials with the lowest val_loss)")
+        forecast = forecast_info(exp.best, exp.ensemble, exp.combined)
+        title, shown = _forecast_title(exp)
         figures.append(ReportFigure(
             "forecast", title,
             f"Truth and {shown} in original units ({forecast.protocol}); shaded: validation "
@@ -235,6 +243,25 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None,
             f"{lags}.{note}", draw_attention(attention)))
     figures.extend(sf.search_figures(exp, importance))
     return figures
+
+
+def _forecast_title(exp: Experiment) -> tuple[str, str]:
+    """The forecast figure's title, and what its caption says the lines are."""
+    ensemble, combined = exp.ensemble, exp.combined
+    if ensemble is None and combined is None:
+        return "Best trial: forecasts against the truth", "the best trial's test forecasts"
+    titled, shown = ["Best trial"], ["of the best trial (solid)"]
+    if ensemble is not None:
+        k = ensemble.k
+        titled.append(f"top-{k} ensemble")
+        shown.append(f"of the top-{k} ensemble (dashed: the mean of the {k} trials with the lowest val_loss)")
+    if combined is not None:
+        titled.append("the combination")
+        models = listed(list(combined.statistical))
+        shown.append(f"of the combination (dash-dot: the equal mean of "
+                     f"{listed([exp.combined_networks, *combined.statistical])}; {models} fitted on the "
+                     f"first {combined.fit_end} points)")
+    return f"{listed(titled)}: forecasts against the truth", "the test forecasts " + listed(shown)
 
 
 def _series_figures(best: BestTrial, ensemble: Ensemble | None, named: list[str]) -> list[ReportFigure]:

@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from expdir import contract as c
 from reports.collect import Experiment
 from reports.style import FORECAST, TRUTH, ReportFigure, plain
+from reports.summary import choice_name
 
 __all__ = ["FutureInfo", "draw_future", "future_figure", "future_info"]
 
@@ -102,11 +103,15 @@ def future_figure(exp: Experiment) -> ReportFigure | None:
     info = future_info(exp)
     if info is None:
         return None
-    who = {"ensemble": "the top-k ensemble", "best": "the best trial", "naive": "naive (the last value)",
-           "seasonal_naive": "seasonal-naive (the last season)"}.get(info.chosen, info.chosen)
-    how = ("refitted on every observed point" if info.refit else
-           "no trained model beat it on validation" if info.chosen in ("naive", "seasonal_naive")
-           else "with the search's weights")
+    who = {"naive": "naive (the last value)", "seasonal_naive": "seasonal-naive (the last season)"}.get(
+        info.chosen, choice_name(exp, info.chosen))
+    if info.chosen == "combined":
+        how = ("every model refitted on every observed point" if info.refit else
+               "the networks with the search's weights, the statistical models fitted on the training part")
+    else:
+        how = ("refitted on every observed point" if info.refit else
+               "no trained model beat it on validation" if info.chosen in c.BASELINES
+               else "with the search's weights")
     checked = ", ".join(f"{level}%: " + ("n/a" if value is None else f"{100 * value:.0f}%")
                         for level, value in info.coverage.items())
     shown = "" if info.series is None else (
@@ -114,7 +119,7 @@ def future_figure(exp: Experiment) -> ReportFigure | None:
         f"{c.FORECAST_DIR}/{c.FORECAST_FILE}). ")
     return ReportFigure(
         "future", "Forecast past the data",
-        f"{shown}{len(info.forecast)} steps forecast by {who} (the lowest val_loss), {how}. Shaded: "
+        f"{shown}{len(info.forecast)} steps forecast by {who} (chosen on validation), {how}. Shaded: "
         f"split-conformal prediction intervals from held-out errors. Test coverage when calibrated on "
         f"validation only{' (every series)' if info.series is not None else ''}: {checked}.",
         draw_future(info))

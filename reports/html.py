@@ -95,6 +95,9 @@ def render_html(exp: Experiment, series: list[str] | None = None) -> str:
         "dataset": summary.dataset(exp),
         "best": best,
         "ensemble": exp.ensemble,
+        "combined": exp.combined,
+        "combined_networks": exp.combined_networks,
+        "combined_models": " and ".join(exp.combined.statistical) if exp.combined is not None else "",
         "best_config": summary.best_config(exp),
         "metrics": _metrics_rows(exp),
         "metric_headers": [label for _, label in _metric_columns(exp)],
@@ -147,7 +150,8 @@ def _metric_columns(exp: Experiment) -> tuple[tuple[str, str], ...]:
 
 
 def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
-    """One row per forecaster: the best trial, the top-k ensemble (if any) and the baselines.
+    """One row per forecaster: the best trial, the top-k ensemble and the combination with
+    AutoETS and AutoARIMA (if any), and the baselines.
 
     Each cell is (value, lowest in its column); the lowest value of each metric is bold.
     """
@@ -160,6 +164,10 @@ def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
         trials = ", ".join(exp.ensemble.trial_ids)
         forecasters.append(("ensemble", f"top-{exp.ensemble.k} ensemble (mean of trials {trials})",
                             exp.ensemble.test_metrics["model"]))
+    if exp.combined is not None:
+        parts = " + ".join((exp.combined_networks, *exp.combined.statistical))
+        forecasters.append(("combined", f"combined: {parts} (equal mean)",
+                            exp.combined.test_metrics["model"]))
     forecasters += [("naive", "naive", test["naive"]),
                     ("seasonal_naive", "seasonal-naive", test["seasonal_naive"])]
     lowest = {}

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-__all__ = ["BEST", "ENSEMBLE", "FORECAST", "OUTCOME_COLORS", "OUTCOME_LABELS", "SPLIT_COLORS", "TRUTH",
-           "ReportFigure", "duration_text", "outcome_color", "plain"]
+__all__ = ["BEST", "COMBINED", "ENSEMBLE", "FORECAST", "OUTCOME_COLORS", "OUTCOME_LABELS", "SPLIT_COLORS",
+           "TRUTH", "ReportFigure", "duration_text", "listed", "outcome_color", "plain"]
 
 TRUTH = "#222222"
 FORECAST = "#d9480f"
 ENSEMBLE = "#5e3c99"  # the top-k ensemble's forecast (dashed), distinct from FORECAST
+COMBINED = "#0072b2"  # the networks combined with AutoETS and AutoARIMA (dash-dot), distinct from both
 BEST = "#1b9e4b"
 SPLIT_COLORS = {"val": "#ffe8a3", "test": "#cfe3ff"}
 OUTCOME_COLORS = {"completed": "#3b75af", "stopped": "#ef8a17", "failed": "#c0392b",
@@ -39,6 +40,11 @@ def plain(text: str, limit: int = 80) -> str:
         text = text[: limit - 1] + "…"
     text = text.replace("$", r"\$")
     return " " + text if text.startswith("_") else text
+
+
+def listed(items: list[str]) -> str:
+    """Items for people: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def outcome_color(status: str) -> str:

@@ -11,14 +11,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from reports.collect import Ensemble, Experiment
-from reports.style import OUTCOME_LABELS, duration_text
+from expdir import contract as c
+from reports.collect import Combined, Experiment, Scored
+from reports.style import OUTCOME_LABELS, duration_text, listed
 from reports.timeline import TimelineInfo
 
-__all__ = ["Banner", "Verdict", "banners", "best_config", "counts_by_outcome", "dataset",
+__all__ = ["Banner", "Verdict", "banners", "best_config", "choice_name", "counts_by_outcome", "dataset",
            "number_text", "resources", "time_stats", "verdict"]
 
-BASELINE_NAMES = {"seasonal_naive": "seasonal-naive", "naive": "naive"}
+BASELINE_NAMES = {name: c.CHOICE_NAMES[name] for name in c.BASELINES}
 
 
 class Verdict(NamedTuple):
@@ -36,12 +37,23 @@ class Banner(NamedTuple):
 
 
 def verdict(exp: Experiment) -> Verdict:
-    """Compare the best trial's test MASE with the naive and seasonal-naive baselines.
+    """Compare the best trial's test MASE with the naive and seasonal-naive baselines, and say
+    what the search forecasts with.
 
     MAE is used instead when a MASE is not finite (a constant in-sample series). With a top-k
-    ensemble a second sentence gives its test MASE beside the best trial's, whichever is lower,
-    and says which baselines it beats. ``good`` judges the best trial alone: the ensemble is an
-    alternative shown beside it, not a choice made on the test split.
+    ensemble, and with the combination of the networks with AutoETS and AutoARIMA
+    (``combined/``), a further sentence each gives its test MASE beside the best trial's,
+    whichever is lower, and says which baselines it beats. When the search chose (on validation,
+    ``tunecast.json``'s ``selection``) anything but the best trial, the verdict opens by saying
+    what it forecasts with and on what validation evidence: the chosen one's validation loss (or
+    its mean over the earlier origins) beside every other candidate's.
+
+    ``good`` judges what the search forecasts with, never a pick made on the test split: False
+    when a baseline was chosen; when the ensemble or the combination was chosen, whether its
+    test metric beats every baseline shown; otherwise (the best trial chosen, no selection
+    recorded by an older search, or the chosen folder unreadable) whether the best trial's does.
+    An ensemble or combination that was not chosen is shown beside the best trial and does not
+    change ``good``.
     """
     if exp.best is None:
         if exp.run.status == "completed" or not len(exp.finished):
@@ -49,11 +61,10 @@ def verdict(exp: Experiment) -> Verdict:
         return Verdict("The search stopped before its best trial was evaluated on the test "
                        "split: no test verdict.", None)
     metrics = exp.best.test_metrics
-    ensemble = exp.ensemble
+    ensemble, combined = exp.ensemble, exp.combined
     names = ["seasonal_naive", "naive"] if exp.best.season_length > 1 else ["naive"]
     compared = [metrics[k] for k in ("model", *names)]
-    if ensemble is not None:
-        compared.append(ensemble.test_metrics["model"])
+    compared += [other.test_metrics["model"] for other in (ensemble, combined) if other is not None]
     panel = exp.best.is_panel  # a panel has no MAE across series: its MASE is a mean of finite ones
     metric = "mase" if panel or all(math.isfinite(values["mase"]) for values in compared) else "mae"
     model = metrics["model"][metric]
@@ -77,26 +88,60 @@ def verdict(exp: Experiment) -> Verdict:
             text += f"; {'it beats' if parts[1][0] else 'nor'} {parts[1][1]}"
         text += "."
     if ensemble is not None:
-        text += " " + _ensemble_sentence(ensemble, metrics, names, metric)
+        text += " " + _other_sentence(f"Top-{ensemble.k} ensemble", ensemble, metrics, names, metric)
+    if combined is not None:
+        text += " " + _other_sentence(_combined_name(exp, combined), combined, metrics, names, metric)
     selection = exp.run.selection
-    if selection is not None and selection.baseline_won:
-        losses = selection.scores()  # val_loss, or its mean over the earlier origins too
-        measure = "val_loss" if selection.origins == 1 else f"mean val_loss over {selection.origins} origins"
-        trained = min((v for k in ("best", "ensemble") if (v := losses.get(k)) is not None),
+    if selection is None or selection.chosen == "best":
+        return Verdict(text, good)
+    chosen = selection.chosen
+    losses = selection.scores()  # val_loss, or its mean over the earlier origins too
+    measure = "val_loss" if selection.origins == 1 else f"mean val_loss over {selection.origins} origins"
+    if selection.baseline_won:
+        trained = min((v for k in ("best", "ensemble", "combined") if (v := losses.get(k)) is not None),
                       default=math.inf)
-        text = (f"No trained model beat {BASELINE_NAMES[selection.chosen]} on validation ({measure} "
-                f"{losses[selection.chosen]:.4g} vs {trained:.4g}): the search forecasts with "
-                f"{BASELINE_NAMES[selection.chosen]}. " + text)
-        good = False
-    return Verdict(text, good)
+        opening = (f"No trained model beat {BASELINE_NAMES[chosen]} on validation ({measure} "
+                   f"{losses[chosen]:.4g} vs {trained:.4g}): the search forecasts with "
+                   f"{BASELINE_NAMES[chosen]}.")
+        return Verdict(opening + " " + text, False)
+    who = choice_name(exp, chosen)
+    others = [f"{v:.4g} for {choice_name(exp, k)}" for k, v in losses.items() if k != chosen]
+    against = f", against {listed(others)}" if others else ""
+    score = losses.get(chosen)
+    shown = f"{score:.4g}" if score is not None else "not recorded"
+    opening = f"The search forecasts with {who}, chosen on validation: {measure} {shown}{against}."
+    scored = {"ensemble": ensemble, "combined": combined}.get(chosen)
+    if scored is not None:
+        good = all(scored.test_metrics["model"][metric] < metrics[n][metric] for n in names)
+    return Verdict(opening + " " + text, good)
 
 
-def _ensemble_sentence(
-    ensemble: Ensemble, metrics: dict[str, dict[str, float]], names: list[str], metric: str
+def choice_name(exp: Experiment, choice: str) -> str:
+    """How a person reads one of the search's choices (``expdir.contract.CHOICE_NAMES``), with
+    the ensemble's k when the report has the ensemble, and the statistical models the
+    combination has when the report has it (one may have failed to fit)."""
+    name = c.CHOICE_NAMES.get(choice, choice)
+    if choice == "ensemble" and exp.ensemble is not None:
+        name = name.replace("top-k", f"top-{exp.ensemble.k}")
+    if choice == "combined" and exp.combined is not None:
+        name = f"the networks combined with {listed(list(exp.combined.statistical))}"
+    return name
+
+
+def _combined_name(exp: Experiment, combined: Combined) -> str:
+    """What the combination averages, for the start of a sentence: "The best trial combined with
+    AutoETS and AutoARIMA"."""
+    networks = exp.combined_networks
+    return f"{networks[:1].upper()}{networks[1:]} combined with {listed(list(combined.statistical))}"
+
+
+def _other_sentence(
+    who: str, other: Scored, metrics: dict[str, dict[str, float]], names: list[str], metric: str
 ) -> str:
-    """The ensemble's test metric next to the best trial's (``metrics``, best/metrics.json's
-    test scores), and which of the baselines the report shows it beats."""
-    value, best = ensemble.test_metrics["model"][metric], metrics["model"][metric]
+    """Another forecaster's test metric (the ensemble's, the combination's) next to the best
+    trial's (``metrics``, best/metrics.json's test scores), and which of the baselines the report
+    shows it beats."""
+    value, best = other.test_metrics["model"][metric], metrics["model"][metric]
     shown, best_shown = f"{value:.2f}", f"{best:.2f}"
     if shown == best_shown:
         against = f"the same as the best trial's {best_shown}"
@@ -111,7 +156,7 @@ def _ensemble_sentence(
             else f"it does NOT beat {missed[0]}"
     else:
         baselines = f"it does NOT beat {missed[0]}, but beats {beaten[0]}"
-    return f"Top-{ensemble.k} ensemble: test {metric.upper()} {shown}, {against}; {baselines}."
+    return f"{who}: test {metric.upper()} {shown}, {against}; {baselines}."
 
 
 def banners(exp: Experiment) -> list[Banner]:

@@ -10,8 +10,9 @@ earlier origins, rolling back by one validation length each time: the split move
 ends earlier, validation is the next ``n_val`` points, all before the search's own validation
 part, never touching test), each candidate's configuration trained again on that shorter
 training part with the same early stopping, and its forecast scored with ``val_loss``'s loss.
-The ensemble is the mean of its members' forecasts; naive and seasonal-naive are scored on the
-same windows. :func:`search.forecasting.select` then chooses by the mean loss over every origin.
+The ensemble is the mean of its members' forecasts; the combination adds AutoETS and AutoARIMA
+fitted on that origin's training part; naive and seasonal-naive are scored on the same windows.
+:func:`search.forecasting.select` then chooses by the mean loss over every origin.
 
 This used to be done on short series only; on the accuracy suite's stored searches it changes
 the choice on longer series too (benchmarks/RESULTS.md, section 1).
@@ -29,8 +30,9 @@ from dataclasses import replace
 import numpy as np
 
 from model.data import Dataset, _statistics
-from model.evaluate import val_baselines, val_forecast
+from model.evaluate import val_baselines, val_forecast, val_positions
 from model.metrics import mae
+from model.statistical import Statistical, StatisticalError
 from model.training import TrainConfig, fit
 from search.space import MIN_TRAIN_WINDOWS
 
@@ -66,21 +68,39 @@ def fit_each(jobs: list[tuple[TrainConfig, Dataset]],
     return [val_forecast(fit(config, split, device=device).model, split, config) for config, split in jobs]
 
 
+def _combined_loss(split: Dataset, networks: np.ndarray, target: np.ndarray, horizon: int,
+                   limit: int) -> float | None:
+    """The combination's validation loss on ``split`` (scaled units), or None where neither
+    statistical model fits its training part."""
+    try:
+        statistical = Statistical(split.values[:, 0], split.n_train, split.season_length)
+    except StatisticalError:
+        return None
+    positions = val_positions(split, horizon, limit)
+    paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
+    return mae(target, statistical.combine(networks, (paths - float(split.mean[0])) / float(split.std[0])))
+
+
 def backtest(
     data: Dataset,
     members: dict[str, TrainConfig],
     best: str,
     fit_all: FitAll | None = None,
+    combined: bool = False,
 ) -> dict[str, list[float | None]]:
     """Each candidate's validation loss at the earlier origins: ``best`` (a trial id of
     ``members``), ``ensemble`` (the mean of every member's forecast; only with two or more
-    members), ``naive`` and ``seasonal_naive``. Empty when no earlier origin fits. ``fit_all``
+    members), with ``combined`` the combination of those networks (the ensemble, else the best)
+    with AutoETS and AutoARIMA fitted on that origin's training part (None where neither fits),
+    ``naive`` and ``seasonal_naive``. Empty when no earlier origin fits. ``fit_all``
     trains the candidates at every origin (default: :func:`fit_each`, one after the other)."""
     configs = list(members.values())
     splits = origins(data, configs)
     losses: dict[str, list[float | None]] = {"best": [], "naive": [], "seasonal_naive": []}
     if len(members) > 1:
         losses["ensemble"] = []
+    if combined:
+        losses["combined"] = []
     horizon, limit = configs[0].horizon, configs[0].max_val_windows
     jobs = [(config, split) for split in splits for config in members.values()]
     results = iter((fit_all or fit_each)(jobs))
@@ -88,8 +108,12 @@ def backtest(
         forecasts = {trial_id: next(results) for trial_id in members}  # (prediction, target), scaled
         target = forecasts[best][1]
         losses["best"].append(mae(target, forecasts[best][0]))
+        networks = np.mean([p for p, _ in forecasts.values()], axis=0) if len(members) > 1 \
+            else forecasts[best][0]
         if "ensemble" in losses:
-            losses["ensemble"].append(mae(target, np.mean([p for p, _ in forecasts.values()], axis=0)))
+            losses["ensemble"].append(mae(target, networks))
+        if combined:
+            losses["combined"].append(_combined_loss(split, networks, target, horizon, limit))
         for name, loss in val_baselines(split, horizon, limit).items():
             losses[name].append(loss)
     return losses if splits else {}

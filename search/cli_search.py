@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from expdir import contract as c
 from search.cli_options import UsageError, add_data_arguments, data_overrides, given
 
 # what `tunecast search` exits with, by how the search ended (bad input is 2, before it starts)
@@ -74,6 +75,9 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--refit", action="store_true",
                    help="forecast/ refits the chosen networks on every point first (default: it forecasts "
                    "with the networks the search trained and calibrated)")
+    g.add_argument("--no-combine", action="store_true",
+                   help="do not score the networks combined with AutoETS and AutoARIMA as a candidate "
+                   "(default: a single series has that candidate, combined/)")
     g.add_argument("--warm-start", metavar="EXP_DIR",
                    help="start the sampler from the finished trials of an earlier experiment")
     shown = g.add_mutually_exclusive_group()
@@ -90,6 +94,8 @@ def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["forecast"] = False
     if args.refit:
         out["refit"] = True
+    if args.no_combine:
+        out["combine"] = False
     out.update(console_override(args))
     return out
 
@@ -172,7 +178,7 @@ def write_report(path: Path) -> Path | None:
         return None
 
 
-def _selection_line(selection: Any) -> str:
+def _selection_line(selection: Any, who: str | None = None) -> str:
     """Which forecaster the search chose on validation, plainly when a baseline won."""
     shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in selection.scores().items())
     measure = ("val_loss" if selection.origins == 1
@@ -181,8 +187,7 @@ def _selection_line(selection: Any) -> str:
         name = selection.chosen.replace("_", "-")
         return (f"chosen on validation: {name}. No trained model beat {name} on validation "
                 f"({measure} {shown}): forecasts use {name}")
-    who = "the top-k ensemble" if selection.chosen == "ensemble" else "the best trial"
-    return f"chosen on validation: {who} ({measure} {shown})"
+    return f"chosen on validation: {who or c.CHOICE_NAMES[selection.chosen]} ({measure} {shown})"
 
 
 def _panel_line(who: str, val_loss: float | None, scores: Any) -> str:
@@ -214,12 +219,19 @@ def _finish(outcome: Any, report: bool) -> int:
             f"top-{ensemble.k} ensemble (mean forecast): val_loss {ensemble.val_loss:.5f}; "
             f"test MASE {ensemble.scores.test['model']['mase']:.3f}"
         )
+    combined, names = outcome.combined, dict(c.CHOICE_NAMES)
+    if combined is not None:
+        networks = "the ensemble" if ensemble is not None else "the best trial"
+        loss = float("nan") if combined.val_loss is None else combined.val_loss
+        print(f"{networks} + {' + '.join(combined.statistical)} (equal mean): val_loss {loss:.5f}; "
+              f"test MASE {combined.scores.test['model']['mase']:.3f}")
+        names["combined"] = f"the networks combined with {' and '.join(combined.statistical)}"
     selection = outcome.selection
     if selection is not None:
-        print(_selection_line(selection))
+        print(_selection_line(selection, names.get(selection.chosen)))
     if outcome.forecast is not None:
         fc = outcome.forecast
-        who = fc.chosen.replace("_", "-") if fc.chosen in ("naive", "seasonal_naive") else f"the {fc.chosen}"
+        who = names.get(fc.chosen, fc.chosen)
         print(f"forecast: {fc.horizon} steps after {fc.last_time} by {who}"
               + (" (refitted on every point)" if fc.refit else ""))
     print(f"experiment: {outcome.location}")

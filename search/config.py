@@ -68,6 +68,8 @@ class SearchConfig:
     report: bool = True
     forecast: bool = True  # end with forecast/: the chosen forecaster, H steps past the data
     refit: bool = False  # forecast/ refits the chosen networks on every point first (docs/experiment-dir.md)
+    # a single series: the networks combined with AutoETS and AutoARIMA are a candidate too (combined/)
+    combine: bool = True
     verbose: int = 1
     warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
     # A trial reports its first and last epoch and ASHA's rungs, otherwise at most one epoch this

@@ -1,6 +1,6 @@
 """Write the experiment directory's contract files (expdir.contract, docs/experiment-dir.md).
 
-``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json`` are written
+``trials.csv``, ``history.csv``, ``best/``, ``ensemble/``, ``combined/`` and ``importance.json`` are written
 atomically (a temporary file or folder, then a rename), so an interrupted write never leaves
 half a file. Models are saved in the one model format of ``model.checkpoint``. A panel of many
 series adds ``per_series.csv`` to ``best/`` and ``ensemble/`` (every series' own test metrics)
@@ -19,12 +19,22 @@ import pandas as pd
 
 from expdir import atomic_dir, write_json, write_text_atomic
 from expdir import contract as c
-from expdir.contract import BestRecord, EnsembleRecord, MemberRecord, ScoreRecord
+from expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, MemberRecord, ScoreRecord
 from model import checkpoint
 from model.data import Dataset
-from model.evaluate import Evaluation, evaluate, mean_forecast, predictions_frame, series_of, val_forecast
+from model.evaluate import (
+    Evaluation,
+    evaluate,
+    forecast_scored,
+    mean_forecast,
+    predictions_frame,
+    series_of,
+    val_forecast,
+    val_positions,
+)
 from model.metrics import mae
 from model.panel import Panel
+from model.statistical import Statistical, StatisticalError
 from search.results import TrialRecord
 
 ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
@@ -199,4 +209,57 @@ def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Pa
         _write_forecast(tmp, data, evaluation)
         for trial_id, model, info in loaded:
             checkpoint.save(tmp / c.MEMBERS_DIR / trial_id, model, _with_trial(info, trial_id))
+    return record
+
+
+def combined_networks(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None
+                      ) -> list[tuple[str, Path]]:
+    """The networks of the combination: the ensemble's members, or the best trial without one
+    (trial id, model folder in the experiment)."""
+    if ensemble is not None:
+        return [(m.trial_id, exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / m.trial_id) for m in ensemble.members]
+    return [(best.trial_id, exp_dir / c.BEST_DIR)]
+
+
+def write_combined(exp_dir: Path, best: BestRecord | None, ensemble: EnsembleRecord | None,
+                   data: Dataset | Panel) -> CombinedRecord | None:
+    """Score the combination of the networks (the ensemble, else the best trial) with AutoETS
+    and AutoARIMA fitted on the training part (:mod:`model.statistical`) on validation and test,
+    and write ``combined/``. None (and no folder) for a panel, without a best trial, or when
+    neither statistical model fits."""
+    target = exp_dir / c.COMBINED_DIR
+    statistical = None
+    if best is not None and isinstance(data, Dataset):
+        try:
+            statistical = Statistical(data.values[:, 0], data.n_train, data.season_length)
+        except StatisticalError:
+            statistical = None
+    if statistical is None or best is None or not isinstance(data, Dataset):
+        if target.exists():
+            shutil.rmtree(target)
+        return None
+    series = data.values[:, 0].astype(np.float64)
+    networks = combined_networks(exp_dir, best, ensemble)
+    loaded = [checkpoint.load(folder) for _, folder in networks]
+    config = loaded[0][1].config
+    # validation, in val_loss's units (the training part's scaling)
+    positions = val_positions(data, config.horizon, config.max_val_windows)
+    val = [val_forecast(model, data, info.config) for model, info in loaded]
+    if any(p.shape != positions.shape for p, _ in val):
+        raise ValueError("the networks' validation windows are not the combination's")
+    stat_val = (statistical.paths(series, positions[:, 0], config.horizon) - float(data.mean[0])) \
+        / float(data.std[0])
+    val_loss = mae(val[0][1], statistical.combine(np.mean([p for p, _ in val], axis=0), stat_val))
+    # test, in original units
+    tests = [evaluate(model, data, info.config) for model, info in loaded]
+    networks_test = mean_forecast(tests, data) if len(tests) > 1 else tests[0]
+    test_positions = networks_test.positions
+    y_pred = statistical.combine(networks_test.y_pred,
+                                 statistical.paths(series, test_positions[:, 0], test_positions.shape[1]))
+    evaluation = forecast_scored(data, test_positions, y_pred)
+    record = CombinedRecord(networks=tuple(t for t, _ in networks), statistical=statistical.models,
+                            fit_end=statistical.fit_end, val_loss=val_loss, scores=_scores(evaluation, data))
+    with atomic_dir(target) as tmp:
+        write_json(tmp / c.METRICS_FILE, record.to_dict())
+        _write_forecast(tmp, data, evaluation)
     return record

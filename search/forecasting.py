@@ -42,7 +42,14 @@ import numpy as np
 
 from expdir import atomic_dir, write_json
 from expdir import contract as c
-from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord, SelectionRecord
+from expdir.contract import (
+    BestRecord,
+    CombinedRecord,
+    EnsembleRecord,
+    ForecastRecord,
+    RunRecord,
+    SelectionRecord,
+)
 from model import checkpoint
 from model.data import DataError, Dataset, DataSpec, _read, load
 from model.forecast import (
@@ -61,6 +68,8 @@ from model.forecast import (
     refit,
 )
 from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
+from model.statistical import Statistical, StatisticalError
+from search.experiment import combined_networks
 
 RefitAll = Callable[[list[Member], Dataset | Panel], list[Member]]
 
@@ -109,13 +118,15 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
 
 def select(best: BestRecord | None, ensemble: EnsembleRecord | None,
            baselines: dict[str, float | None],
-           earlier: dict[str, list[float | None]] | None = None) -> SelectionRecord | None:
+           earlier: dict[str, list[float | None]] | None = None,
+           combined: CombinedRecord | None = None) -> SelectionRecord | None:
     """The candidate with the lowest validation loss, or, with ``earlier`` origins
     (:mod:`search.backtest`), the lowest mean loss over them and the search's own (ties: the
     earlier in ``CHOICES``, trained networks first). None without a best trial."""
     if best is None:
         return None
-    losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None, **baselines}
+    losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None,
+              "combined": combined.val_loss if combined else None, **baselines}
     record = SelectionRecord(chosen="best", val_loss={k: losses.get(k) for k in c.CHOICES},
                              earlier=earlier or {})
     scores = record.scores()
@@ -134,17 +145,44 @@ def choose(best: BestRecord, ensemble: EnsembleRecord | None, run: RunRecord | N
     return "best"
 
 
+def read_combined(exp_dir: Path) -> CombinedRecord:
+    """combined/metrics.json, which a search that chose the combination wrote."""
+    try:
+        return CombinedRecord.from_dict(_json(exp_dir / c.COMBINED_DIR / c.METRICS_FILE))
+    except c.ContractError as exc:
+        raise ForecastError(f"experiment '{exp_dir}' is corrupt ({exc}): restore it or re-run the "
+                            "search") from None
+
+
 def search_forecaster(exp_dir: Path, choice: str, best: BestRecord,
-                      ensemble: EnsembleRecord | None) -> tuple[Forecaster, tuple[str, ...]]:
-    """The chosen networks as the search left them (best/, or ensemble/members/<id>/)."""
-    if choice == "ensemble":
+                      ensemble: EnsembleRecord | None,
+                      data: Dataset | None = None) -> tuple[Forecaster, tuple[str, ...]]:
+    """The chosen networks as the search left them (best/, or ensemble/members/<id>/); for the
+    combination, its networks with AutoETS and AutoARIMA fitted on ``data``'s training part."""
+    statistical = None
+    if choice == "combined":
+        if data is None:
+            raise ValueError("the combination needs the series to fit its statistical models on")
+        record = read_combined(exp_dir)
+        ids = record.networks
+        folders = [folder for _, folder in combined_networks(exp_dir, best, ensemble)]
+        if len(folders) != len(ids):
+            raise ForecastError(f"experiment '{exp_dir}' is corrupt (combined/ names {len(ids)} networks, "
+                                "the search kept another number): restore it or re-run the search")
+        try:
+            statistical = Statistical(data.values[:, 0], record.fit_end, data.season_length,
+                                      record.statistical)
+        except StatisticalError as exc:
+            raise ForecastError(str(exc)) from None
+    elif choice == "ensemble":
         assert ensemble is not None
         ids = tuple(m.trial_id for m in ensemble.members)
         folders = [exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / trial_id for trial_id in ids]
     else:
         ids, folders = (best.trial_id,), [exp_dir / c.BEST_DIR]
     try:
-        return Forecaster([Member(*checkpoint.load(folder)) for folder in folders]), ids
+        members = [Member(*checkpoint.load(folder)) for folder in folders]
+        return Forecaster(members, statistical=statistical), ids
     except checkpoint.CheckpointError as exc:
         raise ForecastError(str(exc)) from None
 
@@ -225,7 +263,7 @@ def make_forecast(
         searched: Forecaster = BaselineForecaster(choice, data.season_length, data.columns)
         ids: tuple[str, ...] = ()
     else:
-        searched, ids = search_forecaster(exp_dir, choice, best, ensemble)
+        searched, ids = search_forecaster(exp_dir, choice, best, ensemble, data)
     if len(data.columns) > 1 and steps > searched.horizon and future is None:
         raise ForecastError(
             f"forecasting {steps} steps with extra features {list(data.columns[1:])} needs their future "
@@ -243,7 +281,10 @@ def make_forecast(
     members = (refit_all or refit_each)(searched.members, data) if refitted else searched.members
     seconds = time.perf_counter() - began if refitted else 0.0
     meta = {"chosen": choice, "trial_ids": list(ids), "refit": refitted}
-    forecaster = Forecaster(members, errors, meta) if members else \
+    statistical = searched.statistical
+    if refitted and isinstance(statistical, Statistical):  # fitted again on every point, as the networks
+        statistical = Statistical(data.values[:, 0], data.n_points, data.season_length, statistical.models)
+    forecaster = Forecaster(members, errors, meta, statistical) if members else \
         BaselineForecaster(choice, data.season_length, data.columns, errors, meta)
     prediction = forecaster.predict(data.values, steps, levels, future=future, times=times)
     record = ForecastRecord(

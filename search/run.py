@@ -29,7 +29,14 @@ from ray import tune
 
 from expdir import contract as c
 from expdir import one_line, remote, versions, write_json
-from expdir.contract import BestRecord, EnsembleRecord, ForecastRecord, RunRecord, SelectionRecord
+from expdir.contract import (
+    BestRecord,
+    CombinedRecord,
+    EnsembleRecord,
+    ForecastRecord,
+    RunRecord,
+    SelectionRecord,
+)
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from model.data import DataError, Dataset
 from model.evaluate import val_baselines
@@ -39,7 +46,14 @@ from model.training import TrainConfig
 from search import backtest, reaper
 from search import cluster as cluster_checks
 from search.config import SearchConfig, SearchConfigError
-from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
+from search.experiment import (
+    ensemble_members,
+    ranked,
+    write_best,
+    write_combined,
+    write_ensemble,
+    write_tables,
+)
 from search.forecasting import make_forecast, select, write_forecast
 from search.importance import write_importance
 from search.plan import SearchPlan, make_plan
@@ -74,6 +88,7 @@ class SearchOutcome:
     forecast: ForecastRecord | None = None
     remote: str | None = None  # the experiment's URI, when it lives on object storage
     selection: SelectionRecord | None = None  # what it forecasts with, chosen on validation
+    combined: CombinedRecord | None = None  # the networks with AutoETS and AutoARIMA (a single series)
 
     @property
     def location(self) -> str:
@@ -205,14 +220,16 @@ def _search(
     order = ranked(trials, records)
     best = write_best(path, order[0], plan.data) if order else None
     ensemble = write_ensemble(path, ensemble_members(trials, records, config.ensemble), plan.data)
+    combined = write_combined(path, best if config.combine else None, ensemble, plan.data)
     write_importance(path, trials, plan.space)
     unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
     unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
     status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
     # the earlier origins retrain the candidates: only for a search that ends here (an interrupted
     # one is stopping, and its resume chooses again)
-    earlier = _earlier_origins(plan, records, best, ensemble) if status == "completed" else None
-    selection = select(best, ensemble, _baselines(plan), earlier)
+    earlier = _earlier_origins(plan, records, best, ensemble, combined is not None) \
+        if status == "completed" else None
+    selection = select(best, ensemble, _baselines(plan), earlier, combined)
     ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
     run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
                   selection=selection)
@@ -220,11 +237,11 @@ def _search(
     forecast = _forecast(path, config.refit, config.verbose) if status == "completed" and config.forecast \
         else None
     sync_up(plan)
-    return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection)
+    return SearchOutcome(path, status, trials, best, ensemble, forecast, plan.remote, selection, combined)
 
 
 def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRecord | None,
-                     ensemble: EnsembleRecord | None) -> dict[str, list[float | None]] | None:
+                     ensemble: EnsembleRecord | None, combined: bool) -> dict[str, list[float | None]] | None:
     """The candidates' losses at earlier validation origins (each retrained there, side by side
     on Ray, after the trials): the search's own block chose the best trial, so it cannot judge it
     alone (:mod:`search.backtest`)."""
@@ -234,8 +251,9 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
     members = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
     if plan.config.verbose > 0:
         print("scoring the best trial" + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
+              + (", the combination with AutoETS and AutoARIMA" if combined else "")
               + f" and the baselines at up to {backtest.ORIGINS} earlier validation origins", flush=True)
-    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config))
+    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config), combined)
 
 
 @ray.remote
@@ -426,5 +444,7 @@ def resume_config(target: Path | str) -> SearchConfig:
         saved = {**saved, "report_every_s": 0}  # counts reports as epochs, so report every epoch
     if "refit" not in saved:  # saved when forecast/ refitted by default: it still does
         saved = {**saved, "refit": True}
+    if "combine" not in saved:  # saved before the combination was a candidate: it still is not
+        saved = {**saved, "combine": False}
     storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)
     return replace(SearchConfig.from_dict(saved), name=path.name, storage=storage)

@@ -13,6 +13,7 @@ from expdir import contract as c
 from expdir import one_line, write_json
 from expdir.contract import (
     BestRecord,
+    CombinedRecord,
     ContractError,
     EnsembleRecord,
     ImportanceRecord,
@@ -38,7 +39,8 @@ def test_records_round_trip_through_json(tmp_path):
     best = BestRecord("a", 0.1, 3, {"window": 12}, "y", ("f1",), SCORES)
     ensemble = EnsembleRecord((MemberRecord("a", 0.1, 3), MemberRecord("b", 0.2, 4)), 0.09, 2.0, SCORES)
     importance = ImportanceRecord({"lr": 0.7, "window": 0.3}, "PedAnovaImportanceEvaluator", 5)
-    for record in (run, best, ensemble, importance):
+    combined = CombinedRecord(("a", "b"), ("AutoETS", "AutoARIMA"), 93, 0.08, SCORES)
+    for record in (run, best, ensemble, importance, combined):
         assert _roundtrip(record, tmp_path) == record
     assert run.search == {"trials": 4, "metric": c.SEARCH_METRIC, "mode": c.MODE, "max_concurrent": 2}
     assert run.duration_s == 0.0
@@ -52,6 +54,11 @@ def test_a_record_that_breaks_the_contract_names_the_field():
     members = {**EnsembleRecord((MemberRecord("a", 1, 1), MemberRecord("a", 1, 1)), 1, 2, SCORES).to_dict()}
     with pytest.raises(ContractError, match="twice"):
         EnsembleRecord.from_dict(members)
+    combined = CombinedRecord(("a",), ("AutoETS",), 93, 0.08, SCORES).to_dict()
+    for field, value, problem in (("networks", [], "networks"), ("statistical", [], "statistical"),
+                                  ("fit_end", 0, "fit_end")):
+        with pytest.raises(ContractError, match=problem):
+            CombinedRecord.from_dict({**combined, field: value})
 
 
 def test_a_lenient_run_record_notes_what_it_ignored():

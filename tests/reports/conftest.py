@@ -95,3 +95,16 @@ def exp_panel(make_exp: Callable[..., Path]) -> Path:
     """A panel of 6 series (ids S00..S05, scales 1 to 1000), horizon 3, 4 trials (2 finished:
     best/ and a top-2 ensemble/)."""
     return make_exp("panel", n_trials=4, horizon=3, n_series=6, ensemble=2)
+
+
+@pytest.fixture
+def exp_cmb(make_exp: Callable[..., Path]) -> Path:
+    """As exp_h1, written as a search of today writes it: combined/ (the best trial with AutoETS
+    and AutoARIMA fitted on the training part) and the selection in tunecast.json."""
+    return make_exp("cmb", n_trials=8, horizon=1, combine=True)
+
+
+@pytest.fixture
+def exp_ens_cmb(make_exp: Callable[..., Path]) -> Path:
+    """As exp_ens, with combined/ (the top-5 ensemble with AutoETS and AutoARIMA) and the selection."""
+    return make_exp("ens-cmb", n_trials=8, horizon=1, ensemble=5, combine=True)

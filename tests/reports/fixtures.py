@@ -29,10 +29,19 @@ from expdir import write_json
 from expdir.contract import RunRecord
 from model import checkpoint
 from model.data import Dataset, DataSpec, load
+from model.evaluate import val_baselines
 from model.panel import Panel, PanelSpec, load_panel
 from model.training import TrainConfig, build_model
 from search.config import SearchConfig
-from search.experiment import ensemble_members, ranked, write_best, write_ensemble, write_tables
+from search.experiment import (
+    ensemble_members,
+    ranked,
+    write_best,
+    write_combined,
+    write_ensemble,
+    write_tables,
+)
+from search.forecasting import select
 from search.importance import write_importance
 from search.results import TrialRecord
 from search.space import Param, adapt_to_series, describe
@@ -91,6 +100,7 @@ def make_fixture_experiment(
     seed: int = 0,
     ensemble: int = 1,
     n_series: int = 0,
+    combine: bool = False,
 ) -> Path:
     """Write an experiment directory at ``path`` through the search's writers; return ``path``.
 
@@ -119,6 +129,12 @@ def make_fixture_experiment(
         n_series: with 2 or more, a panel of that many monthly series (long format, ids
             ``S00``, ``S01``, ...; lengths ``n_points`` less 0-11 points, scales 1 to 1000),
             loaded as ``tunecast search --id-column unique_id`` loads it.
+        combine: a completed single-series search also writes ``combined/`` as a search does by
+            default (the networks, the ensemble's or else the best trial's, with AutoETS and
+            AutoARIMA really fitted on the training part: a few seconds) and the selection
+            ``search.forecasting.select`` makes from the validation losses. Without it, the
+            experiment is one written before the combination and the selection existed (no
+            ``combined/``, no ``selection`` in tunecast.json).
 
     The synthetic val_loss is lowest near lr = 3e-3 (and for mid-sized hidden layers); trials
     stopped by ASHA ran GRACE or 3 * GRACE epochs and are worse; failed trials reported 0-2
@@ -132,7 +148,7 @@ def make_fixture_experiment(
     assert len(statuses) == n_trials, "one status per trial"
     with _one_torch_thread():
         _write(path, n_trials, horizon, name, target, run_status, statuses, error_message,
-               n_points, n_nodes, max_concurrent, seed, ensemble, n_series)
+               n_points, n_nodes, max_concurrent, seed, ensemble, n_series, combine)
     return path
 
 
@@ -150,7 +166,7 @@ def _one_torch_thread() -> Iterator[None]:
 def _write(
     path: Path, n_trials: int, horizon: int, name: str, target: str, run_status: str,
     statuses: Sequence[str], error_message: str, n_points: int, n_nodes: int,
-    max_concurrent: int, seed: int, ensemble: int, n_series: int,
+    max_concurrent: int, seed: int, ensemble: int, n_series: int, combine: bool,
 ) -> None:
     """What ``search.run.execute`` writes, from made-up trial records."""
     rng = np.random.default_rng(seed)
@@ -167,22 +183,27 @@ def _write(
     gpu_share = 0.5 if n_nodes > 1 else 0.0
     run = _run_record(path, data, space, name=name, n_trials=n_trials, n_nodes=n_nodes,
                       gpu_share=gpu_share, max_concurrent=max_concurrent, seed=seed,
-                      ensemble=ensemble)
+                      ensemble=ensemble, combine=combine)
     write_json(path / c.RUN_FILE, run.to_dict())  # as a search does when it starts
 
     trials = write_tables(path, records, gpu_share)
-    best = None
+    best = selection = None
     if run_status == "completed":
         order = ranked(trials, records)
         best = write_best(path, order[0], data) if order else None
-        if ensemble >= 2:
-            write_ensemble(path, ensemble_members(trials, records, ensemble), data)
+        members = write_ensemble(path, ensemble_members(trials, records, ensemble), data) if ensemble >= 2 \
+            else None
+        if combine:
+            combined = write_combined(path, best, members, data)
+            shared = TrainConfig.from_dict(configs[0])  # horizon and max_val_windows are never tuned
+            selection = select(best, members, val_baselines(data, shared.horizon, shared.max_val_windows),
+                               None, combined)
     write_importance(path, trials, space)
     ended = trials["end_time"].max(skipna=True) if len(trials) else None
     ended_at = None if run_status in ("running", "interrupted") else _time(
         (float(ended) if ended is not None and math.isfinite(ended) else T0) + 5.0)
     run = replace(run, status=run_status, ended_at=ended_at,
-                  best_trial_id=best.trial_id if best is not None else None)
+                  best_trial_id=best.trial_id if best is not None else None, selection=selection)
     write_json(path / c.RUN_FILE, run.to_dict())
 
 
@@ -328,12 +349,13 @@ def _run_record(
     max_concurrent: int,
     seed: int,
     ensemble: int,
+    combine: bool,
 ) -> RunRecord:
     """tunecast.json as a search writes it when it starts (status "running")."""
     config = SearchConfig(
         data=data.spec, storage=str(path.parent), trials=n_trials, gpus_per_trial=gpu_share,
         max_concurrent=max_concurrent, scheduler="asha", max_epochs=MAX_EPOCHS,
-        grace_period=GRACE, seed=seed, ensemble=ensemble,
+        grace_period=GRACE, seed=seed, ensemble=ensemble, combine=combine,
         train={"batch_size": BATCH_SIZE, "patience": PATIENCE},
         space=dict(space), verbose=0,
     ).to_dict()

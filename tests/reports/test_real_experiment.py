@@ -115,3 +115,56 @@ def test_the_forecast_past_the_data_is_shown(sine_experiment: Path, tmp_path: Pa
         collect(copy)
     (copy / "forecast/metrics.json").unlink()  # an incomplete forecast/ is only a note
     assert any("forecast/ is incomplete" in note for note in collect(copy).warnings)
+
+
+def test_collect_reads_a_real_combination(sine_search, ensemble_search) -> None:
+    """The session's searches wrote combined/ (a single series has the candidate by default): the
+    report reads it, names it in the verdict, and says what the search forecasts with."""
+    from reports.summary import choice_name
+
+    for config, outcome in (sine_search, ensemble_search):
+        exp = collect(outcome.path)
+        combined, best = exp.combined, exp.best
+        assert config.combine and outcome.combined is not None
+        assert combined is not None and best is not None
+        assert not any("combin" in w for w in exp.warnings), exp.warnings
+        expected = exp.ensemble.trial_ids if exp.ensemble is not None else [best.trial_id]
+        assert list(combined.networks) == list(outcome.combined.networks) == expected
+        assert combined.statistical == outcome.combined.statistical
+        assert combined.test_metrics["model"] == pytest.approx(outcome.combined.scores.test["model"])
+        assert combined.n_test_points == best.n_test_points
+        np.testing.assert_allclose(combined.predictions["y_true"], best.predictions["y_true"])
+        selection = exp.run.selection
+        assert selection is not None and selection.val_loss["combined"] == pytest.approx(combined.val_loss)
+        text = verdict(exp).text
+        assert f"{exp.combined_networks[:1].upper()}{exp.combined_networks[1:]} combined with " in text
+        if selection.chosen in ("ensemble", "combined"):
+            chosen = choice_name(exp, selection.chosen)
+            assert text.startswith(f"The search forecasts with {chosen}, chosen on validation: ")
+        elif selection.chosen != "best":
+            assert text.startswith("No trained model beat ")
+        else:
+            assert text.startswith("Best trial ")
+
+
+def test_the_forecast_of_the_combination_is_named(sine_experiment: Path, tmp_path: Path) -> None:
+    """forecast/ made by the combination: the figure's caption names it and how it was fitted."""
+    import json
+    import shutil
+
+    from reports.future import future_figure
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sine_experiment, copy)
+    file = copy / "forecast" / "metrics.json"
+    record = json.loads(file.read_text())
+    file.write_text(json.dumps({**record, "chosen": "combined", "refit": False}))
+    figure = future_figure(collect(copy))
+    assert figure is not None
+    assert ("forecast by the networks combined with AutoETS and AutoARIMA (chosen on validation), the "
+            "networks with the search's weights, the statistical models fitted on the training part."
+            ) in figure.caption
+    file.write_text(json.dumps({**record, "chosen": "combined", "refit": True}))
+    figure = future_figure(collect(copy))
+    assert figure is not None
+    assert "AutoARIMA (chosen on validation), every model refitted on every observed point." in figure.caption

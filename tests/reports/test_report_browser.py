@@ -178,8 +178,8 @@ def _problems(events: list[dict[str, Any]]) -> list[str]:
 def test_report_opens_cleanly_in_chromium(
     browser: Browser, make_exp: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """Horizon 3, with a top-5 ensemble/ beside best/."""
-    report = render_report(make_exp("h3-ensemble", n_trials=8, horizon=3, ensemble=5))
+    """Horizon 3, with a top-5 ensemble/ and the combination (combined/) beside best/."""
+    report = render_report(make_exp("h3-ensemble", n_trials=8, horizon=3, ensemble=5, combine=True))
     events = browser.open(report)
     assert _problems(events) == []
     images = browser.evaluate(
@@ -188,13 +188,17 @@ def test_report_opens_cleanly_in_chromium(
     assert len(images) == 7
     assert all(done and width > 0 and height > 0 for done, width, height in images), images
     assert browser.evaluate("document.title").startswith("tunecast report: fixture-demo")
-    # The ensemble is on screen: its row in the metrics table and its part of the verdict.
+    # The ensemble and the combination are on screen: their rows in the metrics table and their
+    # parts of the verdict.
     assert browser.evaluate(
         "Array.from(document.querySelectorAll('table.metrics tbody tr')).map(r => r.dataset.forecaster)"
-    ) == ["model", "ensemble", "naive", "seasonal_naive"]
-    height = "document.querySelector('tr[data-forecaster=ensemble]').getBoundingClientRect().height"
-    assert browser.evaluate(height) > 0
-    assert "Top-5 ensemble: test MASE" in browser.evaluate("document.getElementById('verdict').textContent")
+    ) == ["model", "ensemble", "combined", "naive", "seasonal_naive"]
+    for key in ("ensemble", "combined"):
+        height = f"document.querySelector('tr[data-forecaster={key}]').getBoundingClientRect().height"
+        assert browser.evaluate(height) > 0
+    shown = browser.evaluate("document.getElementById('verdict').textContent")
+    assert "Top-5 ensemble: test MASE" in shown
+    assert "The top-5 ensemble combined with AutoETS and AutoARIMA: test MASE" in shown
 
     # The trials table sorts by a column when its heading is clicked.
     column = browser.evaluate(

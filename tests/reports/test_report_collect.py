@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from reports import Experiment, ReportError, collect
+from reports import Experiment, ReportError, collect, render_html
 from tests.tables import read_table
 
 
@@ -330,3 +332,114 @@ def test_collect_notes_ensemble_baselines_that_differ_from_best(exp_ens: Path) -
     exp = collect(exp_ens)
     assert exp.ensemble is not None
     assert any("scores the naive baselines differently" in w for w in exp.warnings)
+
+
+def test_collect_reads_the_combination(exp_cmb: Path) -> None:
+    """combined/ as the search writes it: the best trial (no ensemble) with AutoETS and AutoARIMA."""
+    exp = collect(exp_cmb)
+    combined, best = exp.combined, exp.best
+    assert combined is not None and best is not None and exp.ensemble is None
+    assert exp.warnings == ()
+    raw = json.loads((exp_cmb / "combined" / "metrics.json").read_text())
+    assert combined.networks == (best.trial_id,) and exp.combined_networks == "the best trial"
+    assert combined.statistical == tuple(raw["statistical"]) and "AutoETS" in combined.statistical
+    assert combined.fit_end == exp.run.data["n_train"] == raw["fit_end"]
+    assert combined.val_loss == pytest.approx(raw["val_loss"])
+    assert combined.combination == raw["combination"]
+    assert combined.test_metrics["model"] == pytest.approx(raw["test"]["model"])
+    assert (combined.horizon, combined.protocol) == (best.horizon, best.protocol)
+    for name in ("naive", "seasonal_naive"):
+        assert combined.test_metrics[name] == pytest.approx(best.test_metrics[name])
+    # Its own forecast of the same test points.
+    np.testing.assert_array_equal(combined.predictions["y_true"], best.predictions["y_true"])
+    forecast = combined.predictions["y_pred"]
+    assert forecast.notna().sum() == combined.n_test_points == best.n_test_points == 29
+    assert not np.allclose(forecast.dropna(), best.predictions["y_pred"].dropna())
+    # The search recorded the candidate's validation loss in its selection.
+    assert exp.run.selection is not None
+    assert exp.run.selection.val_loss["combined"] == pytest.approx(raw["val_loss"])
+
+
+def test_collect_reads_the_combination_of_the_ensemble(exp_ens_cmb: Path) -> None:
+    exp = collect(exp_ens_cmb)
+    assert exp.combined is not None and exp.ensemble is not None and exp.warnings == ()
+    assert list(exp.combined.networks) == exp.ensemble.trial_ids
+    assert exp.combined_networks == "the top-5 ensemble"
+
+
+def test_collect_without_a_combination(exp_h1: Path, exp_panel: Path) -> None:
+    """An experiment written before combined/ existed (or with --no-combine), and a panel: no
+    combination, and no note."""
+    for path in (exp_h1, exp_panel):
+        assert not (path / "combined").exists()
+        exp = collect(path)
+        assert exp.combined is None and exp.combined_networks == ""
+        assert not any("combin" in w for w in exp.warnings)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "metrics.json").unlink(),
+         r"combined/metrics\.json is missing: the combination is not shown"),
+        (lambda d: (d / "predictions.csv").unlink(),
+         r"combined/predictions\.csv is missing: the combination is not shown"),
+        (lambda d: (d / "metrics.json").write_text('{"networks": ['),
+         r"the combination is not shown: corrupt JSON in .*combined/metrics\.json"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.pop("networks")),
+         r"combined/metrics\.json needs a networks list"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.update(statistical=[])),
+         r"combined/metrics\.json needs a statistical list"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m.update(fit_end=0)),
+         r"combined/metrics\.json needs fit_end >= 1"),
+        (lambda d: _edit_json(d / "metrics.json", lambda m: m["test"]["model"].pop("mase")),
+         r"combined/metrics\.json lacks a number at test\.model\.mase"),
+        (lambda d: (d / "predictions.csv").write_text("index,split,y_true,y_pred\n0,test,1.0,abc\n"),
+         r"the combination is not shown: corrupt CSV .*combined/predictions\.csv \(column y_pred"),
+        (lambda d: (d / "predictions.csv").write_bytes(b""), r"corrupt CSV .*combined/predictions\.csv"),
+    ],
+    ids=["no-metrics", "no-predictions", "truncated-json", "no-networks", "no-statistical", "fit-end-0",
+         "no-mase", "forecast-not-a-number", "empty-csv"],
+)
+def test_collect_notes_a_broken_combination(
+    exp_cmb: Path, damage: Callable[[Path], object], message: str
+) -> None:
+    """combined/ is optional even in a completed search: what is wrong with it is a note, and the
+    rest of the experiment (and its report) stands."""
+    damage(exp_cmb / "combined")
+    exp = collect(exp_cmb)
+    assert exp.combined is None and exp.best is not None
+    assert [w for w in exp.warnings if re.search(message, w)], exp.warnings
+    html = render_html(exp)
+    assert "combined-note" not in html and 'data-forecaster="combined"' not in html
+
+
+def test_collect_notes_a_combination_that_is_not_a_folder(exp_h1: Path) -> None:
+    (exp_h1 / "combined").write_text("not a folder")
+    exp = collect(exp_h1)
+    assert exp.combined is None
+    assert any("combined is not a directory: the combination is not shown" in w for w in exp.warnings)
+
+
+def test_collect_notes_a_chosen_combination_it_cannot_show(exp_cmb: Path) -> None:
+    """The search forecasts with the combination but combined/ is gone or broken: the notes say
+    so (the verdict still gives the validation evidence from tunecast.json)."""
+    _edit_json(exp_cmb / "tunecast.json", lambda run: run["selection"].update(chosen="combined"))
+    (exp_cmb / "combined" / "predictions.csv").unlink()
+    exp = collect(exp_cmb)
+    assert exp.combined is None
+    assert any("combined/predictions.csv is missing: the combination is not shown, though the search "
+               "forecasts with it" in w for w in exp.warnings)
+    shutil.rmtree(exp_cmb / "combined")
+    assert any("tunecast.json says the search chose the combination, but combined/ is missing" in w
+               for w in collect(exp_cmb).warnings)
+
+
+def test_collect_notes_a_combination_of_other_networks(exp_cmb: Path) -> None:
+    """combined/ naming networks that are neither the ensemble nor the best trial (copied from
+    another run, say): shown, with notes."""
+    _edit_json(exp_cmb / "combined" / "metrics.json", lambda m: m.update(networks=["zzzz9999"]))
+    exp = collect(exp_cmb)
+    assert exp.combined is not None and exp.combined_networks == "trial zzzz9999"
+    assert any("the combination's networks zzzz9999 are not in trials.csv" in w for w in exp.warnings)
+    assert any("networks are trials zzzz9999, not the best trial" in w for w in exp.warnings)

@@ -69,3 +69,22 @@ def test_payload_in_an_ensemble_member_id_is_escaped(make_exp: Callable[..., Pat
     text = "".join(page.text)
     assert f"top-3 ensemble (mean of trials {first}, {second}, {XSS_IMG})" in text
     assert "<img src=x" not in html
+
+
+def test_payloads_in_the_combination_are_escaped(make_exp: Callable[..., Path]) -> None:
+    """The combination's network ids and model names reach its table row, note, verdict and a
+    figure's caption: as text only."""
+    path = make_exp(n_trials=8, combine=True)
+    file = path / "combined" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    metrics.update(networks=[XSS_IMG], statistical=[XSS_SCRIPT, "AutoARIMA"])
+    file.write_text(json.dumps(metrics))
+    html = render_report(path).read_text(encoding="utf-8")
+    page = _Tags()
+    page.feed(html)
+    assert [attrs for tag, attrs in page.tags if tag == "script"] == [{}]
+    assert all(not name.startswith("on") for _, attrs in page.tags for name in attrs)
+    text = "".join(page.text)
+    assert f"combined: trial {XSS_IMG} + {XSS_SCRIPT} + AutoARIMA (equal mean)" in text
+    assert f"Trial {XSS_IMG} combined with {XSS_SCRIPT} and AutoARIMA: test MASE" in text
+    assert XSS_SCRIPT not in html and "<img src=x" not in html

@@ -266,3 +266,53 @@ def test_forecast_figure_title_and_caption_name_the_ensemble(exp_ens: Path, exp_
     assert "mean of the 5 trials with the lowest val_loss" in with_ensemble.caption
     alone = make_figures(collect(exp_h1))[0]
     assert alone.title == "Best trial: forecasts against the truth" and "ensemble" not in alone.caption
+
+
+def test_forecast_info_carries_the_combination(exp_ens_cmb: Path) -> None:
+    exp = collect(exp_ens_cmb)
+    best, ensemble, combined = exp.best, exp.ensemble, exp.combined
+    assert best is not None and ensemble is not None and combined is not None
+    info = forecast_info(best, ensemble, combined)
+    assert len(info.combined_blocks) == 1 and info.combined_label == "combined with AutoETS + AutoARIMA"
+    x, y = info.combined_blocks[0]
+    test = combined.predictions["y_pred"].notna().to_numpy()
+    np.testing.assert_array_equal(x, combined.predictions["index"].to_numpy()[test])
+    np.testing.assert_allclose(y, combined.predictions["y_pred"].dropna())
+    assert not np.allclose(y, info.blocks[0][1]) and not np.allclose(y, info.ensemble_blocks[0][1])
+    # Without it nothing is added.
+    alone = forecast_info(best, ensemble)
+    assert alone.combined_blocks == [] and alone.combined_label == ""
+
+
+def test_draw_forecast_adds_a_dash_dot_combination_line(exp_ens_cmb: Path) -> None:
+    from reports.style import COMBINED
+
+    exp = collect(exp_ens_cmb)
+    assert exp.best is not None and exp.combined is not None
+    info = forecast_info(exp.best, exp.ensemble, exp.combined)
+    full, zoom = draw_forecast(info).axes
+    x, y = info.combined_blocks[0]
+    for ax in (full, zoom):
+        (combined,) = _lines(ax, "combined with AutoETS + AutoARIMA")
+        (ensemble,) = _lines(ax, "top-5 ensemble (mean)")
+        (best,) = _lines(ax, "best trial forecast")
+        np.testing.assert_allclose(combined.get_xydata(), np.column_stack([x, y]))
+        assert combined.get_linestyle() == "-." and combined.get_color() == COMBINED
+        assert len({combined.get_color(), ensemble.get_color(), best.get_color()}) == 3
+    legend = full.get_legend()
+    assert legend is not None
+    assert "combined with AutoETS + AutoARIMA" in {t.get_text() for t in legend.get_texts()}
+
+
+def test_forecast_figure_title_and_caption_name_the_combination(exp_cmb: Path, exp_ens_cmb: Path) -> None:
+    figure = make_figures(collect(exp_cmb))[0]
+    assert figure.title == "Best trial and the combination: forecasts against the truth"
+    n_train = collect(exp_cmb).run.data["n_train"]
+    assert figure.caption.startswith(
+        "Truth and the test forecasts of the best trial (solid) and of the combination (dash-dot: the equal "
+        f"mean of the best trial, AutoETS and AutoARIMA; AutoETS and AutoARIMA fitted on the first {n_train} "
+        "points)")
+    both = make_figures(collect(exp_ens_cmb))[0]
+    assert both.title == "Best trial, top-5 ensemble and the combination: forecasts against the truth"
+    assert "mean of the 5 trials with the lowest val_loss" in both.caption
+    assert "the equal mean of the top-5 ensemble, AutoETS and AutoARIMA" in both.caption

@@ -301,3 +301,162 @@ def test_report_without_an_ensemble_has_no_ensemble_row(exp_h1: Path) -> None:
     assert result.startswith("Best trial ") and "Top-" not in result and result in text
     assert "picked by val_loss only" not in text and 'id="ensemble-note"' not in html
     assert "Best trial: forecasts against the truth" in text
+
+
+def _set_combined_mase(path: Path, value: float) -> None:
+    """The combination's test MASE, with the baselines of best/metrics.json (as a search writes)."""
+    file = path / "combined" / "metrics.json"
+    metrics = json.loads(file.read_text())
+    best = json.loads((path / "best" / "metrics.json").read_text())
+    metrics["test"].update(model={**metrics["test"]["model"], "mase": value},
+                           naive=best["test"]["naive"], seasonal_naive=best["test"]["seasonal_naive"])
+    file.write_text(json.dumps(metrics))
+
+
+def _set_selection(path: Path, chosen: str, val_loss: dict[str, float | None],
+                   earlier: dict[str, list[float | None]] | None = None) -> None:
+    """tunecast.json's selection as the search writes it, with these validation losses (the
+    fixture's synthetic val_loss of the best trial is not on the scale of the real ones)."""
+    from expdir.contract import CHOICES, SelectionRecord
+
+    record = SelectionRecord(chosen, {k: val_loss.get(k) for k in CHOICES}, earlier=earlier or {})
+    assert chosen == min(record.scores(), key=record.scores().__getitem__)  # what search.select picks
+    run = json.loads((path / "tunecast.json").read_text())
+    run["selection"] = record.to_dict()
+    (path / "tunecast.json").write_text(json.dumps(run))
+
+
+def test_verdict_names_the_chosen_combination(exp_cmb: Path) -> None:
+    """The search chose the combination: the verdict opens with it and its validation evidence,
+    gives its test score beside the best trial's, and ``good`` is the combination's."""
+    _set_metrics(exp_cmb, 1.1, 1.3, 1.0)
+    _set_combined_mase(exp_cmb, 0.8)
+    _set_selection(exp_cmb, "combined", {"best": 0.2, "combined": 0.15, "naive": 0.3, "seasonal_naive": 0.25})
+    result = verdict(collect(exp_cmb))
+    assert result.text == (
+        "The search forecasts with the networks combined with AutoETS and AutoARIMA, chosen on validation: "
+        "val_loss 0.15, against 0.2 for the best trial, 0.3 for naive and 0.25 for seasonal-naive. "
+        "Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; it beats naive (1.10 vs 1.30). "
+        "The best trial combined with AutoETS and AutoARIMA: test MASE 0.80, better than the best trial's "
+        "1.10; it beats both baselines."
+    )
+    assert result.good is True  # what the search forecasts with beats both baselines on test
+
+
+def test_verdict_of_a_chosen_combination_that_loses_on_test(exp_cmb: Path) -> None:
+    """Chosen on validation over the earlier origins too, and worse than seasonal-naive on test:
+    the verdict is not good, though the best trial beats both."""
+    _set_metrics(exp_cmb, 0.9, 1.3, 1.0)
+    _set_combined_mase(exp_cmb, 1.05)
+    _set_selection(exp_cmb, "combined", {"best": 0.2, "combined": 0.15, "naive": 0.3, "seasonal_naive": 0.25},
+                   earlier={"best": [0.3, 0.5], "combined": [0.2, 0.3], "naive": [0.4, 0.6],
+                            "seasonal_naive": [0.5, 0.5]})
+    result = verdict(collect(exp_cmb))
+    assert result.good is False
+    assert result.text.startswith(
+        "The search forecasts with the networks combined with AutoETS and AutoARIMA, chosen on validation: "
+        "mean val_loss over 3 origins 0.2167, against 0.3333 for the best trial, 0.4333 for naive and "
+        "0.4167 for seasonal-naive. Best trial beats seasonal-naive (0.90 vs 1.00)")
+    assert result.text.endswith(
+        "The best trial combined with AutoETS and AutoARIMA: test MASE 1.05, worse than the best trial's "
+        "0.90; it does NOT beat seasonal-naive, but beats naive.")
+
+
+def test_verdict_names_the_chosen_ensemble(exp_ens_cmb: Path) -> None:
+    _set_metrics(exp_ens_cmb, 0.55, 1.6, 1.4)
+    _set_ensemble_mase(exp_ens_cmb, 0.49)
+    _set_combined_mase(exp_ens_cmb, 0.52)
+    _set_selection(exp_ens_cmb, "ensemble",
+                   {"best": 0.2, "ensemble": 0.1, "combined": 0.12, "naive": 0.3, "seasonal_naive": None})
+    result = verdict(collect(exp_ens_cmb))
+    assert result.good is True
+    assert result.text == (
+        "The search forecasts with the top-5 ensemble, chosen on validation: val_loss 0.1, against 0.2 for "
+        "the best trial, 0.12 for the networks combined with AutoETS and AutoARIMA and 0.3 for naive. "
+        "Best trial beats seasonal-naive (0.55 vs 1.40) and naive (0.55 vs 1.60) on test MASE. "
+        "Top-5 ensemble: test MASE 0.49, better than the best trial's 0.55; it beats both baselines. "
+        "The top-5 ensemble combined with AutoETS and AutoARIMA: test MASE 0.52, better than the best "
+        "trial's 0.55; it beats both baselines."
+    )
+
+
+def test_verdict_when_the_best_trial_is_chosen_beside_a_combination(exp_cmb: Path) -> None:
+    """The best trial chosen: no opening sentence; the combination is shown beside it."""
+    _set_metrics(exp_cmb, 1.1, 1.3, 1.0)
+    _set_combined_mase(exp_cmb, 0.8)
+    assert collect(exp_cmb).run.selection.chosen == "best"  # type: ignore[union-attr]
+    result = verdict(collect(exp_cmb))
+    assert result.good is False  # the best trial's: the combination was not chosen
+    assert result.text == (
+        "Best trial does NOT beat seasonal-naive (1.10 vs 1.00) on test MASE; it beats naive (1.10 vs 1.30). "
+        "The best trial combined with AutoETS and AutoARIMA: test MASE 0.80, better than the best trial's "
+        "1.10; it beats both baselines."
+    )
+
+
+def test_verdict_when_a_baseline_beat_the_combination(exp_cmb: Path) -> None:
+    _set_metrics(exp_cmb, 1.1, 1.3, 1.0)
+    _set_combined_mase(exp_cmb, 0.95)
+    _set_selection(exp_cmb, "seasonal_naive",
+                   {"best": 0.2, "combined": 0.15, "naive": 0.3, "seasonal_naive": 0.1})
+    result = verdict(collect(exp_cmb))
+    assert result.good is False
+    assert result.text.startswith(
+        "No trained model beat seasonal-naive on validation (val_loss 0.1 vs 0.15): the search forecasts "
+        "with seasonal-naive. Best trial does NOT beat")
+
+
+def test_verdict_of_a_chosen_combination_whose_folder_is_gone(exp_cmb: Path) -> None:
+    """The validation evidence is in tunecast.json; without combined/ there is no test sentence,
+    and ``good`` falls back to the best trial's."""
+    _set_metrics(exp_cmb, 0.62, 1.2, 1.0)
+    _set_selection(exp_cmb, "combined", {"best": 0.2, "combined": 0.15, "naive": 0.3, "seasonal_naive": 0.25})
+    for file in (exp_cmb / "combined").iterdir():
+        file.unlink()
+    (exp_cmb / "combined").rmdir()
+    exp = collect(exp_cmb)
+    result = verdict(exp)
+    assert result.good is True
+    assert result.text == (
+        "The search forecasts with the networks combined with AutoETS and AutoARIMA, chosen on validation: "
+        "val_loss 0.15, against 0.2 for the best trial, 0.3 for naive and 0.25 for seasonal-naive. "
+        "Best trial beats seasonal-naive (0.62 vs 1.00) and naive (0.62 vs 1.20) on test MASE."
+    )
+    text = " ".join(parse(render_report(exp_cmb).read_text()).text)
+    assert result.text in text and "but combined/ is missing" in text
+
+
+def test_report_shows_the_combination(exp_cmb: Path) -> None:
+    _set_metrics(exp_cmb, 1.1, 1.3, 1.0)
+    _set_combined_mase(exp_cmb, 0.8)
+    _set_selection(exp_cmb, "combined", {"best": 0.2, "combined": 0.15, "naive": 0.3, "seasonal_naive": 0.25})
+    exp = collect(exp_cmb)
+    assert exp.combined is not None and exp.best is not None and exp.warnings == ()
+    html = render_report(exp_cmb).read_text(encoding="utf-8")
+    text = " ".join(parse(html).text)
+    assert verdict(exp).text in text
+    # One row per forecaster: best trial, the combination, then the baselines.
+    rows = metrics_table(html)
+    assert [key for key, _, _ in rows] == ["model", "combined", "naive", "seasonal_naive"]
+    labels = {key: label.strip() for key, label, _ in rows}
+    assert labels["combined"] == "combined: the best trial + AutoETS + AutoARIMA (equal mean)"
+    cells = {key: [t.strip() for t, _ in c] for key, _, c in rows}
+    combined_test = exp.combined.test_metrics["model"]
+    assert cells["combined"] == [number_text(combined_test[m]) for m in ("mae", "rmse", "mase", "smape")]
+    assert [key for key, _, c in rows if c[2][1] == "winner"] == ["combined"]  # the lowest MASE, bold
+    assert (f"fitted on the first {exp.combined.fit_end} points (the training part)" in text
+            and "never picked by a test metric" in text)
+    # A line in the forecast figure, not a figure.
+    assert len([a for tag, a in parse(html).tags if tag == "img"]) == 7
+    assert "Best trial and the combination: forecasts against the truth" in text
+
+
+def test_report_of_an_old_experiment_has_no_combination(exp_h1: Path) -> None:
+    """An experiment written before combined/ and the selection existed renders as before."""
+    exp = collect(exp_h1)
+    assert exp.combined is None and exp.run.selection is None
+    html = render_report(exp_h1).read_text()
+    assert [key for key, _, _ in metrics_table(html)] == ["model", "naive", "seasonal_naive"]
+    result = verdict(exp).text
+    assert result.startswith("Best trial ") and "combined" not in result and "forecasts with" not in result
+    assert 'id="combined-note"' not in html and "combination" not in " ".join(parse(html).text)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from statsforecast.models import AutoARIMA, AutoETS
 
 from expdir.contract import SelectionRecord
 from model.data import DataSpec, load
-from model.evaluate import val_baselines
+from model.evaluate import val_baselines, val_positions
 from model.training import TrainConfig
 from search import backtest
 
@@ -63,10 +64,39 @@ def test_backtest_scores_every_candidate_at_every_origin(airline12):
     assert all(v is not None and v > 0 for v in losses["best"] + losses["ensemble"])
 
 
+def test_the_combination_is_scored_at_every_origin_with_statistical_models_fitted_there(airline12):
+    """At each earlier origin: the ensemble's forecast and AutoETS's and AutoARIMA's, fitted on
+    that origin's training part only, each a third; the networks' losses are unchanged."""
+    members = {"a": SMALL, "b": TrainConfig(**{**SMALL.to_dict(), "seed": 1})}
+    forecasts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def fit_all(given):
+        forecasts.extend(backtest.fit_each(given))
+        return forecasts[-len(given):]
+
+    losses = backtest.backtest(airline12, members, "a", fit_all, combined=True)
+    assert set(losses) == {"best", "ensemble", "combined", "naive", "seasonal_naive"}
+    y = airline12.values[:, 0].astype(np.float64)
+    for back, split in enumerate(backtest.origins(airline12, list(members.values())), start=1):
+        (pa, target), (pb, _) = forecasts[2 * (back - 1): 2 * back]
+        positions = val_positions(split, 12, SMALL.max_val_windows)
+        mean, std = float(split.mean[0]), float(split.std[0])
+        assert np.allclose((y[positions] - mean) / std, target, atol=1e-5)  # the same windows
+        stats = []
+        for model in (AutoETS(season_length=12), AutoARIMA(season_length=12)):
+            model.fit(y[: split.n_train])  # never a point of that origin's validation part
+            stats.append([model.forward(y[:o], h=12)["mean"] for o in positions[:, 0]])
+        ets, arima = ((np.array(s) - mean) / std for s in stats)
+        combined = ((pa + pb) / 2 + ets + arima) / 3
+        assert losses["combined"][back - 1] == pytest.approx(float(np.mean(np.abs(combined - target))),
+                                                             rel=1e-6)
+        assert losses["ensemble"][back - 1] == pytest.approx(float(np.mean(np.abs((pa + pb) / 2 - target))))
+
+
 def test_the_choice_is_the_lowest_mean_over_every_origin():
     """Best wins on the search's own block by luck; over three origins seasonal-naive is better."""
-    record = SelectionRecord(chosen="best", val_loss={"best": 0.10, "ensemble": None, "naive": 0.9,
-                                                      "seasonal_naive": 0.20},
+    record = SelectionRecord(chosen="best", val_loss={"best": 0.10, "ensemble": None, "combined": None,
+                                                      "naive": 0.9, "seasonal_naive": 0.20},
                              earlier={"best": [0.6, 0.5], "naive": [0.8, 0.9], "seasonal_naive": [0.25, 0.3]})
     scores = record.scores()
     assert scores == pytest.approx({"best": 0.4, "naive": 0.8666667, "seasonal_naive": 0.25})

@@ -87,6 +87,44 @@ def test_by_default_the_forecast_is_the_searched_networks_own(sine_search, tmp_p
     assert out["epochs"] == [searched.members[0].info.epoch] and out["seconds"] == 0
 
 
+def test_the_combination_forecasts_the_networks_mean_with_autoets_and_autoarima(ensemble_search, tmp_path):
+    """The combination's forecast past the data: the ensemble's networks as the search trained
+    them, and AutoETS and AutoARIMA fitted here on the training part only, each a third; a saved
+    forecaster folder fits the same models again when loaded; --refit fits them on every point."""
+    from statsforecast.models import AutoARIMA, AutoETS
+
+    from model import forecast
+    from model.forecast import Forecaster
+    from search.forecasting import load_data, make_forecast, read_experiment, search_forecaster
+
+    exp = choosing(ensemble_search[1].path, tmp_path / "combined", "combined")
+    record = c.CombinedRecord.from_dict(json.loads((exp / c.COMBINED_DIR / c.METRICS_FILE).read_text()))
+    done = tunecast("forecast", str(exp), "--horizon", "6", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    run_record, best, ensemble = read_experiment(exp)
+    assert ensemble is not None and out["chosen"] == "combined" and out["refit"] is False
+    assert out["trial_ids"] == [m.trial_id for m in ensemble.members] == list(record.networks)
+    data = load_data(run_record, None)
+    y = data.values[:, 0].astype(np.float64)
+    assert record.fit_end == data.n_train and record.statistical == ("AutoETS", "AutoARIMA")
+    networks, _ = search_forecaster(exp, "ensemble", best, ensemble)
+    statistical = []
+    for model in (AutoETS(season_length=1), AutoARIMA(season_length=1)):
+        model.fit(y[: data.n_train])
+        statistical.append(model.forward(y, h=6)["mean"])
+    expected = (Forecaster(networks.members).predict(data.values, 6).mean + sum(statistical)) / 3
+    np.testing.assert_allclose([r["forecast"] for r in out["forecast"]], expected, rtol=1e-6)
+    forecaster, prediction, _, _ = make_forecast(exp, horizon=6)
+    forecaster.save(tmp_path / "saved")
+    loaded = forecast.load(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "forecaster.json").read_text())["statistical"] == {
+        "models": ["AutoETS", "AutoARIMA"], "fit_end": data.n_train, "season_length": 1}
+    np.testing.assert_allclose(loaded.predict(data.values, 6).mean, prediction.mean, rtol=1e-9)
+    refitted, _, refit_record, _ = make_forecast(exp, horizon=6, refit_models=True)
+    assert refit_record.refit and refitted.statistical.fit_end == data.n_points
+
+
 def test_the_refitted_forecast_is_reproducible(sine_search, tmp_path):
     exp = str(choosing(sine_search[1].path, tmp_path / "best", "best"))
     first = tunecast("forecast", exp, "--horizon", "3", "--refit", "--json", cwd=tmp_path)

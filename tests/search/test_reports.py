@@ -103,3 +103,7 @@ def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_wi
     del run["config"]["refit"]  # written when forecast/ refitted by default: its resume still does
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).refit is True
+    assert resume_config(exp).combine is True  # saved with this version's default
+    del run["config"]["combine"]  # written before the combination was a candidate: still is not
+    (exp / c.RUN_FILE).write_text(json.dumps(run))
+    assert resume_config(exp).combine is False

@@ -1,0 +1,55 @@
+"""The statistical half of the combination: statsforecast's AutoETS and AutoARIMA, fitted on the
+leading points only and forecasting from later origins without refitting, within a bounded cost."""
+
+from __future__ import annotations
+
+import numpy as np
+from statsforecast.models import AutoARIMA, AutoETS
+
+from model.statistical import HISTORY, MAX_SEASON, Statistical
+
+
+def _direct(models, y: np.ndarray, fit_on: slice, origins, steps: int, history: int | None = None):
+    out = []
+    for model in models:
+        model.fit(y[fit_on])
+        out.append([model.forward(y[max(0, o - (history or o)): o], h=steps)["mean"] for o in origins])
+    return np.mean(out, axis=0)
+
+
+def test_paths_are_the_models_fitted_on_the_leading_points_forecasting_from_each_origin():
+    rng = np.random.default_rng(0)
+    t = np.arange(200)
+    y = 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, 200)
+    statistical = Statistical(y, 150, 12)
+    assert statistical.models == ("AutoETS", "AutoARIMA")
+    origins = np.array([150, 163, 188])
+    expected = _direct([AutoETS(season_length=12), AutoARIMA(season_length=12)], y, slice(0, 150), origins, 6)
+    np.testing.assert_allclose(statistical.paths(y, origins, 6), expected, rtol=1e-9)
+    # the networks and each model a third
+    np.testing.assert_allclose(statistical.combine(np.zeros((3, 6)), expected), expected * 2 / 3)
+    # the same fit again from what a forecaster folder records
+    again = Statistical.from_meta(statistical.meta(), y)
+    np.testing.assert_allclose(again.paths(y, origins, 6), expected, rtol=1e-12)
+
+
+def test_a_model_that_cannot_forecast_is_left_out_and_the_rest_weigh_as_much_as_the_networks():
+    y = np.array([3.0, 4.0])  # AutoETS needs more points than two
+    statistical = Statistical(y, 2, 1)
+    assert statistical.models == ("AutoARIMA",)
+    stats = statistical.paths(y, np.array([2]), 3)
+    np.testing.assert_allclose(statistical.combine(np.ones((1, 3)), stats), (1 + stats) / 2)
+
+
+def test_long_series_and_long_seasons_stay_cheap():
+    """A season longer than MAX_SEASON is not modelled, and only the last HISTORY points are fitted
+    on and filtered (seasonal AutoARIMA with m = 50 takes about 25 s to fit here, m = 24 on 3,500
+    points about a minute)."""
+    rng = np.random.default_rng(1)
+    y = 10 + np.sin(np.arange(1600) * 2 * np.pi / 50) + np.cumsum(rng.normal(0, 0.1, 1600))
+    assert MAX_SEASON["AutoARIMA"] < 50 and MAX_SEASON["AutoETS"] < 50 and HISTORY < 1300
+    statistical = Statistical(y, 1300, 50)
+    origins = np.array([1300, 1450])
+    unseasonal = [AutoETS(season_length=1), AutoARIMA(season_length=1)]
+    expected = _direct(unseasonal, y, slice(300, 1300), origins, 5, history=HISTORY)
+    np.testing.assert_allclose(statistical.paths(y, origins, 5), expected, rtol=1e-9)
