@@ -287,7 +287,7 @@ def validation_summary(results: list[CaseResult]) -> list[str]:
     networks = sum(r.evidence.chosen in ("best", "ensemble", "combined") for r in results)
     return ["validation evidence (compare candidate defaults on these, not on test): geometric mean of "
             "val_loss / min(naive, seasonal-naive) val_loss:",
-            f"  {'; '.join(parts)}; a network chosen on {networks}/{len(results)}"]
+            f"  {'; '.join(parts)}; networks in the chosen forecaster on {networks}/{len(results)}"]
 
 
 def goals_summary(results: list[CaseResult], args: argparse.Namespace) -> list[str]:

@@ -268,7 +268,20 @@ class SelectionRecord:
         return 1 + len(self._common())
 
     def _finite(self) -> dict[str, float]:
-        return {k: float(v) for k in CHOICES if (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
+        """The candidates compared: those with a validation loss, less the combination when it
+        lacks an earlier origin that every other one has (its statistical models did not fit
+        there): that origin then still judges the networks against the baselines."""
+        finite = {k: float(v) for k in CHOICES
+                  if (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
+        others = [k for k in finite if k != "combined"]
+        if "combined" in finite and others:
+            def has(k: str, i: int) -> bool:
+                return i < len(self.earlier.get(k, [])) and finite_or_none(self.earlier[k][i]) is not None
+
+            n = max((len(self.earlier.get(k, [])) for k in others), default=0)
+            if any(all(has(k, i) for k in others) and not has("combined", i) for i in range(n)):
+                del finite["combined"]
+        return finite
 
     def _common(self) -> list[int]:
         """The earlier origins where every candidate with a validation loss has one too."""

@@ -232,7 +232,10 @@ class Forecaster:
         statistical = self._statistical(values) if self.statistical is not None else None
         if statistical is None:
             return networks
-        return statistical.combine(networks, statistical.paths(values[:, 0], origins, steps))
+        try:
+            return statistical.combine(networks, statistical.paths(values[:, 0], origins, steps))
+        except StatisticalError as exc:
+            raise ForecastError(str(exc)) from None
 
     def held_out_errors(self, values: np.ndarray, start: int, steps: int,
                         end: int | None = None) -> np.ndarray:

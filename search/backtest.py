@@ -74,10 +74,10 @@ def _combined_loss(split: Dataset, networks: np.ndarray, target: np.ndarray, hor
     statistical model fits its training part."""
     try:
         statistical = Statistical(split.values[:, 0], split.n_train, split.season_length)
+        positions = val_positions(split, horizon, limit)
+        paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
     except StatisticalError:
         return None
-    positions = val_positions(split, horizon, limit)
-    paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
     return mae(target, statistical.combine(networks, (paths - float(split.mean[0])) / float(split.std[0])))
 
 

@@ -10,6 +10,7 @@ and ``attention_index.csv`` to ``best/`` (which rows of ``attention.npy`` are wh
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -228,16 +229,24 @@ def write_combined(exp_dir: Path, best: BestRecord | None, ensemble: EnsembleRec
     and write ``combined/``. None (and no folder) for a panel, without a best trial, or when
     neither statistical model fits."""
     target = exp_dir / c.COMBINED_DIR
-    statistical = None
+    record = None
     if best is not None and isinstance(data, Dataset):
         try:
-            statistical = Statistical(data.values[:, 0], data.n_train, data.season_length)
-        except StatisticalError:
-            statistical = None
-    if statistical is None or best is None or not isinstance(data, Dataset):
-        if target.exists():
-            shutil.rmtree(target)
-        return None
+            record = _combined(exp_dir, best, ensemble, data)
+        except Exception as exc:  # an optional candidate: the search's own results stand without it
+            print(f"warning: the networks' combination with AutoETS and AutoARIMA is left out ({exc})",
+                  file=sys.stderr)
+    if record is None and target.exists():
+        shutil.rmtree(target)
+    return record
+
+
+def _combined(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None, data: Dataset
+              ) -> CombinedRecord | None:
+    try:
+        statistical = Statistical(data.values[:, 0], data.n_train, data.season_length)
+    except StatisticalError:
+        return None  # neither model fits the training part: no candidate, and nothing to say
     series = data.values[:, 0].astype(np.float64)
     networks = combined_networks(exp_dir, best, ensemble)
     loaded = [checkpoint.load(folder) for _, folder in networks]
@@ -259,7 +268,7 @@ def write_combined(exp_dir: Path, best: BestRecord | None, ensemble: EnsembleRec
     evaluation = forecast_scored(data, test_positions, y_pred)
     record = CombinedRecord(networks=tuple(t for t, _ in networks), statistical=statistical.models,
                             fit_end=statistical.fit_end, val_loss=val_loss, scores=_scores(evaluation, data))
-    with atomic_dir(target) as tmp:
+    with atomic_dir(exp_dir / c.COMBINED_DIR) as tmp:
         write_json(tmp / c.METRICS_FILE, record.to_dict())
         _write_forecast(tmp, data, evaluation)
     return record

@@ -165,12 +165,13 @@ def search_forecaster(exp_dir: Path, choice: str, best: BestRecord,
             raise ValueError("the combination needs the series to fit its statistical models on")
         record = read_combined(exp_dir)
         ids = record.networks
-        folders = [folder for _, folder in combined_networks(exp_dir, best, ensemble)]
-        if len(folders) != len(ids):
-            raise ForecastError(f"experiment '{exp_dir}' is corrupt (combined/ names {len(ids)} networks, "
-                                "the search kept another number): restore it or re-run the search")
+        kept = combined_networks(exp_dir, best, ensemble)
+        folders = [folder for _, folder in kept]
+        if tuple(trial_id for trial_id, _ in kept) != ids:
+            raise ForecastError(f"experiment '{exp_dir}' is corrupt ({c.COMBINED_DIR}/ names networks "
+                                f"{', '.join(ids)}, the search kept others): restore it or re-run the search")
         try:
-            statistical = Statistical(data.values[:, 0], record.fit_end, data.season_length,
+            statistical = Statistical(data.values[:, 0], record.fit_end, record.scores.season_length,
                                       record.statistical)
         except StatisticalError as exc:
             raise ForecastError(str(exc)) from None
@@ -229,6 +230,18 @@ def _honesty(scores_val: np.ndarray, scores_test: np.ndarray, scale_test: np.nda
     return coverage, width
 
 
+def _cut(scores: np.ndarray, scales: np.ndarray, first: int, start: int, end: int
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out scores (rows: origins ``first, first + 1, ...``) of the origins in
+    ``[start, end)`` whose targets lie before ``end`` (NaN beyond), with their scales: one
+    forecast from every origin serves the calibration and both honesty checks."""
+    origins = first + np.arange(len(scores))
+    rows = (origins >= start) & (origins < end)
+    cut = scores[rows].copy()
+    cut[origins[rows][:, None] + np.arange(scores.shape[1])[None, :] >= end] = np.nan
+    return cut, scales[rows]
+
+
 def make_forecast(
     exp_dir: Path,
     horizon: int | None = None,
@@ -271,10 +284,10 @@ def make_forecast(
             f"{steps} rows of {', '.join(data.columns[1:])}")
     split = int(run.data.get("n_train", 0)) + int(run.data.get("n_val", 0))
     trained_on = searched.trained_on if searched.members else int(run.data.get("n_train", 0))
-    errors, _ = searched.held_out_scores(data.values, trained_on, steps)  # validation and test origins
-    check_val, _ = searched.held_out_scores(data.values, trained_on, steps, end=split)
-    check_test, scale_test = searched.held_out_scores(data.values, split, steps,
-                                                       end=int(run.data.get("n_points", 0)))
+    errors, scales = searched.held_out_scores(data.values, trained_on, steps)  # validation and test origins
+    check_val, _ = _cut(errors, scales, max(trained_on, searched.window), trained_on, split)
+    check_test, scale_test = _cut(errors, scales, max(trained_on, searched.window), split,
+                                  int(run.data.get("n_points", 0)))
     coverage, width = _honesty(check_val, check_test, scale_test, levels)
     began = time.perf_counter()
     refitted = refit_models and bool(searched.members)  # a baseline has nothing to refit
@@ -283,7 +296,11 @@ def make_forecast(
     meta = {"chosen": choice, "trial_ids": list(ids), "refit": refitted}
     statistical = searched.statistical
     if refitted and isinstance(statistical, Statistical):  # fitted again on every point, as the networks
-        statistical = Statistical(data.values[:, 0], data.n_points, data.season_length, statistical.models)
+        try:
+            statistical = Statistical(data.values[:, 0], data.n_points, statistical.season_length,
+                                      statistical.models)
+        except StatisticalError as exc:
+            raise ForecastError(str(exc)) from None
     forecaster = Forecaster(members, errors, meta, statistical) if members else \
         BaselineForecaster(choice, data.season_length, data.columns, errors, meta)
     prediction = forecaster.predict(data.values, steps, levels, future=future, times=times)

@@ -73,7 +73,7 @@ def test_accuracy_smoke() -> None:
     assert any(line.startswith("| a10 | ") for line in lines)
     goals = [line for line in lines if line.startswith("- ")]
     assert len(goals) == 4 and all(line.endswith((": met", ": MISSED")) for line in goals), goals
-    assert lines[-1].lstrip().startswith("chosen ") and "a network chosen on" in lines[-1]
+    assert lines[-1].lstrip().startswith("chosen ") and "networks in the chosen forecaster on" in lines[-1]
 
 
 def test_accuracy_refuses_a_setting_before_any_search() -> None:

@@ -53,3 +53,22 @@ def test_long_series_and_long_seasons_stay_cheap():
     unseasonal = [AutoETS(season_length=1), AutoARIMA(season_length=1)]
     expected = _direct(unseasonal, y, slice(300, 1300), origins, 5, history=HISTORY)
     np.testing.assert_allclose(statistical.paths(y, origins, 5), expected, rtol=1e-9)
+
+
+def test_before_a_late_origin_the_filter_restarts_in_the_seasonal_phase_it_was_fitted_in():
+    """On a series longer than HISTORY, each forecast filters at most HISTORY points, starting in
+    the seasonal phase of the fit: it matches filtering every point since the fit's start (the
+    uncapped forecast), where a start in another phase is off by several units."""
+    rng = np.random.default_rng(2)
+    t = np.arange(1600)
+    season = 8 * np.sin(2 * np.pi * t / 12) + 3 * np.cos(2 * np.pi * t / 6)
+    y = 50 + 0.01 * t + season + rng.normal(0, 1, 1600)
+    fit_start = 1300 - HISTORY
+    statistical = Statistical(y, 1300, 12, ("AutoETS",))
+    model = AutoETS(season_length=12)
+    model.fit(y[fit_start:1300])
+    for origin in (1301, 1305, 1450, 1599):
+        uncapped = model.forward(y[fit_start:origin], h=12)["mean"]
+        assert np.abs(statistical.paths(y, np.array([origin]), 12)[0] - uncapped).max() < 0.05
+    shifted = model.forward(y[1305 - HISTORY:1305], h=12)["mean"]  # HISTORY back, 5 months out of phase
+    assert np.abs(shifted - model.forward(y[fit_start:1305], h=12)["mean"]).max() > 1

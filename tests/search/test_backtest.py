@@ -106,6 +106,14 @@ def test_the_choice_is_the_lowest_mean_over_every_origin():
     partial = SelectionRecord(chosen="best", val_loss=record.val_loss,
                               earlier={**record.earlier, "seasonal_naive": [None, 0.3]})
     assert partial.scores() == pytest.approx({"best": 0.3, "naive": 0.9, "seasonal_naive": 0.25})
+    # the combination missing at an origin (its models did not fit there) leaves the comparison,
+    # not the origin: best and the baselines are still judged over all three
+    combined = SelectionRecord(chosen="best", val_loss={**record.val_loss, "combined": 0.05},
+                               earlier={**record.earlier, "combined": [0.1, None]})
+    assert combined.scores() == pytest.approx(scores) and combined.origins == 3
+    complete = SelectionRecord(chosen="best", val_loss=combined.val_loss,
+                               earlier={**record.earlier, "combined": [0.1, 0.15]})
+    assert complete.scores()["combined"] == pytest.approx(0.1)
 
 
 @pytest.mark.slow

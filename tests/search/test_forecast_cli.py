@@ -123,6 +123,12 @@ def test_the_combination_forecasts_the_networks_mean_with_autoets_and_autoarima(
     np.testing.assert_allclose(loaded.predict(data.values, 6).mean, prediction.mean, rtol=1e-9)
     refitted, _, refit_record, _ = make_forecast(exp, horizon=6, refit_models=True)
     assert refit_record.refit and refitted.statistical.fit_end == data.n_points
+    on_every_point = []
+    for model in (AutoETS(season_length=1), AutoARIMA(season_length=1)):
+        model.fit(y)
+        on_every_point.append(model.predict(h=6)["mean"])
+    np.testing.assert_allclose(refitted.statistical.paths(y, np.array([len(y)]), 6)[0],
+                               np.mean(on_every_point, axis=0), rtol=1e-6)
 
 
 def test_the_refitted_forecast_is_reproducible(sine_search, tmp_path):

@@ -83,6 +83,9 @@ def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_pat
     assert len(trials) == 2 and (trials["status"] == "completed").all()
     assert len(history) == trials["epochs_run"].sum() == 4  # one row per trial and epoch
     assert run["selection"]["val_loss"]["seasonal_naive"] is not None  # the panel's baselines took part
+    # no combination with statistical models for a panel (combine is on by default)
+    assert run["config"]["combine"] is True and run["selection"]["val_loss"]["combined"] is None
+    assert not (exp / c.COMBINED_DIR).exists()
 
     best = c.BestRecord.from_dict(json.loads((exp / c.BEST_DIR / c.METRICS_FILE).read_text()))
     assert best.scores.n_series == 3 and best.scores.horizon == HORIZON

@@ -105,3 +105,27 @@ def test_when_no_trained_model_beats_naive_the_search_forecasts_with_naive_and_s
     assert (exp / "best" / "metrics.json").exists()  # the trained models' results stay visible
     report = (exp / "report.html").read_text()
     assert "No trained model beat" in report
+
+
+def test_a_statistical_model_that_fails_leaves_the_combination_out_not_the_search(tmp_path, monkeypatch,
+                                                                                   capsys):
+    """statsforecast raising while the finished search scores the combination (here AutoARIMA's
+    forward, as a broken numba cache would): a one-line warning, no combined/, and the search
+    completes and chooses among the rest."""
+    from statsforecast.models import AutoARIMA
+
+    from tests.conftest import small_search
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("cannot cache function 'arima_forward'")
+
+    monkeypatch.setattr(AutoARIMA, "forward", broken)
+    _, outcome = small_search(tmp_path, "broken", trials=2)
+    assert outcome.status == "completed" and outcome.combined is None
+    assert not (outcome.path / c.COMBINED_DIR).exists()
+    run = json.loads((outcome.path / c.RUN_FILE).read_text())
+    assert run["selection"]["val_loss"]["combined"] is None and run["selection"]["chosen"] != "combined"
+    warning = [line for line in capsys.readouterr().err.splitlines() if "combination" in line]
+    assert warning == ["warning: the networks' combination with AutoETS and AutoARIMA is left out (a "
+                       "statistical model could not forecast (RuntimeError: cannot cache function "
+                       "'arima_forward'))"]
