@@ -4,6 +4,7 @@ leading points only and forecasting from later origins without refitting, within
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from statsforecast.models import AutoARIMA, AutoETS
 
 from model.statistical import HISTORY, MAX_SEASON, Statistical
@@ -72,3 +73,20 @@ def test_before_a_late_origin_the_filter_restarts_in_the_seasonal_phase_it_was_f
         assert np.abs(statistical.paths(y, np.array([origin]), 12)[0] - uncapped).max() < 0.05
     shifted = model.forward(y[1305 - HISTORY:1305], h=12)["mean"]  # HISTORY back, 5 months out of phase
     assert np.abs(shifted - model.forward(y[fit_start:1305], h=12)["mean"]).max() > 1
+
+
+def test_a_forecast_that_is_not_finite_falls_back_to_the_other_model(monkeypatch):
+    """Where AutoETS's forecast is not finite (a multiplicative form after the series reached 0),
+    AutoARIMA's stands in for the statistical half; where neither is finite, StatisticalError."""
+    from model.statistical import StatisticalError
+
+    rng = np.random.default_rng(3)
+    y = 20 + np.cumsum(rng.normal(0, 1, 120))
+    statistical = Statistical(y, 100, 1)
+    origins = np.array([100, 110])
+    arima = _direct([AutoARIMA(season_length=1)], y, slice(0, 100), origins, 4)
+    monkeypatch.setattr(AutoETS, "forward", lambda self, y, h, **kw: {"mean": np.full(h, np.inf)})
+    np.testing.assert_allclose(statistical.paths(y, origins, 4), arima, rtol=1e-9)
+    monkeypatch.setattr(AutoARIMA, "forward", lambda self, y, h, **kw: {"mean": np.full(h, np.nan)})
+    with pytest.raises(StatisticalError, match="finite"):
+        statistical.paths(y, origins, 4)

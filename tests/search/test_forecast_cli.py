@@ -131,6 +131,19 @@ def test_the_combination_forecasts_the_networks_mean_with_autoets_and_autoarima(
                                np.mean(on_every_point, axis=0), rtol=1e-6)
 
 
+def test_a_combination_whose_networks_are_not_the_searchs_is_refused(ensemble_search, tmp_path):
+    """combined/ naming other networks than the ensemble the search kept (e.g. left over from an
+    earlier run) is a corrupt experiment: one line, exit 2, nothing written."""
+    exp = choosing(ensemble_search[1].path, tmp_path / "combined", "combined")
+    file = exp / c.COMBINED_DIR / c.METRICS_FILE
+    record = json.loads(file.read_text())
+    file.write_text(json.dumps({**record, "networks": record["networks"][:1]}))
+    done = tunecast("forecast", str(exp), "-o", "f.csv", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "is corrupt (combined/ names networks" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "f.csv").exists()
+
+
 def test_the_refitted_forecast_is_reproducible(sine_search, tmp_path):
     exp = str(choosing(sine_search[1].path, tmp_path / "best", "best"))
     first = tunecast("forecast", exp, "--horizon", "3", "--refit", "--json", cwd=tmp_path)
