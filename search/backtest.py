@@ -68,17 +68,25 @@ def fit_each(jobs: list[tuple[TrainConfig, Dataset]],
     return [val_forecast(fit(config, split, device=device).model, split, config) for config, split in jobs]
 
 
+def combined_val_loss(statistical: Statistical, split: Dataset, networks: np.ndarray, target: np.ndarray,
+                      horizon: int, limit: int) -> float:
+    """The combination's validation loss on ``split`` (val_loss's loss, in the split's scaled
+    units): ``networks``' validation forecast ``[K, H]`` (scaled) with ``statistical``'s from the
+    same windows. Raises :class:`StatisticalError` where the statistical models cannot forecast."""
+    positions = val_positions(split, horizon, limit)
+    paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
+    return mae(target, statistical.combine(networks, (paths - float(split.mean[0])) / float(split.std[0])))
+
+
 def _combined_loss(split: Dataset, networks: np.ndarray, target: np.ndarray, horizon: int,
                    limit: int) -> float | None:
-    """The combination's validation loss on ``split`` (scaled units), or None where neither
-    statistical model fits its training part."""
+    """The combination's validation loss at an earlier origin, its statistical models fitted on
+    that origin's training part; None where neither fits or forecasts."""
     try:
         statistical = Statistical(split.values[:, 0], split.n_train, split.season_length)
-        positions = val_positions(split, horizon, limit)
-        paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
+        return combined_val_loss(statistical, split, networks, target, horizon, limit)
     except StatisticalError:
         return None
-    return mae(target, statistical.combine(networks, (paths - float(split.mean[0])) / float(split.std[0])))
 
 
 def backtest(

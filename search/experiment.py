@@ -36,6 +36,7 @@ from model.evaluate import (
 from model.metrics import mae
 from model.panel import Panel
 from model.statistical import Statistical, StatisticalError
+from search.backtest import combined_val_loss
 from search.results import TrialRecord
 
 ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
@@ -213,10 +214,10 @@ def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Pa
     return record
 
 
-def combined_networks(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None
-                      ) -> list[tuple[str, Path]]:
-    """The networks of the combination: the ensemble's members, or the best trial without one
-    (trial id, model folder in the experiment)."""
+def network_folders(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None
+                    ) -> list[tuple[str, Path]]:
+    """The ensemble's members, or the best trial without one (trial id, model folder in the
+    experiment): the networks of the ensemble, of the combination and of the best trial."""
     if ensemble is not None:
         return [(m.trial_id, exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / m.trial_id) for m in ensemble.members]
     return [(best.trial_id, exp_dir / c.BEST_DIR)]
@@ -248,7 +249,7 @@ def _combined(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None, 
     except StatisticalError:
         return None  # neither model fits the training part: no candidate, and nothing to say
     series = data.values[:, 0].astype(np.float64)
-    networks = combined_networks(exp_dir, best, ensemble)
+    networks = network_folders(exp_dir, best, ensemble)
     loaded = [checkpoint.load(folder) for _, folder in networks]
     config = loaded[0][1].config
     # validation, in val_loss's units (the training part's scaling)
@@ -256,9 +257,8 @@ def _combined(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None, 
     val = [val_forecast(model, data, info.config) for model, info in loaded]
     if any(p.shape != positions.shape for p, _ in val):
         raise ValueError("the networks' validation windows are not the combination's")
-    stat_val = (statistical.paths(series, positions[:, 0], config.horizon) - float(data.mean[0])) \
-        / float(data.std[0])
-    val_loss = mae(val[0][1], statistical.combine(np.mean([p for p, _ in val], axis=0), stat_val))
+    val_loss = combined_val_loss(statistical, data, np.mean([p for p, _ in val], axis=0), val[0][1],
+                                 config.horizon, config.max_val_windows)
     # test, in original units
     tests = [evaluate(model, data, info.config) for model, info in loaded]
     networks_test = mean_forecast(tests, data) if len(tests) > 1 else tests[0]

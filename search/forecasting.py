@@ -69,7 +69,7 @@ from model.forecast import (
 )
 from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
 from model.statistical import Statistical, StatisticalError
-from search.experiment import combined_networks
+from search.experiment import network_folders
 
 RefitAll = Callable[[list[Member], Dataset | Panel], list[Member]]
 
@@ -159,28 +159,23 @@ def search_forecaster(exp_dir: Path, choice: str, best: BestRecord,
                       data: Dataset | None = None) -> tuple[Forecaster, tuple[str, ...]]:
     """The chosen networks as the search left them (best/, or ensemble/members/<id>/); for the
     combination, its networks with AutoETS and AutoARIMA fitted on ``data``'s training part."""
+    assert choice != "ensemble" or ensemble is not None
+    kept = network_folders(exp_dir, best, ensemble if choice != "best" else None)
+    ids, folders = tuple(trial_id for trial_id, _ in kept), [folder for _, folder in kept]
     statistical = None
     if choice == "combined":
         if data is None:
             raise ValueError("the combination needs the series to fit its statistical models on")
         record = read_combined(exp_dir)
-        ids = record.networks
-        kept = combined_networks(exp_dir, best, ensemble)
-        folders = [folder for _, folder in kept]
-        if tuple(trial_id for trial_id, _ in kept) != ids:
+        if ids != record.networks:
             raise ForecastError(f"experiment '{exp_dir}' is corrupt ({c.COMBINED_DIR}/ names networks "
-                                f"{', '.join(ids)}, the search kept others): restore it or re-run the search")
+                                f"{', '.join(record.networks)}, the search kept others): restore it or "
+                                "re-run the search")
         try:
             statistical = Statistical(data.values[:, 0], record.fit_end, record.scores.season_length,
                                       record.statistical)
         except StatisticalError as exc:
             raise ForecastError(str(exc)) from None
-    elif choice == "ensemble":
-        assert ensemble is not None
-        ids = tuple(m.trial_id for m in ensemble.members)
-        folders = [exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / trial_id for trial_id in ids]
-    else:
-        ids, folders = (best.trial_id,), [exp_dir / c.BEST_DIR]
     try:
         members = [Member(*checkpoint.load(folder)) for folder in folders]
         return Forecaster(members, statistical=statistical), ids
