@@ -5,10 +5,10 @@ lowest of many validation losses on that block, each at the epoch where it was l
 loss there is optimistic, and more so than the ensemble's (a mean of several) or the baselines'
 (which chose nothing). On a short series one block decides everything (airline with a 12-month
 test and validation block: one 12-step window), and a network that happened to fit it can then
-lose to "repeat last year" on test. So the search also scores the candidates at ``ORIGINS``
-earlier origins, rolling back by one validation length each time: the split moved back (train
-ends earlier, validation is the next ``n_val`` points, all before the search's own validation
-part, never touching test), each candidate's configuration trained again on that shorter
+lose to "repeat last year" on test. So the search also scores the candidates at ``--origins``
+(default ``ORIGINS``) earlier origins, rolling back by one validation length each time: the split
+moved back (train ends earlier, validation is the next ``n_val`` points, all before the search's
+own validation part, never touching test), each candidate's configuration trained again on that shorter
 training part with the same early stopping, and its forecast scored with ``val_loss``'s loss.
 The ensemble is the mean of its members' forecasts; the combination adds AutoETS and AutoARIMA
 fitted on that origin's training part; naive and seasonal-naive are scored on the same windows.
@@ -34,9 +34,10 @@ from model.evaluate import val_baselines, val_forecast, val_positions
 from model.metrics import mae
 from model.statistical import Statistical, StatisticalError
 from model.training import TrainConfig, fit
+from search.config import DEFAULT_ORIGINS
 from search.space import MIN_TRAIN_WINDOWS
 
-ORIGINS = 2  # earlier validation origins scored beside the search's own
+ORIGINS = DEFAULT_ORIGINS  # earlier validation origins scored beside the search's own (--origins)
 
 # the candidates' fits: [(configuration, split)] -> each one's validation forecast (prediction,
 # target), [K, H] in the split's scaled units
@@ -51,10 +52,10 @@ def earlier_split(data: Dataset, back: int) -> Dataset:
     return replace(data, n_train=n_train, n_test=data.n_test + back * data.n_val, mean=mean, std=std)
 
 
-def origins(data: Dataset, configs: Sequence[TrainConfig]) -> list[Dataset]:
-    """The earlier splits every configuration can train on (at most ``ORIGINS``)."""
+def origins(data: Dataset, configs: Sequence[TrainConfig], most: int = ORIGINS) -> list[Dataset]:
+    """The earlier splits every configuration can train on (at most ``most``)."""
     splits = []
-    for back in range(1, ORIGINS + 1):
+    for back in range(1, most + 1):
         split = earlier_split(data, back)
         if any(split.n_train - c.window - c.horizon + 1 < MIN_TRAIN_WINDOWS for c in configs):
             break  # as the search's window rule: enough training windows for every candidate
@@ -95,15 +96,17 @@ def backtest(
     best: str,
     fit_all: FitAll | None = None,
     combined: bool = False,
+    most: int = ORIGINS,
 ) -> dict[str, list[float | None]]:
     """Each candidate's validation loss at the earlier origins: ``best`` (a trial id of
     ``members``), ``ensemble`` (the mean of every member's forecast; only with two or more
     members), with ``combined`` the combination of those networks (the ensemble, else the best)
     with AutoETS and AutoARIMA fitted on that origin's training part (None where neither fits),
-    ``naive`` and ``seasonal_naive``. Empty when no earlier origin fits. ``fit_all``
-    trains the candidates at every origin (default: :func:`fit_each`, one after the other)."""
+    ``naive`` and ``seasonal_naive``, at up to ``most`` origins. Empty when no earlier origin
+    fits. ``fit_all`` trains the candidates at every origin (default: :func:`fit_each`, one after
+    the other)."""
     configs = list(members.values())
-    splits = origins(data, configs)
+    splits = origins(data, configs, most)
     losses: dict[str, list[float | None]] = {"best": [], "naive": [], "seasonal_naive": []}
     if len(members) > 1:
         losses["ensemble"] = []

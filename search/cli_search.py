@@ -36,6 +36,7 @@ SEARCH_OPTIONS = {
     "address": "address",
     "seed": "seed",
     "ensemble": "ensemble",
+    "origins": "origins",
     "warm_start": "warm_start",
 }
 
@@ -78,6 +79,9 @@ def add_search_parser(sub: Any) -> None:
     g.add_argument("--no-combine", action="store_true",
                    help="do not score the networks combined with AutoETS and AutoARIMA as a candidate "
                    "(default: a single series has that candidate, combined/)")
+    g.add_argument("--origins", type=int, metavar="N",
+                   help="a single series: also retrain and score the candidates at N earlier validation "
+                   "origins, the choice by the mean over all (default 2; 0: the search's own block alone)")
     g.add_argument("--warm-start", metavar="EXP_DIR",
                    help="start the sampler from the finished trials of an earlier experiment")
     shown = g.add_mutually_exclusive_group()

@@ -36,6 +36,8 @@ DEFAULT_GRACE_PERIOD = 10
 DEFAULT_REPORT_EVERY_S = 5.0  # see report_every_s
 CLUSTER_RETRIES = 2
 MAX_TRIALS = 100_000  # more is a typo: each trial is a training run
+DEFAULT_ORIGINS = 2  # earlier validation origins on a single series (search.backtest)
+MAX_ORIGINS = 20  # each earlier origin retrains every candidate network
 MAX_NAME_BYTES = 255  # a folder name's limit on common file systems
 
 
@@ -70,6 +72,9 @@ class SearchConfig:
     refit: bool = False  # forecast/ refits the chosen networks on every point first (docs/experiment-dir.md)
     # a single series: the networks combined with AutoETS and AutoARIMA are a candidate too (combined/)
     combine: bool = True
+    # a single series: the candidates are also scored at this many earlier validation origins,
+    # each retrained there (search.backtest); 0: the search's own validation block alone
+    origins: int = DEFAULT_ORIGINS
     verbose: int = 1
     warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
     # A trial reports its first and last epoch and ASHA's rungs, otherwise at most one epoch this
@@ -93,6 +98,9 @@ class SearchConfig:
             )
         if self.ensemble < 1:
             raise SearchConfigError(f"ensemble must be >= 1 (1 = the best trial alone), got {self.ensemble}")
+        if not 0 <= self.origins <= MAX_ORIGINS:
+            raise SearchConfigError(f"origins must lie in 0..{MAX_ORIGINS} (earlier validation origins; "
+                                    f"0: the search's own block alone), got {self.origins}")
         if self.max_failures is not None and self.max_failures < 0:
             raise SearchConfigError(f"max-failures must be >= 0, got {self.max_failures}")
         if self.max_concurrent is not None and self.max_concurrent < 1:

@@ -245,15 +245,17 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
     """The candidates' losses at earlier validation origins (each retrained there, side by side
     on Ray, after the trials): the search's own block chose the best trial, so it cannot judge it
     alone (:mod:`search.backtest`)."""
-    if best is None or isinstance(plan.data, Panel):  # a panel validates on every series' blocks
+    # a panel validates on every series' blocks; origins 0: the search's own block alone
+    if best is None or isinstance(plan.data, Panel) or not plan.config.origins:
         return None
     ids = [m.trial_id for m in ensemble.members] if ensemble is not None else [best.trial_id]
     members = {r.trial_id: TrainConfig.from_dict(r.config) for r in records if r.trial_id in ids}
     if plan.config.verbose > 0:
         print("scoring the best trial" + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
               + (", the combination with AutoETS and AutoARIMA" if combined else "")
-              + f" and the baselines at up to {backtest.ORIGINS} earlier validation origins", flush=True)
-    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config), combined)
+              + f" and the baselines at up to {plan.config.origins} earlier validation origins", flush=True)
+    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config), combined,
+                             plan.config.origins)
 
 
 @ray.remote

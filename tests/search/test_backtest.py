@@ -42,6 +42,15 @@ def test_origins_stop_where_a_window_no_longer_fits(airline12):
     assert backtest.backtest(airline12, {"a": TrainConfig(window=90, horizon=12)}, "a") == {}
 
 
+def test_origins_asks_for_as_many_origins_as_fit(airline12):
+    """--origins N: up to N splits, each one validation length further back (72 training points
+    four back: 49 windows of SMALL); 0: none, the search's own block alone."""
+    splits = backtest.origins(airline12, [SMALL], 4)
+    assert [s.n_train for s in splits] == [airline12.n_train - back * 12 for back in (1, 2, 3, 4)]
+    assert backtest.origins(airline12, [SMALL], 0) == []
+    assert backtest.backtest(airline12, {"a": SMALL}, "a", most=0) == {}
+
+
 def test_backtest_scores_every_candidate_at_every_origin(airline12):
     members = {"a": SMALL, "b": TrainConfig(**{**SMALL.to_dict(), "seed": 1, "scaler": "window"})}
     jobs: list[tuple[TrainConfig, object]] = []
@@ -118,9 +127,10 @@ def test_the_choice_is_the_lowest_mean_over_every_origin():
 
 @pytest.mark.slow
 def test_a_search_chooses_over_every_origin_on_a_long_series_too(tmp_path):
-    """The real CLI on co2 (one step ahead, 70 validation points: not a short series): tunecast.json
-    records each candidate's loss at the earlier origins, fitted on Ray, and the choice is the
-    lowest mean; the CLI says what it scores before it retrains the candidates."""
+    """The real CLI on co2 (one step ahead, 70 validation points: not a short series) with
+    ``--origins 1``: tunecast.json records each candidate's loss at that one earlier origin,
+    fitted on Ray, and the choice is the lowest mean; the CLI says what it scores before it
+    retrains the candidates."""
     import json
     import os
     import subprocess
@@ -129,17 +139,18 @@ def test_a_search_chooses_over_every_origin_on_a_long_series_too(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     done = subprocess.run(
         [sys.executable, "-m", "search", "--data", "co2", "--trials", "2", "--max-epochs", "2",
-         "--storage", str(tmp_path), "--name", "long", "--no-report", "--no-forecast"],
+         "--storage", str(tmp_path), "--name", "long", "--no-report", "--no-forecast", "--origins", "1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     raw = json.loads((tmp_path / "long" / "tunecast.json").read_text())
     assert raw["data"]["n_val"] >= 30
     record = SelectionRecord.from_dict(raw["selection"])
-    assert record is not None and record.origins == 1 + backtest.ORIGINS
+    assert record is not None and record.origins == 2 and raw["config"]["origins"] == 1
     assert set(raw["selection"]["earlier_origins"]) >= {"best", "naive", "seasonal_naive"}
+    assert all(len(v) == 1 for v in raw["selection"]["earlier_origins"].values())
     assert record.chosen == min(record.scores(), key=record.scores().__getitem__)
     assert f"mean val_loss over {record.origins} validation origins" in done.stdout
-    assert "earlier validation origins" in done.stdout  # said before it retrains the candidates
+    assert "at up to 1 earlier validation origins" in done.stdout  # said before it retrains them
 
 
 @pytest.mark.slow

@@ -104,6 +104,8 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
     # search options
     ("trials-zero", [*S, "--trials", "0"], [], "trials must lie in 1..100000"),
     ("trials-absurd", [*S, "--trials", "1000000000000"], [], "trials must lie in 1..100000"),
+    ("origins-negative", [*S, "--origins", "-1"], [], "origins must lie in 0..20"),
+    ("origins-yaml-absurd", [*S, *C], [_yaml("search: {origins: 1000}\n")], "origins must lie in 0..20"),
     ("gpu-share-1.5", [*S, "--gpus-per-trial", "1.5"], [], "must lie in (0, 1]"),
     ("gpu-share-negative", [*S, "--gpus-per-trial", "-0.5"], [], "must lie in (0, 1]"),
     ("gpu-share-0.3", [*S, "--gpus-per-trial", "0.3"], [], "does not divide a GPU"),
