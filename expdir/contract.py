@@ -59,12 +59,13 @@ PANEL_METRIC_NAMES = ("mase", "mase_ratio", "smape")
 # What the search may choose to forecast with: the lowest validation loss of these wins.
 BASELINES = ("naive", "seasonal_naive")
 CHOICES = ("best", "ensemble", "combined", *BASELINES)
-SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the best "
-                  "trial, the ensemble, the combination (on a single series: the networks with AutoETS and "
-                  "AutoARIMA), naive and seasonal-naive; on a single series, the mean loss over the "
-                  "search's validation part and the earlier origins that fit (each candidate retrained "
-                  "there)")
-
+SELECTION_RULE = ("the lowest validation loss (the same loss on the same validation windows) of the "
+                  "ensemble (the best trial without one), the combination (on a single series: the networks "
+                  "with AutoETS and AutoARIMA), naive and seasonal-naive; on a single series, the mean loss "
+                  "over the search's validation part and the earlier origins that fit (each candidate "
+                  "retrained there)")
+# Beside an ensemble the best trial is not compared: its validation loss is the lowest of many on
+# the search's own block, the most optimistic of all (benchmarks/RESULTS.md, section 1).
 # How a person reads each choice (the CLI, the report, the benchmarks).
 CHOICE_NAMES = {"best": "the best trial", "ensemble": "the top-k ensemble",
                 "combined": "the networks combined with AutoETS and AutoARIMA",
@@ -250,6 +251,9 @@ class SelectionRecord:
     rule: str = SELECTION_RULE
     # a single series: each candidate's loss at the earlier validation origins, oldest last
     earlier: dict[str, list[float | None]] = field(default_factory=dict)
+    # the candidates the rule compares (those of them with a loss): no best trial beside an
+    # ensemble (search.forecasting.select); a record written before that compared all of CHOICES
+    compared: tuple[str, ...] = CHOICES
 
     @property
     def baseline_won(self) -> bool:
@@ -272,7 +276,7 @@ class SelectionRecord:
         lacks an earlier origin that every other one has (its statistical models did not fit
         there): that origin then still judges the networks against the baselines."""
         finite = {k: float(v) for k in CHOICES
-                  if (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
+                  if k in self.compared and (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
         others = [k for k in finite if k != "combined"]
         if "combined" in finite and others:
             def has(k: str, i: int) -> bool:
@@ -292,6 +296,7 @@ class SelectionRecord:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"chosen": self.chosen, "rule": self.rule,
                              "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES}}
+        d["compared"] = list(self.compared)
         if self.earlier:
             d["earlier_origins"] = {k: [finite_or_none(v) for v in vs] for k, vs in self.earlier.items()}
             d["score"] = self.scores()
@@ -304,10 +309,13 @@ class SelectionRecord:
         losses = raw["val_loss"] if isinstance(raw.get("val_loss"), dict) else {}
         earlier = raw.get("earlier_origins")
         earlier = earlier if isinstance(earlier, dict) else {}
+        compared = raw.get("compared")
+        compared = tuple(k for k in CHOICES if k in compared) if isinstance(compared, list) else CHOICES
         return cls(chosen=str(raw["chosen"]), val_loss={k: finite_or_none(losses.get(k)) for k in CHOICES},
                    rule=str(raw.get("rule") or SELECTION_RULE),
                    earlier={str(k): [finite_or_none(v) for v in vs] for k, vs in earlier.items()
-                            if k in CHOICES and isinstance(vs, list)})
+                            if k in CHOICES and isinstance(vs, list)},
+                   compared=compared)
 
 
 @dataclass(frozen=True)

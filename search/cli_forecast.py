@@ -21,8 +21,9 @@ def add_forecast_parser(sub: Any) -> None:
         "forecast",
         help="forecast past the end of the data from a finished search, with intervals",
         description="Forecast H steps after the last observed point with the search's chosen "
-        "forecaster (the best trial, the top-k ensemble or a baseline, whichever had the lowest "
-        "val_loss), as the search trained it (--refit: refitted on every point first), with "
+        "forecaster (the top-k ensemble or the best trial without one, the combination or a baseline, "
+        "whichever had the lowest val_loss), as the search trained it (--refit: refitted on every "
+        "point first), with "
         "split-conformal prediction intervals calibrated on its own held-out errors. "
         "For a panel of many series: every series, each after its own last time (long format, "
         "with a unique_id column).",

@@ -187,6 +187,8 @@ def _selection_line(selection: Any, who: str | None = None) -> str:
     shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in selection.scores().items())
     measure = ("val_loss" if selection.origins == 1
                else f"mean val_loss over {selection.origins} validation origins")
+    if "best" not in selection.compared:  # beside an ensemble (search.forecasting.select)
+        shown += "; the best trial only as one of the ensemble's members"
     if selection.baseline_won:
         name = selection.chosen.replace("_", "-")
         return (f"chosen on validation: {name}. No trained model beat {name} on validation "

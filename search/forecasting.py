@@ -1,14 +1,15 @@
 """The forecast past the data from a finished experiment: choose, (optionally) refit, calibrate, write.
 
-The chosen forecaster is the one of the best trial, the top-k ensemble, naive and
-seasonal-naive with the lowest validation loss (the same loss on the same validation windows,
-decided on validation data only, :func:`select`): when no trained network beats a baseline, the
-forecast is the baseline's, and every output says so. By default its networks forecast as the
-search trained them (on the training part, early-stopped on validation), from the last window of
-every observed point. Intervals are split conformal, scaled to the series' local variability
-(``model.forecast``): the h-step errors of those same networks from every origin after their
-training part (validation and test), so the honesty check (calibrated on validation origins
-only, counting the test points inside) describes the forecaster that forecasts.
+The chosen forecaster is the one of the top-k ensemble (the best trial without one), the
+combination, naive and seasonal-naive with the lowest validation loss (the same loss on the same
+validation windows, decided on validation data only, :func:`select`): when no trained network
+beats a baseline, the forecast is the baseline's, and every output says so. By default its
+networks forecast as the search trained them (on the training part, early-stopped on
+validation), from the last window of every observed point. Intervals are split conformal, scaled
+to the series' local variability (``model.forecast``): the h-step errors of those same networks
+from every origin after their training part (validation and test), so the honesty check
+(calibrated on validation origins only, counting the test points inside) describes the
+forecaster that forecasts.
 
 ``refit_models`` (``--refit``) trains each network again on every observed point with its
 configuration for the number of epochs its checkpoint was trained, seeded as in the search; the
@@ -122,13 +123,18 @@ def select(best: BestRecord | None, ensemble: EnsembleRecord | None,
            combined: CombinedRecord | None = None) -> SelectionRecord | None:
     """The candidate with the lowest validation loss, or, with ``earlier`` origins
     (:mod:`search.backtest`), the lowest mean loss over them and the search's own (ties: the
-    earlier in ``CHOICES``, trained networks first). None without a best trial."""
+    earlier in ``CHOICES``, trained networks first). The best trial is a candidate only without
+    an ensemble: its loss on the search's own block is the lowest of many there, and where it
+    and the ensemble were both scored at an origin the rule had not seen, the ensemble in its
+    place chose better (benchmarks/RESULTS.md, section 1). None without a best trial."""
     if best is None:
         return None
     losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None,
               "combined": combined.val_loss if combined else None, **baselines}
+    with_ensemble = c.finite_or_none(losses["ensemble"]) is not None
     record = SelectionRecord(chosen="best", val_loss={k: losses.get(k) for k in c.CHOICES},
-                             earlier=earlier or {})
+                             earlier=earlier or {},
+                             compared=tuple(k for k in c.CHOICES if not (k == "best" and with_ensemble)))
     scores = record.scores()
     return replace(record, chosen=min(scores, key=scores.__getitem__) if scores else "best")
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from statsforecast.models import AutoARIMA, AutoETS
 
+from expdir import contract as c
 from expdir.contract import SelectionRecord
 from model.data import DataSpec, load
 from model.evaluate import val_baselines, val_positions
@@ -123,6 +124,36 @@ def test_the_choice_is_the_lowest_mean_over_every_origin():
     complete = SelectionRecord(chosen="best", val_loss=combined.val_loss,
                                earlier={**record.earlier, "combined": [0.1, 0.15]})
     assert complete.scores()["combined"] == pytest.approx(0.1)
+
+
+def test_beside_an_ensemble_the_best_trial_is_not_compared():
+    """The best trial's loss on the search's own block is the lowest of many there: beside an
+    ensemble it is recorded, not compared; without one it is a candidate. A record written
+    before (no ``compared``) still compares every candidate, as its choice was made."""
+    from expdir.contract import BestRecord, EnsembleRecord
+    from search.forecasting import select
+
+    best, ensemble = BestRecord.__new__(BestRecord), EnsembleRecord.__new__(EnsembleRecord)
+    object.__setattr__(best, "val_loss", 0.10)
+    object.__setattr__(ensemble, "val_loss", 0.12)
+    baselines = {"naive": 0.9, "seasonal_naive": 0.2}
+    earlier = {"best": [0.3, 0.3], "ensemble": [0.2, 0.25], "naive": [0.8, 0.9],
+               "seasonal_naive": [0.25, 0.3]}
+    record = select(best, ensemble, baselines, earlier)
+    assert record is not None and record.chosen == "ensemble" and "best" not in record.scores()
+    assert record.val_loss["best"] == 0.10 and record.earlier["best"] == [0.3, 0.3]  # still recorded
+    raw = record.to_dict()
+    assert raw["compared"] == ["ensemble", "combined", "naive", "seasonal_naive"]
+    assert SelectionRecord.from_dict(raw) == record
+    # best lower than the ensemble everywhere: still the ensemble; worse than seasonal-naive: that
+    lucky = select(best, ensemble, {**baselines, "seasonal_naive": 0.11},
+                   {**earlier, "best": [0.1, 0.1], "seasonal_naive": [0.15, 0.2]})
+    assert lucky is not None and lucky.chosen == "seasonal_naive"
+    alone = select(best, None, baselines, {k: v for k, v in earlier.items() if k != "ensemble"})
+    assert alone is not None and alone.chosen == "best" and "best" in alone.scores()
+    old = {k: v for k, v in raw.items() if k != "compared"}
+    old_record = SelectionRecord.from_dict({**old, "chosen": "best"})
+    assert old_record is not None and old_record.compared == c.CHOICES and "best" in old_record.scores()
 
 
 @pytest.mark.slow
