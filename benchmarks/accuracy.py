@@ -12,8 +12,8 @@ train + validation. For each search it prints a line (splits, window range searc
 time, the chosen forecaster) and a table:
 
 * validation evidence, from ``tunecast.json``'s ``selection``: the forecaster the search chose
-  (the lowest validation loss of the best trial, the top-k ensemble, naive and seasonal-naive)
-  and those four validation losses;
+  (the lowest validation loss of the top-k ensemble, or the best trial without one, the
+  combination, naive and seasonal-naive) and the validation losses;
 * test metrics, read from the files the search wrote: the chosen forecaster's (a network's own,
   or the baseline's when a baseline won), ``best/metrics.json`` (best trial, naive,
   seasonal-naive), ``ensemble/metrics.json``;

@@ -46,7 +46,8 @@ def verdict(exp: Experiment) -> Verdict:
     whichever is lower, and says which baselines it beats. When the search chose (on validation,
     ``tunecast.json``'s ``selection``) anything but the best trial, the verdict opens by saying
     what it forecasts with and on what validation evidence: the chosen one's validation loss (or
-    its mean over the earlier origins) beside every other candidate's.
+    its mean over the earlier origins) beside every other compared candidate's (no best trial
+    beside an ensemble: ``selection.compared``).
 
     ``good`` judges what the search forecasts with, never a pick made on the test split: False
     when a baseline was chosen; when the ensemble or the combination was chosen, whether its

@@ -118,7 +118,8 @@ def run_search_command(args: argparse.Namespace) -> int:
         given = [
             k
             for k, v in vars(args).items()
-            if v not in (None, False) and k not in ("command", "resume", "address", "quiet", "verbose")
+            if v is not None and v is not False  # 0 is given (--origins 0, --seed 0)
+            and k not in ("command", "resume", "address", "quiet", "verbose")
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")

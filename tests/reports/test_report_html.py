@@ -320,7 +320,8 @@ def _set_selection(path: Path, chosen: str, val_loss: dict[str, float | None],
     from expdir.contract import CHOICES, SelectionRecord
 
     record = SelectionRecord(chosen, {k: val_loss.get(k) for k in CHOICES}, earlier=earlier or {})
-    assert chosen == min(record.scores(), key=record.scores().__getitem__)  # what search.select picks
+    # the lowest of these scores; search.select also leaves out the best trial beside an ensemble
+    assert chosen == min(record.scores(), key=record.scores().__getitem__)
     run = json.loads((path / "tunecast.json").read_text())
     run["selection"] = record.to_dict()
     (path / "tunecast.json").write_text(json.dumps(run))

@@ -118,6 +118,8 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
     ("resume-not-an-experiment", ["search", "--resume", "other"], [_not_experiment], "not a tunecast"),
     ("resume-with-settings", ["search", "--resume", "other", "--trials", "3"], [_not_experiment],
      "drop trials"),
+    ("resume-with-origins-0", ["search", "--resume", "other", "--origins", "0"], [_not_experiment],
+     "drop origins"),
     ("address-closed-port", [*S, "--address", f"127.0.0.1:{_closed_port()}"], [], "cannot connect"),
     ("address-ray-client-closed-port", [*S, "--address", f"ray://127.0.0.1:{_closed_port()}"], [],
      "Connection refused"),
