@@ -66,6 +66,7 @@ SELECTION_RULE = ("the lowest validation loss (the same loss on the same validat
                   "retrained there)")
 # Beside an ensemble the best trial is not compared: its validation loss is the lowest of many on
 # the search's own block, the most optimistic of all (benchmarks/RESULTS.md, section 1).
+
 # How a person reads each choice (the CLI, the report, the benchmarks).
 CHOICE_NAMES = {"best": "the best trial", "ensemble": "the top-k ensemble",
                 "combined": "the networks combined with AutoETS and AutoARIMA",
@@ -295,8 +296,8 @@ class SelectionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"chosen": self.chosen, "rule": self.rule,
-                             "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES}}
-        d["compared"] = list(self.compared)
+                             "val_loss": {k: finite_or_none(self.val_loss.get(k)) for k in CHOICES},
+                             "compared": list(self.compared)}
         if self.earlier:
             d["earlier_origins"] = {k: [finite_or_none(v) for v in vs] for k, vs in self.earlier.items()}
             d["score"] = self.scores()
