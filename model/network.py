@@ -14,7 +14,11 @@ so trending series can be forecast beyond the range seen in training.
 Optionally (``highway=True``, as in LSTNet) a linear autoregressive term over the window's
 target values is added to the head's output: the LSTM and attention then model what a linear
 model of the recent past cannot, which is most of what strongly seasonal, trending series
-need from a small network and few training points.
+need from a small network and few training points. The highway starts with PyTorch's random
+initialisation (``highway_init="random"``, the default) or as the naive forecast
+(``"naive"``: weight 1 on the window's last value for every step ahead, 0 elsewhere), so that a
+barely trained network repeats the last value and training moves it away from that only as far
+as the data support.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 WINDOW_NORM_EPS = 1e-5
+HIGHWAY_INITS = ("naive", "random")
 
 
 class Attention(nn.Module):
@@ -54,6 +59,8 @@ class AttentionLSTM(nn.Module):
             the prediction back with the target column's statistics.
         highway: add a linear autoregressive term over the window's target values; needs
             ``window`` (the input length) to size it.
+        highway_init: ``"random"`` keeps PyTorch's default initialisation; ``"naive"`` starts
+            the highway as the last value (persistence).
     """
 
     def __init__(
@@ -66,6 +73,7 @@ class AttentionLSTM(nn.Module):
         window_norm: bool = False,
         highway: bool = False,
         window: int | None = None,
+        highway_init: str = "random",
     ) -> None:
         super().__init__()
         if min(input_size, hidden_size, num_layers, horizon) < 1:
@@ -86,7 +94,14 @@ class AttentionLSTM(nn.Module):
         if highway:
             if window is None or window < 1:
                 raise ValueError("highway=True needs the window length (window >= 1)")
+            if highway_init not in HIGHWAY_INITS:
+                raise ValueError(f"highway_init must be one of {', '.join(HIGHWAY_INITS)}: {highway_init!r}")
             self.highway = nn.Linear(window, horizon)  # AR weights over the window's target values
+            if highway_init == "naive":  # after the default init, so the random stream is unchanged
+                with torch.no_grad():
+                    self.highway.weight.zero_()
+                    self.highway.weight[:, -1] = 1.0  # every step ahead: the last value
+                    self.highway.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map windows ``x [B, T, F]`` to ``(prediction [B, H], attention weights [B, T])``."""

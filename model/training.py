@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from model.data import Dataset
-from model.network import AttentionLSTM
+from model.network import HIGHWAY_INITS, AttentionLSTM
 from model.panel import Panel
 from model.panel_windows import AnyWindows, data_windows
 from model.typecast import cast
@@ -76,6 +76,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     highway: bool = True  # linear autoregressive term over the window beside the LSTM (LSTNet)
+    highway_init: str = "random"  # the highway starts at random or as the last value ("naive")
     min_batches_per_epoch: int = 20  # short series: an epoch repeats the data to reach this many steps
     max_batches_per_epoch: int = 1000  # long series: an epoch is this many batches of windows sampled anew
     max_val_windows: int = 50_000  # long series: val_loss on this many evenly spaced validation windows
@@ -101,6 +102,10 @@ class TrainConfig:
             raise ConfigError(f"lr must lie in (0, {MAX_LR:g}], got {self.lr:g}")
         if self.scaler not in SCALERS:
             raise ConfigError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
+        if self.highway_init not in HIGHWAY_INITS:
+            raise ConfigError(
+                f"highway_init must be one of {', '.join(HIGHWAY_INITS)}, got {self.highway_init!r}"
+            )
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.weight_decay < 0 or self.grad_clip <= 0:
@@ -168,6 +173,7 @@ def build_model(config: TrainConfig, input_size: int) -> AttentionLSTM:
         window_norm=config.scaler == "window",
         highway=config.highway,
         window=config.window,
+        highway_init=config.highway_init,
     )
 
 

@@ -66,3 +66,29 @@ def test_highway_needs_the_window_length():
 
     with pytest.raises(ValueError, match="window"):
         AttentionLSTM(1, 8, 1, 1, highway=True)
+
+
+def test_highway_starts_as_the_naive_forecast():
+    import pytest
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 10, 2) * 5.0 + 30.0
+    last = x[:, -1:, 0].expand(4, 3)  # every step ahead repeats the window's last target value
+    for window_norm in (False, True):
+        net = AttentionLSTM(2, 8, 1, 3, window_norm=window_norm, highway=True, window=10,
+                            highway_init="naive")
+        net.eval()
+        with torch.no_grad():  # silence the LSTM's part: what is left is the highway as initialised
+            net.head.weight.zero_()
+            net.head.bias.zero_()
+            torch.testing.assert_close(net(x)[0], last, rtol=1e-5, atol=1e-4)
+    torch.manual_seed(0)
+    random = AttentionLSTM(2, 8, 1, 3, highway=True, window=10)  # the default
+    torch.manual_seed(0)
+    naive = AttentionLSTM(2, 8, 1, 3, highway=True, window=10, highway_init="naive")
+    assert random.highway is not None and naive.highway is not None
+    assert random.highway.weight[:, -1].abs().max() < 1.0 / 10**0.5 + 1e-6  # PyTorch's default bound
+    # the same random stream: only the highway differs, so seeds give the same LSTM either way
+    torch.testing.assert_close(random.lstm.weight_ih_l0, naive.lstm.weight_ih_l0)
+    with pytest.raises(ValueError, match="highway_init"):
+        AttentionLSTM(1, 8, 1, 1, highway=True, window=4, highway_init="zeros")

@@ -152,7 +152,13 @@ def test_from_dict_casts_and_rejects():
         TrainConfig.from_dict({"scaler": "minmax"})
     with pytest.raises(ConfigError, match="loss must be one of mse, mae, huber"):
         TrainConfig.from_dict({"loss": "l1"})
+    with pytest.raises(ConfigError, match="highway_init must be one of naive, random"):
+        TrainConfig.from_dict({"highway_init": "zeros"})
     assert TrainConfig.from_dict(config.to_dict()) == config
+    # a model.json written before highway_init existed still loads, with today's default
+    old = config.to_dict()
+    del old["highway_init"]
+    assert TrainConfig.from_dict(old).highway_init == "random"
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber"])

@@ -236,6 +236,8 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
     ("unknown-training-option", ["train", "--data", "sine", "--set", "hiddensize=3"], [], "hiddensize"),
     ("train-lr-1e6", [*TR, "--data", "sine", "--set", "lr=1e6"], [], "lr must lie in (0, 10]"),
     ("train-set-without-equals", [*TR, "--data", "sine", "--set", "lr"], [], "KEY=VALUE"),
+    ("train-highway-init-unknown", [*TR, "--data", "sine", "--set", "highway_init=zeros"], [],
+     "highway_init must be one of naive, random"),
     ("train-season-too-long", [*TR, "--data", "airline", "--season-length", "500"], [], "season length 500"),
 ]
 
