@@ -145,7 +145,9 @@ def part_one(storage: Path, trials: int, epochs: int) -> list[str]:
         "data": {"source": "sine"}, "name": "fixed-ray", "storage": str(storage), "trials": trials,
         "seed": 0, "scheduler": "fifo", "max_epochs": epochs, "max_concurrent": 2,
         "cpus_per_trial": 1, "train": {"patience": epochs + 1}, "space": FIXED_SPACE,
-        "forecast": False,  # the sequential loop refits nothing: compare the searches alone
+        # the sequential loop only trains: compare the searches alone, without what a search does
+        # after its trials (the combination, earlier validation origins, forecast/)
+        "forecast": False, "combine": False, "origins": 0,
     }
     ray_wall, outcome = timed_search(settings, trainable=timed_train_trial)
     table_frame = pd.read_csv(outcome.path / "trials.csv", dtype={"trial_id": str})
@@ -214,6 +216,8 @@ def part_two(storage: Path, trials: int, smoke: bool) -> list[str]:
     from accuracy import smoke_sections
 
     sections = smoke_sections() if smoke else {"search": {}, "space": {}}
+    if smoke:  # checks the script runs: the searches' trials alone, without what follows them
+        sections["search"] = {**sections["search"], "combine": False, "origins": 0, "forecast": False}
     rows, result = [], {}
     for scheduler in ("asha", "fifo"):
         settings = {**sections["search"], "space": sections["space"], "data": {"source": "airline"},

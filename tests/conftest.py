@@ -26,6 +26,11 @@ SMALL_SPACE = {
 }
 
 
+# What a search does after its trials (the combination, earlier validation origins, forecast/) is
+# tested on its own; searches that test something else leave it out with these settings.
+TRIALS_ONLY = {"combine": False, "origins": 0, "forecast": False}
+
+
 def small_search(tmp: Path, name: str, **overrides):
     """A real 4-trial search on the sine data; returns (SearchConfig, SearchOutcome)."""
     from search.config import SearchConfig

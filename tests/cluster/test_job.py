@@ -152,6 +152,11 @@ def head_and_worker():
         yield dashboard
 
 
+# jobs whose subject is the submission: the search's trials alone, without what it does after
+# them (the combination, earlier validation origins, forecast/, the report)
+JOB_TRIALS_ONLY = ("--no-forecast", "--origins", "0", "--no-combine", "--no-report")
+
+
 def test_submit_a_smoke_search_as_a_ray_job(head_and_worker, tmp_path):
     """The token only in ~/.ray/auth_token, no RAY_AUTH_MODE: as on a user's laptop."""
     storage = tmp_path / "shared-runs"
@@ -181,7 +186,8 @@ def test_submit_without_wait_prints_the_job_and_returns(head_and_worker, tmp_pat
     token.write_text(os.environ["RAY_AUTH_TOKEN"])
     env = user_env(tmp_path / "home", token_file=False, RAY_AUTH_TOKEN_PATH=str(token))
     sent = tunecast(["submit", "--address", head_and_worker, "--", "--smoke-test", "--data", "sine",
-                     "--storage", str(tmp_path / "runs"), "--trials", "1", "--max-epochs", "1"], env)
+                     "--storage", str(tmp_path / "runs"), "--trials", "1", "--max-epochs", "1",
+                     *JOB_TRIALS_ONLY], env)
     assert sent.returncode == 0, sent.stderr[-3000:]
     client = JobSubmissionClient(head_and_worker)
     job_id = job_of(sent.stdout)
@@ -199,7 +205,8 @@ def test_a_submission_whose_answer_is_lost_is_retried_without_a_second_job(head_
     storage = tmp_path / "runs"
     with DroppingProxy((dashboard.hostname, dashboard.port), drop=b"POST /api/jobs/") as proxy:
         sent = tunecast(["submit", "--address", proxy.url, "--", "--smoke-test", "--data", "sine",
-                         "--storage", str(storage), "--trials", "1", "--max-epochs", "1"],
+                         "--storage", str(storage), "--trials", "1", "--max-epochs", "1",
+                         *JOB_TRIALS_ONLY],
                         user_env(tmp_path / "home"))
     assert proxy.dropped == 1
     assert sent.returncode == 0 and "submitted job raysubmit_" in sent.stdout, sent.stderr[-3000:]

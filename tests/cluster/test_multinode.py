@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import small_search
+from tests.conftest import TRIALS_ONLY, small_search
 from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_trials_are_placed_on_both_nodes(two_nodes, tmp_path):
     cluster, worker = two_nodes
-    _, outcome = small_search(tmp_path, "two-nodes", trials=8, scheduler="fifo", max_epochs=2)
+    _, outcome = small_search(tmp_path, "two-nodes", trials=8, scheduler="fifo", max_epochs=2, **TRIALS_ONLY)
     trials = outcome.trials
     assert len(trials) == 8 and (trials["status"] == "completed").all()
     per_node = trials["node_id"].value_counts()
@@ -29,7 +29,8 @@ def test_trials_are_placed_on_both_nodes(two_nodes, tmp_path):
 
 def test_gpu_shares_run_eight_trials_at_once_on_two_nodes(two_nodes, tmp_path):
     _, outcome = small_search(
-        tmp_path, "eight", trials=8, gpus_per_trial=0.25, cpus_per_trial=0.5, scheduler="fifo", max_epochs=3
+        tmp_path, "eight", trials=8, gpus_per_trial=0.25, cpus_per_trial=0.5, scheduler="fifo", max_epochs=3,
+        **TRIALS_ONLY,
     )
     trials = outcome.trials
     assert (trials["status"] == "completed").all() and (trials["device"] == "cpu").all()
@@ -67,7 +68,8 @@ def test_node_loss_retries_trials_and_search_finishes(two_nodes, tmp_path):
     killer = threading.Thread(target=kill_worker_when_busy, daemon=True)
     killer.start()
     _, outcome = small_search(
-        tmp_path, "node-loss", trials=6, scheduler="fifo", max_epochs=25, max_failures=2, max_concurrent=4
+        tmp_path, "node-loss", trials=6, scheduler="fifo", max_epochs=25, max_failures=2, max_concurrent=4,
+        **TRIALS_ONLY,
     )
     killer.join(timeout=5)
     assert killed.is_set(), "the second node was never busy"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
-from tests.search.test_resume import start_search
+from tests.search.test_resume import TRIALS_ONLY_ARGS, start_search
 from tests.tables import read_table
 
 HOLD = """
@@ -75,7 +75,8 @@ def test_a_second_search_into_a_locked_experiment_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_resume_while_the_search_runs_is_refused_and_the_search_is_intact(tmp_path):
-    driver, exp = start_search(tmp_path, "busy", text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver, exp = start_search(tmp_path, "busy", *TRIALS_ONLY_ARGS, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and not list(exp.glob("experiment_state*.json")):

@@ -15,7 +15,7 @@ from expdir import contract as c
 from search.config import SearchConfig
 from search.run import resume_config
 from search.trainable import ORIGIN, TRAIL_FILE
-from tests.conftest import small_search
+from tests.conftest import TRIALS_ONLY, small_search
 from tests.search.test_study import load_study
 from tests.tables import read_table
 
@@ -35,7 +35,8 @@ def test_rung_epochs_are_the_epochs_ashas_bracket_decides_at(grace, factor, max_
 
 
 def test_epochs_between_reports_reach_history_and_the_study(tmp_path):
-    config, outcome = small_search(tmp_path, "coalesced", trials=4, max_epochs=12, grace_period=2)
+    config, outcome = small_search(tmp_path, "coalesced", trials=4, max_epochs=12, grace_period=2,
+                                   **TRIALS_ONLY)
     exp = outcome.path
     rungs = config.rung_epochs()
     assert rungs == {2, 4, 8}
@@ -85,7 +86,8 @@ def test_epochs_between_reports_reach_history_and_the_study(tmp_path):
 def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_with_it(tmp_path):
     """0: a report per epoch (what an experiment saved before the option existed did; its saved
     ASHA counts reports as epochs, so its resume keeps reporting every epoch)."""
-    _, outcome = small_search(tmp_path, "every", trials=2, max_epochs=6, grace_period=2, report_every_s=0)
+    _, outcome = small_search(tmp_path, "every", trials=2, max_epochs=6, grace_period=2, report_every_s=0,
+                              origins=0, forecast=False)  # the combination's default is checked below
     exp = outcome.path
     trials = read_table(exp / "trials.csv")
     for _, trial in trials.iterrows():

@@ -1,4 +1,5 @@
-"""Kill a running search's driver with SIGKILL, resume it, and check nothing was lost or rerun."""
+"""Kill a running search's driver with SIGKILL, or stop it with Ctrl-C, resume it, and check nothing
+was lost or rerun: trials, their histories, and the Optuna study on disk."""
 
 from __future__ import annotations
 
@@ -17,11 +18,16 @@ import yaml
 
 from search.trainable import EPOCHS
 from tests.conftest import SMALL_SPACE
+from tests.search.test_progress import user_env
+from tests.search.test_study import finished_live, load_study
 from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
 
 TRIALS = 6
+# What a search does after its trials (the combination, earlier validation origins, forecast/) is
+# tested elsewhere; searches whose subject is the interruption leave it out.
+TRIALS_ONLY_ARGS = ("--no-forecast", "--origins", "0", "--no-combine")
 
 
 def finished_trials(exp: Path) -> dict[str, list[float]]:
@@ -35,8 +41,9 @@ def finished_trials(exp: Path) -> dict[str, list[float]]:
     return out
 
 
-def start_search(tmp_path: Path, name: str, **popen: object) -> tuple[subprocess.Popen, Path]:
-    """Start a small sequential search (fifo, one trial at a time) in its own process group."""
+def start_search(tmp_path: Path, name: str, *extra: str, **popen: object) -> tuple[subprocess.Popen, Path]:
+    """Start a small sequential search (fifo, one trial at a time) in its own process group, in
+    a user's environment (no RAY_/TUNE_ variables); ``extra``: more options."""
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
     storage = tmp_path / "runs"
@@ -62,14 +69,17 @@ def start_search(tmp_path: Path, name: str, **popen: object) -> tuple[subprocess
         name,
         "--quiet",
         "--no-report",
+        *extra,
     ]
-    return subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, **popen), storage / name
+    driver = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, env=user_env(), **popen)
+    return driver, storage / name
 
 
 def resume(tmp_path: Path, exp: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
         cwd=tmp_path,
+        env=user_env(),
         capture_output=True,
         text=True,
         timeout=400,
@@ -106,7 +116,8 @@ def alive(pids: set[int]) -> set[int]:
 def test_sigkill_then_resume(tmp_path):
     """SIGKILL of the driver alone: the Ray processes it started go too (its watcher reaps
     them), and the resume loses and reruns nothing."""
-    driver, exp = start_search(tmp_path, "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver, exp = start_search(tmp_path, "killed", *TRIALS_ONLY_ARGS, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     left: set[int] = set()
     try:
@@ -160,9 +171,13 @@ def checkpointed_unfinished(exp: Path) -> list[Path]:
 
 
 def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_path):
+    """Ctrl-C once a trial has finished (also in the study, read live while the search runs) and
+    another has checkpointed; the --quiet resume finishes the same trials and the same study, and
+    ends as a whole search does (the combination, earlier origins, forecast/)."""
     driver, exp = start_search(tmp_path, "ctrl-c", text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
-    while time.time() < deadline and not (finished_trials(exp) and checkpointed_unfinished(exp)):
+    while time.time() < deadline and not (
+            finished_trials(exp) and checkpointed_unfinished(exp) and finished_live(exp)):
         assert driver.poll() is None, "the search ended before Ctrl-C"
         time.sleep(0.1)
     os.killpg(driver.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
@@ -174,6 +189,8 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
     trials = read_table(exp / "trials.csv")
     done_before = set(trials.loc[trials["status"] == "completed", "trial_id"])
     assert len(done_before) >= 1 and len(done_before) < TRIALS
+    studied = {t.number: t.params for t in load_study(exp).trials if t.state.name == "COMPLETE"}
+    assert 1 <= len(studied) < TRIALS
     # The race a kill or a vanished mount can hit: Ray deleted the checkpoint its saved state
     # names, after a better one was written. The resume starts from the newer one.
     saved = checkpointed_unfinished(exp)
@@ -186,12 +203,18 @@ def test_ctrl_c_writes_an_interrupted_experiment_then_resume_finishes_it(tmp_pat
 
     resumed = resume(tmp_path, exp)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.strip().splitlines()[0].startswith("search completed: "), resumed.stdout  # --quiet
+    assert (exp / "forecast").is_dir()
     rows = [json.loads(line) for line in (trial_folder / "result.json").read_text().splitlines() if line]
     assert rows[-1]["last_epoch"] == 1 and rows[-1]["resumed_from_epoch"] > 0, [
         {k: r.get(k) for k in ("epoch", "last_epoch", "resumed_from_epoch", "trial_id")} for r in rows]
     trials = read_table(exp / "trials.csv")
     assert len(trials) == TRIALS and (trials["status"] == "completed").all()
     assert done_before <= set(trials["trial_id"])
+    study = load_study(exp).trials  # the same study, one finished trial per trial, none twice
+    assert len(study) == TRIALS and {t.state.name for t in study} == {"COMPLETE"}
+    assert {t.number: t.params for t in study if t.number in studied} == studied
+    assert sorted(t.value for t in study) == pytest.approx(sorted(trials["best_val_loss"]))
     history = read_table(exp / "history.csv")  # every epoch once, also those of the resumed trial
     for _, trial in trials.iterrows():  # that the unprocessed report carried (its checkpoint's trail)
         epochs = history.loc[history["trial_id"] == trial["trial_id"], "epoch"]

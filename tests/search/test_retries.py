@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TRIALS_ONLY
+
 pytestmark = pytest.mark.slow
 CRASHING_LR, DIVERGING_LR = 0.003, 0.004
 
@@ -47,6 +49,7 @@ def test_a_diverged_trial_is_not_retried_and_a_crashed_one_is(tmp_path):
         "data": {"source": "sine"}, "name": "retries", "storage": str(tmp_path), "trials": 4,
         "max_epochs": 3, "scheduler": "fifo", "space": space, "verbose": 0, "ensemble": 1,
         "max_failures": 1,  # one retry per trial, as on a cluster
+        **TRIALS_ONLY,
     })
     attempts = tmp_path / "attempts"
     attempts.mkdir()

@@ -14,7 +14,7 @@ from model import DataSpec, checkpoint, load
 from model.evaluate import evaluate, val_forecast
 from search.experiment import ensemble_members
 from search.results import TrialRecord
-from tests.conftest import small_search
+from tests.conftest import TRIALS_ONLY, small_search
 from tests.tables import read_table
 
 pytestmark = pytest.mark.slow
@@ -168,7 +168,8 @@ def test_logical_gpu_shares_run_four_trials_at_once_on_cpu(tmp_path):
     ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False)
     try:
         _, outcome = small_search(
-            tmp_path, "gpu-share", gpus_per_trial=0.25, trials=4, scheduler="fifo", max_epochs=2
+            tmp_path, "gpu-share", gpus_per_trial=0.25, trials=4, scheduler="fifo", max_epochs=2,
+            **TRIALS_ONLY,
         )
     finally:
         ray.shutdown()
@@ -223,6 +224,7 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
             "verbose": 0,
             "seed": 3,
             "ensemble": 1,
+            **TRIALS_ONLY,
         }
     )
     outcome = execute(make_plan(config), trainable=_faulty_trainable)
@@ -243,7 +245,7 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
 
 def test_time_budget_stops_starting_trials(tmp_path):
     _, outcome = small_search(tmp_path, "budget", trials=200, max_epochs=3, time_budget_s=12,
-                              scheduler="fifo")
+                              scheduler="fifo", **TRIALS_ONLY)
     trials = outcome.trials
     assert 0 < len(trials) < 200
     assert outcome.status == "completed"

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import SMALL_SPACE
+from tests.search.test_resume import TRIALS_ONLY_ARGS
 from tests.tables import read_table
 
 pytestmark = [
@@ -56,7 +57,7 @@ def search(storage: Path, tmp_path: Path) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "search", "--data", "sine", "--trials", str(TRIALS), "--config",
         str(config), "--max-epochs", "25", "--scheduler", "fifo", "--max-concurrent", "1",
-        "--storage", str(storage), "--name", "exp", "--quiet", "--no-report",
+        "--storage", str(storage), "--name", "exp", "--quiet", "--no-report", *TRIALS_ONLY_ARGS,
     ]
     return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -1,23 +1,18 @@
 """The search's Optuna study on disk (optuna-study.log), warm starts, and the console through a
 pipe: real searches in subprocesses with a user's environment, the study read back with
-Optuna's own API."""
+Optuna's own API (across a Ctrl-C and a resume: tests/search/test_resume.py)."""
 
 from __future__ import annotations
 
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import SMALL_SPACE
 from tests.search.test_progress import CHATTER, TRIAL_LINE, user_env
 from tests.tables import read_table
 
@@ -130,37 +125,3 @@ def test_warm_start_proposes_near_the_earlier_best(warm_search):
     study = load_study(exp)
     first = min((t for t in study.trials if "warm_start_from" not in t.user_attrs), key=lambda t: t.number)
     assert badness({**first.params, "num_layers": 1}) < np.quantile(losses, 0.2), first.params
-
-
-def test_resume_appends_to_the_same_study(tmp_path):
-    """Ctrl-C after the study (read live, while the search runs) shows a finished trial; the
-    --quiet resume completes the same study: one finished trial per trial, none twice."""
-    config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
-    exp = tmp_path / "runs" / "resumed"
-    cmd = [sys.executable, "-m", "search", "--data", "sine", "--trials", "5", "--config", str(config),
-           "--max-epochs", "15", "--scheduler", "fifo", "--max-concurrent", "1", "--storage",
-           str(exp.parent), "--name", exp.name, "--no-report", "--no-forecast"]
-    driver = subprocess.Popen(cmd, cwd=tmp_path, env=user_env(), start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        assert driver.poll() is None, "the search ended before Ctrl-C"
-        if finished_live(exp):
-            break
-        time.sleep(0.5)
-    os.killpg(driver.pid, signal.SIGINT)
-    _, err = driver.communicate(timeout=120)
-    assert driver.returncode == 130, err[-3000:]
-    before = {t.number: t.params for t in load_study(exp).trials if t.state.name == "COMPLETE"}
-    assert 1 <= len(before) < 5
-
-    resumed = subprocess.run([sys.executable, "-m", "search", "--resume", str(exp), "--quiet"], cwd=tmp_path,
-                             env=user_env(), capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.strip().splitlines()[0].startswith("search completed: "), resumed.stdout  # --quiet
-    trials = read_table(exp / "trials.csv")
-    study = load_study(exp).trials
-    assert len(trials) == 5 and len(study) == 5 and {t.state.name for t in study} == {"COMPLETE"}
-    assert {t.number: t.params for t in study if t.number in before} == before
-    assert sorted(t.value for t in study) == pytest.approx(sorted(trials["best_val_loss"]))
