@@ -44,6 +44,8 @@ SPEEDUP_TARGET = 1.7
 OVERHEAD_TARGET_S = 0.3
 ASHA_LOSS_TOLERANCE = 0.05
 ASHA_TIME_FRACTION = 0.5
+# what a search does after its trials (the combination, earlier validation origins, forecast/) left out
+TRIALS_ALONE = {"combine": False, "origins": 0, "forecast": False}
 FIT_LOG = ""  # set before the search; captured by value when Ray pickles the wrapper below
 
 FIXED_SPACE = {  # part 1: varied but modest configurations on the sine data
@@ -145,9 +147,7 @@ def part_one(storage: Path, trials: int, epochs: int) -> list[str]:
         "data": {"source": "sine"}, "name": "fixed-ray", "storage": str(storage), "trials": trials,
         "seed": 0, "scheduler": "fifo", "max_epochs": epochs, "max_concurrent": 2,
         "cpus_per_trial": 1, "train": {"patience": epochs + 1}, "space": FIXED_SPACE,
-        # the sequential loop only trains: compare the searches alone, without what a search does
-        # after its trials (the combination, earlier validation origins, forecast/)
-        "forecast": False, "combine": False, "origins": 0,
+        **TRIALS_ALONE,  # the sequential loop only trains: compare the searches alone
     }
     ray_wall, outcome = timed_search(settings, trainable=timed_train_trial)
     table_frame = pd.read_csv(outcome.path / "trials.csv", dtype={"trial_id": str})
@@ -216,8 +216,8 @@ def part_two(storage: Path, trials: int, smoke: bool) -> list[str]:
     from accuracy import smoke_sections
 
     sections = smoke_sections() if smoke else {"search": {}, "space": {}}
-    if smoke:  # checks the script runs: the searches' trials alone, without what follows them
-        sections["search"] = {**sections["search"], "combine": False, "origins": 0, "forecast": False}
+    if smoke:  # checks the script runs: the searches' trials alone
+        sections["search"] = {**sections["search"], **TRIALS_ALONE}
     rows, result = [], {}
     for scheduler in ("asha", "fifo"):
         settings = {**sections["search"], "space": sections["space"], "data": {"source": "airline"},

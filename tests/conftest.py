@@ -27,8 +27,10 @@ SMALL_SPACE = {
 
 
 # What a search does after its trials (the combination, earlier validation origins, forecast/) is
-# tested on its own; searches that test something else leave it out with these settings.
+# tested on its own; searches that test something else leave it out: these settings, or the same
+# as command-line options.
 TRIALS_ONLY = {"combine": False, "origins": 0, "forecast": False}
+TRIALS_ONLY_ARGS = ("--no-combine", "--origins", "0", "--no-forecast")
 
 
 def small_search(tmp: Path, name: str, **overrides):

@@ -21,7 +21,7 @@ import pytest
 
 from search.cli import main
 from tests.cluster.net import DroppingProxy, free_port, wait_for
-from tests.conftest import SMALL_SPACE
+from tests.conftest import SMALL_SPACE, TRIALS_ONLY_ARGS
 from tests.search.test_resume import finished_trials
 from tests.tables import read_table
 
@@ -152,9 +152,8 @@ def head_and_worker():
         yield dashboard
 
 
-# jobs whose subject is the submission: the search's trials alone, without what it does after
-# them (the combination, earlier validation origins, forecast/, the report)
-JOB_TRIALS_ONLY = ("--no-forecast", "--origins", "0", "--no-combine", "--no-report")
+# jobs whose subject is the submission: the search's trials alone, without the report either
+JOB_TRIALS_ONLY = (*TRIALS_ONLY_ARGS, "--no-report")
 
 
 def test_submit_a_smoke_search_as_a_ray_job(head_and_worker, tmp_path):

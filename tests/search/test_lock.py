@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
-from tests.search.test_resume import TRIALS_ONLY_ARGS, start_search
+from tests.conftest import TRIALS_ONLY_ARGS
+from tests.search.test_resume import start_search
 from tests.tables import read_table
 
 HOLD = """

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from search.trainable import EPOCHS
-from tests.conftest import SMALL_SPACE
+from tests.conftest import SMALL_SPACE, TRIALS_ONLY_ARGS
 from tests.search.test_progress import user_env
 from tests.search.test_study import finished_live, load_study
 from tests.tables import read_table
@@ -25,9 +25,6 @@ from tests.tables import read_table
 pytestmark = pytest.mark.slow
 
 TRIALS = 6
-# What a search does after its trials (the combination, earlier validation origins, forecast/) is
-# tested elsewhere; searches whose subject is the interruption leave it out.
-TRIALS_ONLY_ARGS = ("--no-forecast", "--origins", "0", "--no-combine")
 
 
 def finished_trials(exp: Path) -> dict[str, list[float]]:

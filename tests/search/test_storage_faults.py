@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SMALL_SPACE
-from tests.search.test_resume import TRIALS_ONLY_ARGS
+from tests.conftest import SMALL_SPACE, TRIALS_ONLY_ARGS
 from tests.tables import read_table
 
 pytestmark = [
