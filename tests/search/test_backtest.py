@@ -196,7 +196,7 @@ def test_the_fits_on_ray_are_the_fits_here_in_the_same_order(airline12):
 
     configs = [SMALL, TrainConfig(**{**SMALL.to_dict(), "seed": 1, "scaler": "window"})]
     jobs = [(config, split) for split in backtest.origins(airline12, configs) for config in configs]
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="error")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="error")
     try:
         remote = _fits_on_ray(SearchConfig())(jobs)
     finally:
