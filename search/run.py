@@ -446,6 +446,8 @@ def resume_config(target: Path | str) -> SearchConfig:
         saved = {**saved, "report_every_s": 0}  # counts reports as epochs, so report every epoch
     if "refit" not in saved:  # saved when forecast/ refitted by default: it still does
         saved = {**saved, "refit": True}
+    if not saved.get("forecast", True):  # no forecast/, nothing to refit (refused in a new search)
+        saved = {**saved, "refit": False}
     if "combine" not in saved:  # saved before the combination was a candidate: it still is not
         saved = {**saved, "combine": False}
     storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)

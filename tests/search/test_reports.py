@@ -102,7 +102,10 @@ def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_wi
     del run["config"]["report_every_s"]  # as an experiment written before the option
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).report_every_s == 0
-    del run["config"]["refit"]  # written when forecast/ refitted by default: its resume still does
+    del run["config"]["refit"]  # written when forecast/ refitted by default: its resume still does,
+    (exp / c.RUN_FILE).write_text(json.dumps(run))  # unless it writes no forecast/ (as here)
+    assert resume_config(exp).refit is False
+    run["config"]["forecast"] = True
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).refit is True
     assert resume_config(exp).combine is True  # saved with this version's default
