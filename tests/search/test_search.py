@@ -244,7 +244,9 @@ def test_failed_and_diverged_trials_are_recorded_and_search_goes_on(tmp_path):
 
 
 def test_time_budget_stops_starting_trials(tmp_path):
-    _, outcome = small_search(tmp_path, "budget", trials=200, max_epochs=3, time_budget_s=12,
+    # 25 s: long enough for the first trial to finish on 2 busy cores (with 12 s, beside another
+    # test, none did, and a search whose trials never finish has failed)
+    _, outcome = small_search(tmp_path, "budget", trials=200, max_epochs=3, time_budget_s=25,
                               scheduler="fifo", **TRIALS_ONLY)
     trials = outcome.trials
     assert 0 < len(trials) < 200
