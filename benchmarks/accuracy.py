@@ -159,7 +159,8 @@ def settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         if taken:
             raise SearchConfigError(f"{taken[0]} is set by {BENCHMARK_KEYS[taken[0]]}: drop it from "
                                     "--config/--set")
-    build_config({**sections, "train": {**sections["train"], "horizon": 1}}, {}, {})  # checked before Ray
+    build_config({**sections, "train": {**sections["train"], "horizon": 1}}, {},  # checked before Ray
+                 {"forecast": not args.no_forecast})
     return sections
 
 

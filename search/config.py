@@ -102,8 +102,9 @@ class SearchConfig:
             raise SearchConfigError(f"origins must lie in 0..{MAX_ORIGINS} (earlier validation origins; "
                                     f"0: the search's own block alone), got {self.origins}")
         if self.refit and not self.forecast:
-            raise SearchConfigError("refit retrains the networks for forecast/, which this search skips "
-                                    "(no forecast): drop one of the two")
+            raise SearchConfigError("--refit (refit: true) retrains the networks for forecast/, which "
+                                    "--no-forecast (forecast: false) skips: drop one of the two, or "
+                                    "refit later with `tunecast forecast --refit EXP_DIR`")
         if self.max_failures is not None and self.max_failures < 0:
             raise SearchConfigError(f"max-failures must be >= 0, got {self.max_failures}")
         if self.max_concurrent is not None and self.max_concurrent < 1:

@@ -1,4 +1,4 @@
-"""Small network helpers the cluster tests share: a free local port, waiting for a URL."""
+"""Small network helpers the tests share: a free local port, a closed one, waiting for a URL."""
 
 from __future__ import annotations
 
@@ -14,6 +14,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_HELD: list[socket.socket] = []
+
+
+def closed_port() -> int:
+    """A port nothing answers on: bound here and never listened on, for the test session, so a
+    connection is refused and no other process (another test's Ray, beside this one) takes it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return int(s.getsockname()[1])
 
 
 def wait_for(url: str, timeout: float = 90) -> None:

@@ -13,12 +13,7 @@ import pytest
 
 from search.cluster import check_reachable
 from search.config import SearchConfigError
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.cluster.net import closed_port
 
 
 def test_closed_port_answers_within_30_s(tmp_path):

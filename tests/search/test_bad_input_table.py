@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from tests.cluster.net import closed_port
 
 Setup = Callable[[Path], None]
 
@@ -56,12 +57,6 @@ def _experiment(d: Path) -> None:  # an existing experiment folder (its tunecast
 def _not_experiment(d: Path) -> None:
     (d / "other").mkdir()
     (d / "other" / "keep.txt").write_text("precious")
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _sine = np.sin(np.arange(60.0))
@@ -123,8 +118,8 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
      "drop trials"),
     ("resume-with-origins-0", ["search", "--resume", "other", "--origins", "0"], [_not_experiment],
      "drop origins"),
-    ("address-closed-port", [*S, "--address", f"127.0.0.1:{_closed_port()}"], [], "cannot connect"),
-    ("address-ray-client-closed-port", [*S, "--address", f"ray://127.0.0.1:{_closed_port()}"], [],
+    ("address-closed-port", [*S, "--address", f"127.0.0.1:{closed_port()}"], [], "cannot connect"),
+    ("address-ray-client-closed-port", [*S, "--address", f"ray://127.0.0.1:{closed_port()}"], [],
      "Connection refused"),
     # config files
     ("config-missing", [*S, "--config", "nope.yaml"], [], "not found"),

@@ -108,6 +108,9 @@ def test_report_every_s_0_reports_every_epoch_and_an_older_experiment_resumes_wi
     run["config"]["forecast"] = True
     (exp / c.RUN_FILE).write_text(json.dumps(run))
     assert resume_config(exp).refit is True
+    run["config"].update(refit=True, forecast=False)  # as a search given both before they were refused
+    (exp / c.RUN_FILE).write_text(json.dumps(run))
+    assert resume_config(exp).refit is False
     assert resume_config(exp).combine is True  # saved with this version's default
     del run["config"]["combine"]  # written before the combination was a candidate: still is not
     (exp / c.RUN_FILE).write_text(json.dumps(run))
