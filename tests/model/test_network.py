@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from model.network import AttentionLSTM
@@ -62,15 +63,11 @@ def test_highway_with_window_norm_stays_shift_and_scale_equivariant():
 
 
 def test_highway_needs_the_window_length():
-    import pytest
-
     with pytest.raises(ValueError, match="window"):
         AttentionLSTM(1, 8, 1, 1, highway=True)
 
 
 def test_highway_starts_as_the_naive_forecast():
-    import pytest
-
     torch.manual_seed(0)
     x = torch.randn(4, 10, 2) * 5.0 + 30.0
     last = x[:, -1:, 0].expand(4, 3)  # every step ahead repeats the window's last target value
