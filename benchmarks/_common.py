@@ -99,9 +99,9 @@ def timed_search(settings: dict[str, Any], trainable: Any = None) -> tuple[float
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose 0 then prints no status boxes
 
-    from search.config import SearchConfig
-    from search.plan import make_plan
-    from search.run import execute, run_search
+    from tunecast.search.config import SearchConfig
+    from tunecast.search.plan import make_plan
+    from tunecast.search.run import execute, run_search
 
     config = SearchConfig.from_dict({"verbose": 0, "report": False, **settings})
     start = time.perf_counter()

@@ -21,10 +21,10 @@ import _common  # puts the checkout on sys.path; fmt
 import numpy as np
 import pandas as pd
 
-from expdir import contract as c
-from expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, ForecastRecord, RunRecord
-from model.data import Dataset
-from model.datasets import BUILTINS
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, ForecastRecord, RunRecord
+from tunecast.model.data import Dataset
+from tunecast.model.datasets import BUILTINS
 
 # The built-ins, less ``sine``: sin(linspace(0, 50, 1000)) is noise-free, so AutoARIMA fits it
 # almost exactly (an AR(2) is a sinusoid) and a ratio to it measures floating-point precision,

@@ -88,13 +88,19 @@ from _suite import (
     statsforecast_forecasts,
 )
 
-from expdir import contract as c
-from model.data import DataError, load
-from model.metrics import METRIC_NAMES, all_metrics
-from model.training import TrainConfig
-from model.windows import split_windows
-from search.cli_search import SMOKE, SMOKE_SPACE
-from search.config import SearchConfig, SearchConfigError, build_config, read_yaml
+from tunecast.expdir import contract as c
+from tunecast.model.data import DataError, load
+from tunecast.model.metrics import METRIC_NAMES, all_metrics
+from tunecast.model.training import TrainConfig
+from tunecast.model.windows import split_windows
+from tunecast.search.config import (
+    SMOKE,
+    SMOKE_SPACE,
+    SearchConfig,
+    SearchConfigError,
+    build_config,
+    read_yaml,
+)
 
 CASES = [("airline", 1), ("co2", 1), ("sunspots", 1), ("airline", 12), ("co2", 12)]
 SEARCH_LIMIT_S = 600.0

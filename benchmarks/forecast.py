@@ -27,9 +27,9 @@ import _common  # noqa: F401  (puts the checkout on sys.path)
 import numpy as np
 from _common import machine_line, table, timed_search, verdict
 
-from model.data import DataSpec, load
-from model.forecast import conformal_quantiles
-from model.metrics import seasonal_naive_forecast
+from tunecast.model.data import DataSpec, load
+from tunecast.model.forecast import conformal_quantiles
+from tunecast.model.metrics import seasonal_naive_forecast
 
 DATASETS = ("airline", "co2", "sunspots", "sine")
 LEVELS = (80.0, 95.0)

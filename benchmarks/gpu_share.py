@@ -54,8 +54,8 @@ def run_trial(args: tuple[Plan, int, int]) -> tuple[int, float, int]:
     plan, share, seed = args
     import torch
 
-    from model.data import Dataset, DataSpec, split_sizes
-    from model.training import TrainConfig, fit
+    from tunecast.model.data import Dataset, DataSpec, split_sizes
+    from tunecast.model.training import TrainConfig, fit
 
     device = torch.device(plan.device)
     if device.type == "cuda":

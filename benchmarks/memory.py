@@ -10,7 +10,7 @@ Phases in the child:
 1. ``import``: torch, numpy, pandas and ``model``.
 2. ``load``: ``model.data.load`` (pandas reads the CSV, validation, float32 values).
 3. ``split + windows``: ``Dataset.scaled()`` as a tensor and ``split_windows`` (strided views).
-4. ``train batches``: ``fit``'s own epoch function, ``model.training._train_epoch`` (mini-batches
+4. ``train batches``: ``fit``'s own epoch function, ``model.training.train_epoch`` (mini-batches
    of 256 gathered from the views, forward, backward, clipping, Adam; batches whose LSTM
    activations exceed ``TRAIN_UNITS`` are split into micro-batches), given the first
    ``--batches`` batches' windows, plus a ``torch.randperm`` over *all* training windows (the
@@ -64,9 +64,9 @@ def measure(csv: str, window: int, hidden: int, layers: int, batches: int, eval_
 
     import torch
 
-    from model.data import DataSpec, load
-    from model.training import EVAL_BATCH, TrainConfig, _train_epoch, build_model, mean_loss
-    from model.windows import Windows, split_windows
+    from tunecast.model.data import DataSpec, load
+    from tunecast.model.training import EVAL_BATCH, TrainConfig, build_model, mean_loss, train_epoch
+    from tunecast.model.windows import Windows, split_windows
 
     torch.manual_seed(0)
     report("import")
@@ -85,7 +85,7 @@ def measure(csv: str, window: int, hidden: int, layers: int, batches: int, eval_
     order = torch.randperm(len(train), generator=shuffle)  # the size of fit's permutation of all windows
     first = Windows(train.series, train.first, batches * config.batch_size, train.step,
                     window=train.window, horizon=train.horizon)  # the first `batches` batches' windows
-    _train_epoch(model, optimizer, first, config, shuffle, torch.device("cpu"))  # fit's own epoch code
+    train_epoch(model, optimizer, first, config, shuffle, torch.device("cpu"))  # fit's own epoch code
     del order
     report(f"train {batches} batches of {config.batch_size}")
 

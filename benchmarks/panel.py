@@ -67,12 +67,11 @@ import pandas as pd
 from _common import machine_line, peak_rss_mb, table, timed_search, verdict
 from _suite import Evidence, read_evidence
 
-from expdir import contract as c
-from model.panel import ID_COLUMN, TARGET, TIME_COLUMN, Panel, PanelSpec, load_panel
-from model.panel_metrics import panel_metrics
-from model.panel_windows import panel_windows
-from search.cli_search import SMOKE, SMOKE_SPACE
-from search.config import build_config
+from tunecast.expdir import contract as c
+from tunecast.model.panel import ID_COLUMN, TARGET, TIME_COLUMN, Panel, PanelSpec, load_panel
+from tunecast.model.panel_metrics import panel_metrics
+from tunecast.model.panel_windows import panel_windows
+from tunecast.search.config import SMOKE, SMOKE_SPACE, build_config
 
 SEASON, TEST_POINTS = 12, 24
 TRIALS, TIME_BUDGET_S, TOP_K = 16, 420.0, 5
@@ -370,7 +369,7 @@ def measuring(folder: Path) -> Callable[..., None]:
     """The product's trainable, then one JSON file of this worker's memory and of where the
     panel it was given lives."""
     def trial(config: dict[str, Any], plan: Any) -> None:
-        from search.trainable import train_trial
+        from tunecast.search.trainable import train_trial
 
         train_trial(config, plan)
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())

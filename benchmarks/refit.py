@@ -30,10 +30,10 @@ import _common  # noqa: F401  (puts the checkout on sys.path)
 import numpy as np
 from _common import machine_line, table
 
-from model.evaluate import val_forecast
-from model.training import fit
-from search.backtest import earlier_split
-from search.forecasting import choose, load_data, read_experiment, search_forecaster
+from tunecast.model.evaluate import val_forecast
+from tunecast.model.training import fit
+from tunecast.search.backtest import earlier_split
+from tunecast.search.forecasting import choose, load_data, read_experiment, search_forecaster
 
 
 def compare(exp: Path) -> list[object]:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts the checkout on sys.path, for tests.reports.fixtures)
 
-from reports import collect, render_report
 from tests.reports.fixtures import make_fixture_experiment
+from tunecast.reports import collect, render_report
 
 
 def measure(root: Path, n_trials: int, repeats: int) -> tuple[float, float, float]:

@@ -64,8 +64,8 @@ def timed_train_trial(config: dict[str, Any], plan: Any) -> None:
     """``search.trainable.train_trial``, recording ``fit``'s own seconds to ``FIT_LOG``."""
     from ray import tune
 
-    import search.trainable as trainable
-    from model.training import fit
+    import tunecast.search.trainable as trainable
+    from tunecast.model.training import fit
 
     in_callbacks = [0.0]  # seconds spent in tune.report / checkpoints (fit's callbacks)
 
@@ -107,11 +107,11 @@ def sequential_optuna(settings: dict[str, Any], configs: list[dict[str, Any]]) -
     import optuna
     from optuna import distributions as od
 
-    from model.data import load
-    from model.training import TrainConfig, fit
-    from search.config import SearchConfig
-    from search.optuna_space import distribution
-    from search.plan import search_space
+    from tunecast.model.data import load
+    from tunecast.model.training import TrainConfig, fit
+    from tunecast.search.config import SearchConfig
+    from tunecast.search.optuna_space import distribution
+    from tunecast.search.plan import search_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = time.perf_counter()
@@ -168,7 +168,7 @@ def part_one(storage: Path, trials: int, epochs: int) -> list[str]:
     print(f"\nPart 1: the same {trials} configurations, {epochs} epochs each (FIFO, sine data)")
     print(table(["run", "wall s", "sum of fit() s", "of which training s", "trials"], rows, digits=1))
     reporting = sum(fit_s.values()) - sum(training_s.values())
-    from search.config import DEFAULT_REPORT_EVERY_S as every
+    from tunecast.search.config import DEFAULT_REPORT_EVERY_S as every
     print(f"Ray: {reporting:.1f} s of the trials' fit() time went to tune.report and checkpoints "
           f"({1000 * reporting / (trials * epochs):.1f} ms per epoch; a report waits for the driver, "
           f"so a trial reports its first and last epoch, ASHA's rungs and at most one epoch per {every:g} s)")

@@ -43,9 +43,9 @@ import torch
 from _common import machine_line, table, verdict
 from torch import nn
 
-from model.data import Dataset, DataSpec, load
-from model.training import TrainConfig, build_model, fit
-from model.windows import split_windows
+from tunecast.model.data import Dataset, DataSpec, load
+from tunecast.model.training import TrainConfig, build_model, fit
+from tunecast.model.windows import split_windows
 
 SPEED_TARGET = 20.0
 FLOPS_TARGET = 0.30

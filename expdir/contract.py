@@ -1,11 +1,8 @@
 """The experiment directory: its file names, columns, vocabularies and typed records.
 
-``search`` writes an experiment directory and ``reports`` reads it; both take every name from
-here, so the two sides cannot drift apart. This module imports nothing beyond the standard
-library: no torch, no Ray, no Optuna, no pandas. docs/experiment-dir.md describes the layout.
-
-Each JSON file of the directory has a record here with ``to_dict`` (what the writer writes) and
-``from_dict`` (what the reader reads; it raises :class:`ContractError` naming the field).
+``search`` writes it and ``reports`` reads it, both naming everything from here. Standard library
+only (no torch, Ray, Optuna or pandas); docs/experiment-dir.md describes the layout. Each JSON
+file has a record with ``to_dict`` and ``from_dict`` (which raises :class:`ContractError`).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # of tunecast.json; none recorded: 1. migrate() reads every earlier one
 
 # Files and folders of <storage>/<name>/
 RUN_FILE = "tunecast.json"
@@ -35,15 +32,15 @@ FORECAST_FILE = "forecast.csv"
 PER_SERIES_FILE = "per_series.csv"  # a panel: in best/ and ensemble/, one row per series
 ATTENTION_INDEX_FILE = "attention_index.csv"  # a panel: in best/, each series' rows of attention.npy
 STUDY_FILE = "optuna-study.log"  # the search's Optuna study (journal file): optuna-dashboard opens it
+DATA_FILE = "data.parquet"  # a search fitted on a frame in memory (TuneCast.fit): the frame, kept here
 BEST_FILES = (METRICS_FILE, PREDICTIONS_FILE, ATTENTION_FILE)
 FORECAST_FILES = (METRICS_FILE, FORECAST_FILE)
 ENSEMBLE_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 COMBINED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 
-# What trials are ranked by. ``val_loss`` is one epoch's validation mean absolute error in
-# standardised units (history.csv), whatever the training loss; the
-# searcher, ASHA and checkpointing see ``best_val_loss``, the trial's best epoch so far, so a
-# trial stopped by its patience is judged by its best epoch, not the last one.
+# What trials are ranked by. ``val_loss``: one epoch's validation MAE in standardised units
+# (history.csv), whatever the training loss; the searcher, ASHA and checkpointing see
+# ``best_val_loss``, the trial's best epoch so far (not its last).
 METRIC = "val_loss"
 SEARCH_METRIC = "best_val_loss"
 MODE = "min"
@@ -51,9 +48,8 @@ MODE = "min"
 # Test metrics (original units) and who is scored with them.
 METRIC_NAMES = ("mae", "rmse", "mase", "smape")
 FORECASTERS = ("model", "naive", "seasonal_naive")
-# A panel of many series: the test metrics across series (means over series of each series' own
-# MASE, of its MASE over seasonal-naive's, and of its sMAPE; MAE and RMSE would add up units);
-# every series' own METRIC_NAMES are in per_series.csv.
+# A panel: means across series of each one's MASE, MASE over seasonal-naive's, and sMAPE (MAE
+# and RMSE would add up units); every series' own METRIC_NAMES are in per_series.csv.
 PANEL_METRIC_NAMES = ("mase", "mase_ratio", "smape")
 
 # What the search may choose to forecast with: the lowest validation loss of these wins.
@@ -64,8 +60,7 @@ SELECTION_RULE = ("the lowest validation loss (the same loss on the same validat
                   "with AutoETS and AutoARIMA), naive and seasonal-naive; on a single series, the mean loss "
                   "over the search's validation part and the earlier origins that fit (each candidate "
                   "retrained there)")
-# Beside an ensemble the best trial is not compared: its validation loss is the lowest of many on
-# the search's own block, the most optimistic of all (benchmarks/RESULTS.md, section 1).
+# Beside an ensemble the best trial is not compared: its own-block loss is the most optimistic.
 
 # How a person reads each choice (the CLI, the report, the benchmarks).
 CHOICE_NAMES = {"best": "the best trial", "ensemble": "the top-k ensemble",
@@ -179,7 +174,6 @@ class RunRecord:
     command: tuple[str, ...] = ()
     best_trial_id: str | None = None
     selection: SelectionRecord | None = None  # what the search forecasts with (set when it ends)
-    format_version: int = FORMAT_VERSION
 
     @property
     def search(self) -> dict[str, Any]:
@@ -200,16 +194,13 @@ class RunRecord:
         d.update(selection=self.selection.to_dict() if self.selection else None,
                  started_at=_time_text(self.started_at), ended_at=_time_text(self.ended_at),
                  resumed_at=[_time_text(t) for t in self.resumed_at], command=list(self.command))
-        return {"format_version": d.pop("format_version"), **d}
+        return {"format_version": FORMAT_VERSION, **d}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], notes: list[str] | None = None) -> RunRecord:
         """Read tunecast.json leniently: what a report can live without becomes a note."""
         notes = [] if notes is None else notes
-        version = raw.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            notes.append(f"{RUN_FILE} has format_version {version}; this reader reads "
-                         f"version {FORMAT_VERSION}")
+        raw = migrate(raw)
         status = str(raw.get("status") or "unknown")
         if status not in RUN_STATUSES:
             notes.append(f"{RUN_FILE} has an unknown status {status!r}")
@@ -237,8 +228,42 @@ class RunRecord:
             command=tuple(map(str, command)) if isinstance(command, list) else (),
             best_trial_id=None if best in (None, "") else str(best),
             selection=SelectionRecord.from_dict(raw.get("selection")),
-            format_version=int_or_none(version) or FORMAT_VERSION,
         )
+
+
+def migrate(run: dict[str, Any]) -> dict[str, Any]:
+    """tunecast.json of any earlier format in the current one; a newer one is a ContractError."""
+    version = int_or_none(run.get("format_version")) or 1
+    if version > FORMAT_VERSION:
+        raise ContractError(f"experiment format {version} is newer than this tunecast "
+                            f"({FORMAT_VERSION}): upgrade tunecast")
+    config, selection = run.get("config"), run.get("selection")
+    run = {**run, "format_version": FORMAT_VERSION}
+    if version < 2:  # 1 -> 2: each key added as format 1 behaved without it
+        if isinstance(config, dict) and config:
+            run["config"] = {
+                "report_every_s": 0,  # every epoch was reported (a restored ASHA counts reports)
+                "combine": False,  # the combination was no candidate
+                **config,
+                # forecast/ refitted by default, never without forecast/ (forecast: false)
+                "refit": bool(config.get("refit", True)) and bool(config.get("forecast", True)),
+            }
+        if isinstance(selection, dict):  # the best trial was compared beside an ensemble too
+            run["selection"] = _selection_results({"compared": list(CHOICES), **selection})
+    return run
+
+
+def _selection_results(sel: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 stored the compared scores only beside earlier origins, and not their count."""
+    if not isinstance(sel.get("score"), dict):
+        losses: dict[str, Any] = sel["val_loss"] if isinstance(sel.get("val_loss"), dict) else {}
+        sel["score"] = {k: v for k in sel["compared"] if (v := finite_or_none(losses.get(k))) is not None}
+    earlier: dict[str, Any] = sel["earlier_origins"] if isinstance(sel.get("earlier_origins"), dict) else {}
+    scored: list[list[Any]] = [v if isinstance(v := earlier.get(k), list) else [] for k in sel["score"]]
+    depth = min(map(len, scored), default=0)
+    sel.setdefault("origins", 1 + sum(all(finite_or_none(vs[i]) is not None for vs in scored)
+                                      for i in range(depth)))
+    return sel
 
 
 @dataclass(frozen=True)
@@ -252,47 +277,14 @@ class SelectionRecord:
     rule: str = SELECTION_RULE
     # a single series: each candidate's loss at the earlier validation origins, oldest last
     earlier: dict[str, list[float | None]] = field(default_factory=dict)
-    # the candidates the rule compares (those of them with a loss): no best trial beside an
-    # ensemble (search.forecasting.select); a record written before that compared all of CHOICES
+    # the candidates the rule compares (those with a loss): no best trial beside an ensemble
     compared: tuple[str, ...] = CHOICES
+    score: dict[str, float] = field(default_factory=dict)  # what the rule compared, per candidate
+    origins: int = 1  # the validation origins each score averages (1: the search's own block)
 
     @property
     def baseline_won(self) -> bool:
         return self.chosen in BASELINES
-
-    def scores(self) -> dict[str, float]:
-        """What the choice compares: each candidate's validation loss, or with earlier origins
-        its mean over the search's own and every earlier origin where all candidates have one."""
-        finite, common = self._finite(), self._common()
-        return {k: (v + sum(float(self.earlier[k][i] or 0.0) for i in common)) / (1 + len(common))
-                for k, v in finite.items()}
-
-    @property
-    def origins(self) -> int:
-        """How many validation origins the choice compared (1: the search's own only)."""
-        return 1 + len(self._common())
-
-    def _finite(self) -> dict[str, float]:
-        """The candidates compared: those with a validation loss, less the combination when it
-        lacks an earlier origin that every other one has (its statistical models did not fit
-        there): that origin then still judges the networks against the baselines."""
-        finite = {k: float(v) for k in CHOICES
-                  if k in self.compared and (v := self.val_loss.get(k)) is not None and math.isfinite(v)}
-        others = [k for k in finite if k != "combined"]
-        if "combined" in finite and others:
-            def has(k: str, i: int) -> bool:
-                return i < len(self.earlier.get(k, [])) and finite_or_none(self.earlier[k][i]) is not None
-
-            n = max((len(self.earlier.get(k, [])) for k in others), default=0)
-            if any(all(has(k, i) for k in others) and not has("combined", i) for i in range(n)):
-                del finite["combined"]
-        return finite
-
-    def _common(self) -> list[int]:
-        """The earlier origins where every candidate with a validation loss has one too."""
-        finite = self._finite()
-        n = min((len(self.earlier.get(k, [])) for k in finite), default=0)
-        return [i for i in range(n) if all(finite_or_none(self.earlier[k][i]) is not None for k in finite)]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"chosen": self.chosen, "rule": self.rule,
@@ -300,7 +292,7 @@ class SelectionRecord:
                              "compared": list(self.compared)}
         if self.earlier:
             d["earlier_origins"] = {k: [finite_or_none(v) for v in vs] for k, vs in self.earlier.items()}
-            d["score"] = self.scores()
+        d.update(score=dict(self.score), origins=self.origins)
         return d
 
     @classmethod
@@ -316,7 +308,9 @@ class SelectionRecord:
                    rule=str(raw.get("rule") or SELECTION_RULE),
                    earlier={str(k): [finite_or_none(v) for v in vs] for k, vs in earlier.items()
                             if k in CHOICES and isinstance(vs, list)},
-                   compared=compared)
+                   compared=compared, origins=int_or_none(raw.get("origins")) or 1,
+                   score={k: float(v) for k in CHOICES if isinstance(raw.get("score"), dict)
+                          and (v := finite_or_none(raw["score"].get(k))) is not None})
 
 
 @dataclass(frozen=True)
@@ -375,9 +369,7 @@ class ScoreRecord:
 @dataclass(frozen=True)
 class BestRecord:
     """``best/metrics.json``: the trial with the lowest val_loss, re-evaluated on the test split.
-
-    The model itself (weights and the JSON to rebuild it) is a model folder in ``best/``,
-    written and read by ``model.checkpoint`` only."""
+    The model itself is a model folder in ``best/``, read and written by ``model.checkpoint``."""
 
     trial_id: str
     val_loss: float | None
@@ -542,10 +534,8 @@ class ForecastRecord:
     """``forecast/metrics.json``: how the forecast past the data was made, and how honest its
     intervals were on the test split.
 
-    ``chosen`` is one of ``CHOICES``: what the search selected (tunecast.json's ``selection``).
-    ``coverage`` and ``mean_width`` check the intervals the chosen forecaster gives when
-    calibrated on the validation split only: the share of test points inside them, and their
-    mean width."""
+    ``chosen`` is one of ``CHOICES`` (tunecast.json's ``selection``). ``coverage`` and
+    ``mean_width`` check the intervals calibrated on validation only, on the test points."""
 
     chosen: str
     trial_ids: tuple[str, ...]

@@ -92,8 +92,7 @@ def experiment_lock(folder: Path) -> Iterator[None]:
     import fcntl  # POSIX only: imported here so that the report reads experiments anywhere
 
     path = folder / LOCK_FILE
-    # opened read-only: flock needs no write access, and a file held open for writing all run
-    # long would stop the storage from being remounted read-only under the search
+    # read-only: flock needs none, and a file open for writing would block a read-only remount
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:

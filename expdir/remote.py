@@ -1,14 +1,10 @@
 """Experiments on object storage (``s3://``, ``gs://``, any URI pyarrow's file systems open).
 
-Ray Tune writes its own state and the trials' checkpoints to the URI itself. The contract files
-(``tunecast.json``, ``trials.csv``, ``best/`` ...) are written to a local working copy first,
-exactly as for a local experiment, and copied up whole: each object is replaced in one PUT, and
-a folder (``best/``) is cleared before its new files go up, so no reader sees half a file.
-Reading one back (``tunecast report URI``, ``--resume URI``) copies the contract files down.
-
-Credentials and endpoints come the standard way of each store (for S3: the AWS environment
-variables or config files, ``AWS_ENDPOINT_URL`` for an S3-compatible server). pyarrow is
-imported only here and only when a URI is used, so ``expdir`` stays importable without it.
+Ray Tune writes its state and checkpoints to the URI itself. The contract files are written to a
+local working copy and copied up whole (one PUT per object, a folder cleared first), so no reader
+sees half a file; reading an experiment back copies them down. Credentials come each store's
+standard way (S3: the AWS variables or config, ``AWS_ENDPOINT_URL``). pyarrow is imported only
+when a URI is used, so ``expdir`` stays importable without it.
 """
 
 from __future__ import annotations
@@ -18,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from expdir import contract as c
+from tunecast.expdir import contract as c
 
 # what an experiment's contract consists of: copied up after the search writes it, down to read it
-CONTRACT_FILES = (c.RUN_FILE, c.TRIALS_FILE, c.HISTORY_FILE, c.IMPORTANCE_FILE, c.REPORT_FILE, c.STUDY_FILE)
+CONTRACT_FILES = (c.RUN_FILE, c.TRIALS_FILE, c.HISTORY_FILE, c.IMPORTANCE_FILE, c.REPORT_FILE, c.STUDY_FILE,
+                  c.DATA_FILE)
 CONTRACT_DIRS = (c.BEST_DIR, c.ENSEMBLE_DIR, c.COMBINED_DIR, c.FORECAST_DIR)
 
 

@@ -1,10 +1,8 @@
 """THE model format: one folder with the weights and the JSON needed to rebuild the network.
 
-``save(folder, model, info)`` writes ``model.pt`` (the state_dict only, loaded back with
-``weights_only=True``: no pickled code runs on load) and ``model.json`` (the TrainConfig, the
-input size, the columns and where the weights come from). ``load(folder)`` rebuilds the network
-from them. Trial checkpoints, ``best/`` and the ensemble's members all use this format, and
-nothing outside ``model/`` knows its file names: loading a model needs only this package.
+``model.pt`` holds the state_dict only (loaded with ``weights_only=True``: no pickled code runs)
+and ``model.json`` the TrainConfig, input size, columns and provenance. Trial checkpoints,
+``best/`` and ensemble members all use it; nothing outside ``model/`` knows its file names.
 """
 
 from __future__ import annotations
@@ -19,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from model.data import Dataset
-from model.panel import Panel
-from model.training import TrainConfig, build_model
+from tunecast.model.data import Dataset
+from tunecast.model.panel import Panel
+from tunecast.model.training import TrainConfig, build_model
 
 FORMAT = "tunecast-model"
 FORMAT_VERSION = 1
@@ -49,9 +47,8 @@ class ModelInfo:
 
     @classmethod
     def of(cls, config: TrainConfig, data: Dataset | Panel, **fields: Any) -> ModelInfo:
-        """The description of a network trained with ``config`` on ``data``'s training part.
-        A panel's network reads each series in its own scaling (the panel's, per series): the
-        description holds no one scaling (``mean``/``std`` empty) and the number of series."""
+        """The description of a network trained with ``config`` on ``data``'s training part
+        (a panel's: no one scaling, ``mean``/``std`` empty, and the number of series)."""
         if isinstance(data, Panel):
             extra = {**fields.pop("extra", {}), "n_series": data.n_series}
             return cls(config, data.input_size, data.columns, extra=extra, **fields)

@@ -1,13 +1,8 @@
 """Load, validate and split a series.
 
-``load(DataSpec)`` reads a built-in dataset, a CSV or a Parquet file, checks it (one series, not
-a long-format panel of many; columns exist, values are numeric and finite, timestamps unique and
-sorted, the target is not constant) and returns a :class:`Dataset`: the raw values ``[N, F]``
-(the target is column 0), the chronological split sizes and the scaling statistics of the
-training part. Every problem is a :class:`DataError` whose one-line message names the problem
-and the fix.
-
-Windows are cut by :mod:`model.windows` as strided views of this array.
+``load(DataSpec)`` reads a built-in dataset, a CSV or a Parquet file, checks it and returns a
+:class:`Dataset`: raw values ``[N, F]`` (target in column 0), chronological split sizes and the
+training part's scaling statistics. Every problem is a one-line :class:`DataError` naming the fix.
 """
 
 from __future__ import annotations
@@ -19,8 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from model.datasets import BUILTINS
-from model.typecast import cast
+from tunecast.model.datasets import BUILTINS
+from tunecast.model.typecast import cast
 
 Missing = Literal["error", "interpolate", "drop"]
 MISSING_CHOICES = ("error", "interpolate", "drop")
@@ -45,14 +40,11 @@ class DataSpec:
         time_column: optional time column; must be unique and sorted.
         features: extra input columns (the target is always an input too).
         season_length: season m for MASE and seasonal-naive (default: the built-in's, else 1).
-        val_fraction: fraction of points (before the test part) used for validation
-            (default 0.15 unless ``val_size`` is given).
-        test_fraction: fraction of points at the end used for testing (default 0.2 unless
-            ``test_size`` is given).
+        val_fraction: fraction of points for validation, before the test part (default 0.15).
+        test_fraction: fraction of points at the end for testing (default 0.2).
         val_size: the validation part as a number of points instead of a fraction.
-        test_size: the test part as a number of points (the last ``test_size`` of the series,
-            of each series in a panel) instead of a fraction: series of different lengths then
-            share one test length, as a benchmark's "the last 24 months" needs.
+        test_size: the test part as a number of points (the last ``test_size`` of each
+            series) instead of a fraction.
         missing: what to do with NaN/inf values: ``error``, ``interpolate`` or ``drop``.
     """
 
@@ -83,8 +75,7 @@ class DataSpec:
             raise DataError(f"season_length must be >= 1, got {self.season_length}")
 
     def _resolve_part(self, part: str) -> None:
-        """Check ``<part>_fraction`` and ``<part>_size``; exactly one is set afterwards (the
-        default fraction when neither was), so the spec saved to tunecast.json reads back equal."""
+        """Check ``<part>_fraction`` and ``<part>_size``; afterwards exactly one is set."""
         fraction, size = getattr(self, f"{part}_fraction"), getattr(self, f"{part}_size")
         if fraction is not None and size is not None:
             raise DataError(f"--{part}-size and --{part}-fraction both set: pass one ({part}_size "
@@ -192,7 +183,7 @@ class Dataset:
     def for_refit(self) -> Dataset:
         """The same series with every point in the training part (no validation, no test),
         standardised with the statistics of all points: what a final refit trains on."""
-        mean, std = _statistics(self.values.astype(np.float64))
+        mean, std = train_statistics(self.values.astype(np.float64))
         return replace(self, n_train=self.n_points, n_val=0, n_test=0, mean=mean, std=std)
 
     def summary(self) -> dict[str, Any]:
@@ -203,17 +194,15 @@ class Dataset:
 
 def data_summary(spec: DataSpec, name: str, columns: tuple[str, ...], season_length: int, n_points: int,
                  **sizes: int) -> dict[str, Any]:
-    """What tunecast.json records of a series or a panel: the spec, the columns, the size and
-    the split (``sizes``)."""
+    """What tunecast.json records of a series or a panel: spec, columns, size and split."""
     return {**spec.to_dict(), "name": name, "target": columns[0], "features": list(columns[1:]),
             "season_length": season_length, "n_points": n_points, **sizes}
 
 
 def split_sizes(n: int, val_fraction: float | None, test_fraction: float | None,
                 val_size: int | None = None, test_size: int | None = None) -> tuple[int, int, int]:
-    """Chronological split: ``(n_train, n_val, n_test)`` with the test part last. A part is its
-    ``size`` in points when given, else ``round(fraction * n)``; ``n_train`` is what is left (below
-    2, or negative, when the series is too short: the callers refuse it)."""
+    """Chronological ``(n_train, n_val, n_test)``: a part is its ``size`` when given, else
+    ``round(fraction * n)``; ``n_train`` is the rest (possibly < 2: callers refuse it)."""
     n_test = test_size if test_size is not None else round(_fraction(test_fraction) * n)
     n_val = val_size if val_size is not None else round(_fraction(val_fraction) * n)
     return n - n_val - n_test, n_val, n_test
@@ -227,8 +216,7 @@ def _fraction(value: float | None) -> float:
 
 def min_length(window: int, horizon: int, val_fraction: float | None, test_fraction: float | None,
                val_size: int | None = None, test_size: int | None = None) -> int:
-    """The shortest series that leaves a training window and a val/test forecast (a size below
-    the horizon: no length will do, a :class:`DataError`)."""
+    """The shortest series that leaves a training window and a val/test forecast."""
     check_sizes(horizon, val_size, test_size)
     n = window + horizon
     while True:
@@ -239,8 +227,7 @@ def min_length(window: int, horizon: int, val_fraction: float | None, test_fract
 
 
 def check_sizes(horizon: int, val_size: int | None, test_size: int | None) -> None:
-    """Raise :class:`DataError` if a validation or test size (in points) is shorter than the
-    horizon: each val/test forecast needs ``horizon`` points inside its part."""
+    """Raise :class:`DataError` if a val or test size (points) is shorter than the horizon."""
     for part, size in (("val", val_size), ("test", test_size)):
         if size is not None and size < horizon:
             raise DataError(f"{part}_size {size} is shorter than the horizon {horizon}: a forecast needs "
@@ -263,16 +250,16 @@ def check_window(data: Dataset, window: int, horizon: int) -> None:
 
 def load(spec: DataSpec) -> Dataset:
     """Read and validate the series described by ``spec``."""
-    return series_from_frame(spec, *_read(spec))
+    return series_from_frame(spec, *read(spec))
 
 
 def series_from_frame(spec: DataSpec, frame: pd.DataFrame, name: str, target: str | None,
                       time_column: str | None, season: int) -> Dataset:
-    """Validate the frame ``_read`` gave for ``spec`` as one series (``load`` after reading)."""
+    """Validate the frame ``read`` gave for ``spec`` as one series (``load`` after reading)."""
     _refuse_panel(frame, name, {target, time_column, *spec.features}, time_column)
     target = target or _guess_target(frame, spec)
     columns = [target, *[f for f in spec.features if f != target]]
-    _require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
+    require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
     time = _check_time(frame[time_column], time_column) if time_column else None
     numeric = pd.DataFrame({c: _numeric(frame[c], c) for c in columns})
     numeric, time = _handle_missing(numeric, time, spec.missing)
@@ -283,14 +270,14 @@ def series_from_frame(spec: DataSpec, frame: pd.DataFrame, name: str, target: st
             f"series '{name}' has {len(values)} points, too short for the splits ({spec.splits_text()}): "
             f"it needs at least {spec.min_points(1, 1)} points (and more for a useful window)"
         )
-    _check_season(season, n_train + n_val, name, spec)
+    check_season(season, n_train + n_val, name, spec)
     train = values[:n_train]
     if train[:, 0].std() == 0.0:
         raise DataError(
             f"target '{target}' is constant ({train[0, 0]:g}) over the training part: there is "
             "nothing to forecast; choose another column or a longer series"
         )
-    mean, std = _statistics(train)
+    mean, std = train_statistics(train)
     return Dataset(
         name=name,
         values=values.astype(np.float32),
@@ -307,13 +294,11 @@ def series_from_frame(spec: DataSpec, frame: pd.DataFrame, name: str, target: st
 
 
 def max_season_length(n_before_test: int) -> int:
-    """Largest season m the split allows: MASE's scale (the in-sample seasonal-naive MAE) needs
-    more than m points before the test part, and the seasonal-naive baseline of the first test
-    point looks m points back."""
+    """Largest season m the split allows: MASE's scale needs more than m points before the test."""
     return n_before_test - 1
 
 
-def _check_season(season: int, n_before_test: int, name: str, spec: DataSpec) -> None:
+def check_season(season: int, n_before_test: int, name: str, spec: DataSpec) -> None:
     limit = max_season_length(n_before_test)
     if season > limit:
         raise DataError(
@@ -323,16 +308,19 @@ def _check_season(season: int, n_before_test: int, name: str, spec: DataSpec) ->
         )
 
 
-def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def train_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation per column (1 for a constant column), float32."""
     mean, std = values.mean(axis=0), values.std(axis=0)
     std[std == 0.0] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _read(spec: DataSpec) -> tuple[pd.DataFrame, str, str | None, str | None, int]:
-    """Read the raw frame; resolve the time column and season length, and the target when the
-    spec or the built-in names it (None: the caller guesses it, after its own checks)."""
+def read(spec: DataSpec, frame: pd.DataFrame | None = None
+         ) -> tuple[pd.DataFrame, str, str | None, str | None, int]:
+    """Read the raw frame (or take ``frame``); resolve time column, season length and target
+    (None when neither the spec nor the built-in names it: the caller guesses it)."""
+    if frame is not None:
+        return frame, Path(spec.source).name, spec.target, spec.time_column, spec.season_length or 1
     builtin = BUILTINS.get(spec.source)
     if builtin is not None:
         frame = pd.read_csv(builtin.path)
@@ -374,10 +362,7 @@ def _guess_target(frame: pd.DataFrame, spec: DataSpec) -> str:
 
 
 def _refuse_panel(frame: pd.DataFrame, name: str, skip: set[str | None], time_column: str | None) -> None:
-    """Refuse a long-format panel (many series stacked, one row per series and time step) read
-    as one series: its repeated timestamps would be reported as duplicates, or without a time
-    column it would load as one series jumping from store to store. ``skip``: the target, time
-    column and features, which are never the id."""
+    """Refuse a long-format panel read as one series. ``skip``: columns that are never the id."""
     id_column = _panel_id_column(frame, skip, time_column)
     if id_column is None:
         return
@@ -392,12 +377,9 @@ def _refuse_panel(frame: pd.DataFrame, name: str, skip: set[str | None], time_co
 
 
 def _panel_id_column(frame: pd.DataFrame, skip: set[str | None], time_column: str | None) -> str | None:
-    """The column naming each row's series, if ``frame`` is a panel: Nixtla's ``unique_id`` with
-    several ids, or a text column that makes the repeated timestamps unique (every series has its
-    own row at a shared time). Never a row key (every value different) nor a column of times
-    (the other half of a timestamp split in two, e.g. date and hour). A text column repeating in
-    runs without a time column is not taken for an id: a year or phase label on one series looks
-    the same."""
+    """The column naming each row's series, if ``frame`` is a panel: ``unique_id`` with several
+    ids, or a repeating text column that makes the repeated timestamps unique (never a row key,
+    a column of times, or anything when there is no time column)."""
     if PANEL_ID_COLUMN in frame.columns and PANEL_ID_COLUMN not in skip and _repeats(frame[PANEL_ID_COLUMN]):
         return PANEL_ID_COLUMN
     if time_column is None or time_column not in frame.columns or frame[time_column].is_unique:
@@ -424,7 +406,7 @@ def _all_times(column: pd.Series) -> bool:
     return bool(pd.to_datetime(labels, errors="coerce", format="mixed").notna().all())
 
 
-def _require_columns(frame: pd.DataFrame, wanted: list[str], name: str) -> None:
+def require_columns(frame: pd.DataFrame, wanted: list[str], name: str) -> None:
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise DataError(
@@ -457,7 +439,7 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     return converted.astype(np.float64)
 
 
-def _refuse_rows(bad: pd.Series, column: pd.Series, problem: str, fix: str) -> None:
+def refuse_rows(bad: pd.Series, column: pd.Series, problem: str, fix: str) -> None:
     """A DataError naming how many rows are ``bad`` and the first of them, if any is."""
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -471,9 +453,9 @@ def _check_time(column: pd.Series, name: str) -> np.ndarray:
         parsed: pd.Series = column
     else:
         parsed = pd.to_datetime(column, errors="coerce")
-        _refuse_rows(parsed.isna(), column, f"time column '{name}' has {{n}} value(s) that are not "
+        refuse_rows(parsed.isna(), column, f"time column '{name}' has {{n}} value(s) that are not "
                      "dates", "fix them or drop --time-column")
-    _refuse_rows(parsed.duplicated(), column, f"time column '{name}' has {{n}} duplicate "
+    refuse_rows(parsed.duplicated(), column, f"time column '{name}' has {{n}} duplicate "
                  "timestamp(s)", "aggregate or remove the duplicates")
     order = parsed.to_numpy()
     decreasing = np.flatnonzero(order[1:] < order[:-1])

@@ -1,9 +1,7 @@
 """Predict and evaluate on the test split (DESIGN.md's protocol), in original units.
 
-One series or a panel (:class:`model.panel.Panel`): a panel's forecasts are unscaled with each
-series' own statistics and scored per series (:mod:`model.panel_metrics`); ``Evaluation.metrics``
-then holds the aggregates across series (mean MASE, mean MASE ratio to seasonal-naive, mean
-sMAPE: MAE and RMSE across series of different scales mean nothing) and ``per_series`` the rest.
+A panel is unscaled per series and scored per series (:mod:`model.panel_metrics`):
+``Evaluation.metrics`` then holds the scale-free aggregates across series.
 """
 
 from __future__ import annotations
@@ -15,13 +13,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from model.data import Dataset
-from model.metrics import all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
-from model.panel import Panel
-from model.panel_metrics import PanelMetrics, panel_metrics, panel_predictions_frame, panel_val_baselines
-from model.panel_windows import AnyWindows, data_windows
-from model.training import TrainConfig, eval_batch_size
-from model.windows import split_windows
+from tunecast.model.data import Dataset
+from tunecast.model.metrics import all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
+from tunecast.model.panel import Panel
+from tunecast.model.panel_metrics import (
+    PanelMetrics,
+    panel_metrics,
+    panel_predictions_frame,
+    panel_val_baselines,
+)
+from tunecast.model.panel_windows import AnyWindows, data_windows
+from tunecast.model.training import TrainConfig, eval_batch_size
+from tunecast.model.windows import split_windows
 
 
 @dataclass
@@ -45,8 +48,7 @@ def predict(model: nn.Module, windows: AnyWindows) -> tuple[np.ndarray, np.ndarr
     step = eval_batch_size(windows.window)
     for start in range(0, len(windows), step):
         prediction, weight = model(windows.x(slice(start, start + step)))
-        # copies: the outputs may be views of a batch-sized buffer, which a view would keep alive
-        # (on a 2M-window test split that held 11.5 GB)
+        # copy: a view would keep the whole batch-sized output buffer alive
         predictions.append(prediction.cpu().numpy().copy())
         weights.append(weight.cpu().numpy().copy())
     return np.concatenate(predictions), np.concatenate(weights)
@@ -66,12 +68,11 @@ def evaluate(model: nn.Module, data: Dataset | Panel, config: TrainConfig) -> Ev
         y_pred = data.unscale_target(series_of(data, positions), scaled_pred)  # each series' own scale
     else:
         y_pred = data.unscale_target(scaled_pred)
-    return _scored(data, positions, y_pred, attention.astype(np.float32))
+    return scored(data, positions, y_pred, attention.astype(np.float32))
 
 
 def series_of(panel: Panel, positions: np.ndarray) -> np.ndarray:
-    """The series of every forecast block ``positions [K, H]`` (rows of the panel), ``(K,)``:
-    also the series of every row of the attention weights."""
+    """The series of every forecast block ``positions [K, H]`` (rows of the panel), ``(K,)``."""
     return np.searchsorted(panel.offsets, positions[:, 0], side="right") - 1
 
 
@@ -79,7 +80,7 @@ def _protocol(horizon: int) -> str:
     return "rolling one-step" if horizon == 1 else f"non-overlapping blocks of {horizon}"
 
 
-def _scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray,
+def scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray,
             attention: np.ndarray) -> Evaluation:
     """Score ``y_pred`` ([K, H], original units) and the baselines on the same test points."""
     target = data.values[:, 0].astype(np.float64)  # (N,) original units
@@ -105,19 +106,16 @@ def _scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray,
 def val_forecast(
     model: nn.Module, data: Dataset | Panel, config: TrainConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions ``[K, H]`` for the validation windows and their targets, in scaled units
-    (the units of ``val_loss``)."""
+    """Predictions ``[K, H]`` for the validation windows and their targets, in ``val_loss`` units."""
     val = _windows(model, data, config)["val"]
     prediction, _ = predict(model, val)
     return prediction, val.y().cpu().numpy()
 
 
 def val_baselines(data: Dataset | Panel, horizon: int, max_windows: int) -> dict[str, float | None]:
-    """Naive's and seasonal-naive's validation loss, in the units of a trial's ``val_loss``: the
-    mean absolute error on the scaled series over the same validation windows (every H-step
-    target block inside the validation part, thinned to ``max_windows`` as training does).
-    Seasonal-naive is None when the season reaches back before the series starts. A panel:
-    :func:`model.panel_metrics.panel_val_baselines`."""
+    """Naive's and seasonal-naive's validation loss in ``val_loss`` units (MAE on the scaled
+    series over the same, thinned validation windows); seasonal-naive is None when its season
+    reaches back before the series starts."""
     if isinstance(data, Panel):
         return panel_val_baselines(data, horizon, max_windows)
     positions = val_positions(data, horizon, max_windows)
@@ -125,19 +123,13 @@ def val_baselines(data: Dataset | Panel, horizon: int, max_windows: int) -> dict
 
 
 def val_positions(data: Dataset, horizon: int, max_windows: int) -> np.ndarray:
-    """The series positions ``[K, H]`` of the validation windows' targets (every H-step block
-    inside the validation part, thinned to ``max_windows`` as training does): the same for any
-    window length."""
+    """The positions ``[K, H]`` of the (thinned) validation targets, the same for any window."""
     val = split_windows(data, 1, horizon)["val"].thinned(max_windows)
     return np.asarray((val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :])
 
 
 def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evaluation:
-    """The ensemble of several models: the mean of their test forecasts, scored like one model.
-
-    Every member must forecast the same test points (the same split and horizon; the window
-    does not change the test targets). The ensemble has no attention weights (``[K, 0]``).
-    """
+    """The mean of several models' test forecasts (of the same points), scored like one model."""
     positions = evaluations[0].positions
     if any(e.positions.shape != positions.shape or (e.positions != positions).any() for e in evaluations):
         raise ValueError("ensemble members forecast different test points")
@@ -148,13 +140,12 @@ def mean_forecast(evaluations: list[Evaluation], data: Dataset | Panel) -> Evalu
 def forecast_scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray) -> Evaluation:
     """A forecast of the test points ``positions`` ``[K, H]`` made outside a network (original
     units), scored like one model, without attention weights (``[K, 0]``)."""
-    return _scored(data, positions, y_pred, np.zeros((len(positions), 0), dtype=np.float32))
+    return scored(data, positions, y_pred, np.zeros((len(positions), 0), dtype=np.float32))
 
 
 def predictions_frame(data: Dataset | Panel, evaluation: Evaluation) -> pd.DataFrame:
-    """One row per series point: index, time, split, y_true, y_pred (test only), block. A panel:
-    one row per series and point, the series' id first and ``index`` counted within the series
-    (:func:`model.panel_metrics.panel_predictions_frame`)."""
+    """One row per series point: index, time, split, y_true, y_pred (test only), block (a panel:
+    :func:`model.panel_metrics.panel_predictions_frame`)."""
     if isinstance(data, Panel):
         return panel_predictions_frame(data, evaluation.positions, evaluation.y_pred)
     n = data.n_points

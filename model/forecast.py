@@ -1,38 +1,19 @@
 """Forecasts past the end of a series, with split-conformal prediction intervals.
 
-A :class:`Forecaster` is one or more saved networks (model folders, ``model.checkpoint``) whose
-mean is the forecast. ``predict`` forecasts ``steps`` values after the last observed point:
-directly when ``steps`` fits in the networks' horizon, recursively beyond it (each prediction
-fed back as the next input; extra features then need their future values).
+A :class:`Forecaster` is the mean of one or more saved networks (``model.checkpoint``).
+``predict`` forecasts directly within the networks' horizon and recursively beyond it (extra
+features then need their future values).
 
-Intervals are split conformal, scaled to the series' local variability (normalised conformal
-prediction): each held-out error of an h-step-ahead forecast, made from an origin whose targets
-the scoring networks never trained on, is divided by the mean absolute one-step change of the
-series over the window before its origin; a quantile per step h of these scores (so intervals
-widen with h), times the same local scale at the end of the series, is the half-width. Where a
-series grows more volatile (a growing seasonal amplitude, a solar cycle), intervals grow with
-it. A forecaster folder keeps the scores beside its networks, so a refitted forecaster (trained
-on every point, with nothing held out) carries those of the models it was refitted from.
-Nothing here imports Ray or Optuna.
+Intervals are normalised split conformal: each held-out h-step error, from origins the networks
+never trained on, is divided by the series' mean absolute one-step change before its origin; the
+per-step quantile of these scores times the same scale at the series' end is the half-width, so
+intervals widen with h and with volatility. A refitted forecaster keeps the scores of the models
+it was refitted from. Nothing here imports Ray or Optuna.
 
-A panel of many series (:class:`PanelForecaster`) is forecast by one global model (the networks
-trained on windows from every series, or a baseline applied to each series), each series read in
-its own scaling (its training statistics, or those of all its points after a refit: no window
-crosses two series) and forecast from its own last window. Its held-out scores are cut per
-series, from every origin after that series' training part, and are scale-free (each error over
-its own series' local scale), so they can be pooled. A series with at least
-:data:`MIN_SERIES_SCORES` scores at every step is calibrated on its own scores: its intervals
-then cover its own future at the level, under exchangeability of its own errors over time. A
-shorter series is calibrated on the scores of every series together (the pooled quantile, times
-its own local scale): that is valid only on average over series whose scaled errors behave
-alike, so it is kept for series too short to speak for themselves. A series' local scale is at
-least :data:`PANEL_SCALE_FLOOR` of its whole history's mean one-step change, so a flat stretch
-of an intermittent series cannot put scores millions of times the others' into the pool.
-50 scores is where the coverage an interval actually reaches stops being a coin toss: it
-varies around the level with a standard deviation of about sqrt(level (1 - level) / (n + 2)),
-3 points at 95% with 50 scores against 5 with the 19 the quantile needs at the least. The
-choice is per series, for every level and step at once, so the intervals stay nested and widen
-with the step.
+A :class:`PanelForecaster` forecasts many series with one global model, each series in its own
+scaling and from its own last window. A series with at least :data:`MIN_SERIES_SCORES` scores at
+every step is calibrated on its own scores; shorter ones use the pooled quantile of all series
+(valid only on average over series). Local scales are floored at :data:`PANEL_SCALE_FLOOR`.
 
 Example:
     >>> from model import forecast
@@ -57,12 +38,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from model import checkpoint
-from model.checkpoint import CheckpointError, ModelInfo
-from model.data import Dataset, _statistics
-from model.panel import Panel
-from model.statistical import Statistical, StatisticalError
-from model.training import TrainConfig, eval_batch_size, fit
+from tunecast.model import checkpoint
+from tunecast.model.checkpoint import CheckpointError, ModelInfo
+from tunecast.model.data import Dataset, train_statistics
+from tunecast.model.panel import Panel
+from tunecast.model.statistical import Statistical, StatisticalError
+from tunecast.model.training import TrainConfig, eval_batch_size, fit
 
 FORMAT = "tunecast-forecaster"
 INFO_FILE = "forecaster.json"
@@ -70,9 +51,8 @@ ERRORS_FILE = "errors.npy"
 MEMBERS_DIR = "members"
 LEVELS = (80.0, 95.0)
 BASELINES = ("naive", "seasonal_naive")
-# A panel series' local scale is at least this share of its whole history's mean one-step
-# change: a flat stretch (intermittent demand, a sensor stuck at 0) would otherwise make its
-# errors millions of times the other series' scores and swamp the pooled quantile.
+# Floor of a panel series' local scale, as a share of its whole history's mean one-step change,
+# so a flat stretch cannot swamp the pooled quantile with huge scores.
 PANEL_SCALE_FLOOR = 0.1
 MIN_SERIES_SCORES = 50  # a panel's series with fewer held-out scores per step is calibrated pooled
 ID_COLUMN = "unique_id"  # a panel forecast's series column (as in predictions.csv)
@@ -107,9 +87,7 @@ class Member:
 def _paths(member: Member, values: np.ndarray, origins: np.ndarray, steps: int,
            features: np.ndarray | None) -> np.ndarray:
     """Forecast ``steps`` values from each origin ``o`` (history ``values[:o]``), ``[B, steps]``
-    in original units. ``features`` ``[N + steps, F - 1]`` (original units) gives the extra
-    features at every position a recursive forecast needs; positions past ``values`` may be NaN
-    when nothing asks for them."""
+    in original units. ``features`` ``[N + steps, F - 1]``: extra features for recursive steps."""
     config, model = member.config, member.model
     window, horizon, n_features = config.window, config.horizon, values.shape[1]
     scaled = member.scale(values)  # (N, F)
@@ -165,10 +143,9 @@ def local_scale(values: np.ndarray, origins: np.ndarray, span: int, floor: float
 
 
 def conformal_quantiles(errors: np.ndarray, level: float) -> np.ndarray:
-    """Split-conformal half-widths per step from absolute errors ``[origins, steps]`` (NaN where
-    an origin has no error at that step): the ceil((n + 1) * level)-th smallest of n errors,
-    made non-decreasing in the step. With fewer errors than the level needs (n < level / (100 -
-    level) - 1, e.g. 19 at 95%) the largest one is used; infinite only without any error."""
+    """Split-conformal half-widths per step from absolute errors ``[origins, steps]`` (NaN: none):
+    the ceil((n + 1) * level)-th smallest of n (the largest when n is too small; inf for n = 0),
+    made non-decreasing in the step."""
     widths = np.full(errors.shape[1], np.inf)
     for h in range(errors.shape[1]):
         e = np.sort(errors[:, h][np.isfinite(errors[:, h])])
@@ -178,13 +155,9 @@ def conformal_quantiles(errors: np.ndarray, level: float) -> np.ndarray:
 
 
 class Forecaster:
-    """The mean of one or more networks, with held-out errors for intervals; with
-    ``statistical`` (:mod:`model.statistical`), that mean combined with AutoETS and AutoARIMA.
-
-    ``statistical`` is a fitted :class:`~model.statistical.Statistical`, or what its ``meta()``
-    says (a loaded folder): then the models are fitted again, on the first ``fit_end`` points of
-    the series the forecaster is first given (the series it was saved from, or that series
-    extended with newer points)."""
+    """The mean of one or more networks, with held-out errors for intervals, optionally combined
+    with ``statistical`` (a fitted :class:`~model.statistical.Statistical`, or its ``meta()``:
+    then refitted on the first ``fit_end`` points of the first series given)."""
 
     def __init__(self, members: list[Member], errors: np.ndarray | None = None,
                  meta: dict[str, Any] | None = None,
@@ -239,9 +212,8 @@ class Forecaster:
 
     def held_out_errors(self, values: np.ndarray, start: int, steps: int,
                         end: int | None = None) -> np.ndarray:
-        """Absolute errors ``[origins, steps]`` of forecasts from every origin ``o >= start``
-        whose target ``o + h`` lies before ``end`` (NaN elsewhere). ``start`` must be at or after
-        the last point any member trained on."""
+        """Absolute errors ``[origins, steps]`` from every origin ``o >= start`` (at or after the
+        members' training part), NaN where ``o + h >= end``."""
         end = len(values) if end is None else end
         trained, window = self.trained_on, self.window
         start = max(start, window)
@@ -286,11 +258,8 @@ class Forecaster:
 
     def predict(self, values: np.ndarray, steps: int, levels: tuple[float, ...] = LEVELS,
                 future: np.ndarray | None = None, times: list[Any] | None = None) -> Prediction:
-        """Forecast ``steps`` values after ``values`` ``[N, F]`` (original units, the columns the
-        networks were trained on), with intervals from the held-out errors.
-
-        ``future`` ``[steps, F - 1]`` holds the extra features' values for the forecast steps.
-        """
+        """Forecast ``steps`` values after ``values`` ``[N, F]`` (original units) with intervals
+        from the held-out errors; ``future`` ``[steps, F - 1]``: the extra features ahead."""
         values = np.asarray(values, np.float64)
         if values.ndim != 2 or values.shape[1] != len(self.columns):
             raise ForecastError(f"the series has {values.shape[-1]} column(s), the networks read "
@@ -342,9 +311,8 @@ class Forecaster:
 
 
 class BaselineForecaster(Forecaster):
-    """Naive (the last value) or seasonal-naive (the last season, repeated): what the search
-    forecasts with when no trained network beat them on validation. Intervals as for networks,
-    from the baseline's own held-out errors."""
+    """Naive or seasonal-naive, when no trained network beat them on validation; intervals from
+    the baseline's own held-out errors."""
 
     def __init__(self, kind: str, season_length: int, columns: tuple[str, ...],
                  errors: np.ndarray | None = None, meta: dict[str, Any] | None = None) -> None:
@@ -457,8 +425,7 @@ def refit(member: Member, data: Dataset | Panel, epochs: int) -> Member:
 
 
 def future_times(labels: np.ndarray | None, n_points: int, steps: int) -> list[Any]:
-    """The timestamps of ``steps`` points after the series: the time column continued at its
-    own frequency, or integer positions when there is none.
+    """The timestamps of ``steps`` points after the series (its frequency continued), or positions.
 
     Raises:
         ForecastError: the time column has no regular frequency.
@@ -491,10 +458,8 @@ def future_times(labels: np.ndarray | None, n_points: int, steps: int) -> list[A
 
 
 def panel_for_refit(panel: Panel) -> Panel:
-    """The panel with every point of every series in its training part (no validation, no
-    test), each series standardised with the statistics of all its points: what a refit trains
-    on (windows still never cross two series)."""
-    stats = [_statistics(panel.values[o:o + n].astype(np.float64))
+    """The panel with every point in training, each series scaled by all its points (for a refit)."""
+    stats = [train_statistics(panel.values[o:o + n].astype(np.float64))
              for o, n in zip(panel.offsets, panel.lengths, strict=True)]
     none = np.zeros_like(panel.lengths)
     return dataclasses.replace(panel, n_train=panel.lengths.copy(), n_val=none, n_test=none.copy(),
@@ -509,11 +474,9 @@ def min_scores(level: float) -> int:
 
 def panel_widths(scores: np.ndarray, series: np.ndarray, n_series: int, levels: tuple[float, ...],
                  minimum: int = MIN_SERIES_SCORES) -> tuple[dict[float, np.ndarray], np.ndarray]:
-    """Conformal half-widths in local-scale units, ``level -> [S, steps]``, from scale-free
-    scores ``[R, steps]`` whose rows belong to ``series`` ``(R,)``; and which series were
-    calibrated on their own scores ``(S,)`` bool: those with at least ``minimum`` (and at least
-    what the highest level needs) finite scores at every step. The others get the quantile of
-    every series' scores together."""
+    """Conformal half-widths in local-scale units, ``level -> [S, steps]``, from scores
+    ``[R, steps]`` of ``series`` ``(R,)``, and which series ``(S,)`` had at least ``minimum``
+    scores per step and were calibrated on their own (the rest: pooled)."""
     steps = scores.shape[1]
     need = max([minimum, *(min_scores(level) for level in levels)])
     counts = np.stack([np.bincount(series[np.isfinite(scores[:, h])], minlength=n_series)
@@ -556,9 +519,8 @@ class PanelPrediction:
 @torch.no_grad()
 def _panel_paths(model: nn.Module, config: TrainConfig, scaled: np.ndarray, starts: np.ndarray,
                  steps: int) -> np.ndarray:
-    """Forecast ``steps`` scaled target values from each origin row ``starts`` of the panel's
-    scaled rows ``[N, F]`` (history: the ``window`` rows before it), ``[B, steps]``. Beyond the
-    horizon the predictions are fed back (target only: the caller refuses extra features then)."""
+    """Forecast ``steps`` scaled target values from each origin row ``starts`` of ``scaled``
+    ``[N, F]``, ``[B, steps]``; beyond the horizon the predictions are fed back (target only)."""
     window, horizon = config.window, config.horizon
     views = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)  # (N - T + 1, F, T)
     out = np.zeros((len(starts), steps), np.float64)
@@ -579,9 +541,8 @@ def _panel_paths(model: nn.Module, config: TrainConfig, scaled: np.ndarray, star
 
 
 class PanelForecaster:
-    """One global forecaster for every series of a panel: the mean of networks trained on the
-    panel (each series read in its own scaling, ``mean``/``std`` ``[S, F]``), or a baseline
-    (``kind``) applied to each series; with per-series held-out scores for the intervals."""
+    """One global forecaster for a panel: the mean of networks (each series in its own scaling,
+    ``mean``/``std`` ``[S, F]``) or a baseline ``kind``, with per-series held-out scores."""
 
     def __init__(self, ids: np.ndarray, columns: tuple[str, ...], mean: np.ndarray, std: np.ndarray,
                  members: list[Member] | None = None, kind: str | None = None, season_length: int = 1,
@@ -634,9 +595,8 @@ class PanelForecaster:
 
     def held_out_scores(self, panel: Panel, first: np.ndarray, steps: int,
                         end: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Absolute errors over the local scale ``[R, steps]`` from every origin ``o`` of each
-        series ``s`` with ``first[s] <= o < end[s]`` (positions in the series; targets at or after
-        ``end[s]`` are NaN), with each row's series ``(R,)`` and local scale ``(R,)``."""
+        """Scale-free errors ``[R, steps]`` from every origin ``first[s] <= o < end[s]`` of each
+        series (NaN at targets from ``end[s]``), with each row's series and local scale ``(R,)``."""
         end = panel.lengths if end is None else np.asarray(end)
         starts, series, scales = [], [], []
         for s in range(panel.n_series):
@@ -717,8 +677,7 @@ def panel_unscale(mean: np.ndarray, std: np.ndarray, series: np.ndarray, y: np.n
 
 
 def _load_panel_forecaster(folder: Path, meta: dict[str, Any]) -> PanelForecaster:
-    # read as text, then parsed by numpy: exactly the floats written (pandas' own parser is not
-    # round-trip exact by default, and its float_precision option is deprecated)
+    # read as text and parsed by numpy: round-trip exact, unlike pandas' default float parser
     table = pd.read_csv(folder / SERIES_FILE, dtype=str, keep_default_na=False)
     columns = tuple(map(str, meta["columns"]))
     mean = table[[f"mean:{name}" for name in columns]].to_numpy().astype(np.float64)

@@ -1,24 +1,10 @@
 """The Attention-LSTM forecaster.
 
-An LSTM reads a window of the series; additive attention scores every hidden state of its
-last layer (``score_t = v . tanh(W h_t + b)``), a softmax over time turns the scores into
-weights, the weighted sum of the hidden states is the context vector, and a linear head maps
-the context to ``horizon`` future values. This is the architecture of the original article,
-with its target-shape bug gone: the prediction is ``[B, H]`` and is compared with a ``[B, H]``
-target, never broadcast against ``[B, 1, 1]``.
-
-Optionally (``window_norm=True``, RevIN-style) every input window is normalised by its own
-mean and standard deviation and the prediction is mapped back with the target's statistics,
-so trending series can be forecast beyond the range seen in training.
-
-Optionally (``highway=True``, as in LSTNet) a linear autoregressive term over the window's
-target values is added to the head's output: the LSTM and attention then model what a linear
-model of the recent past cannot, which is most of what strongly seasonal, trending series
-need from a small network and few training points. The highway starts with PyTorch's random
-initialisation (``highway_init="random"``, the default) or as the naive forecast
-(``"naive"``: weight 1 on the window's last value for every step ahead, 0 elsewhere), so that a
-barely trained network repeats the last value and training moves it away from that only as far
-as the data support.
+An LSTM reads a window; additive attention (``score_t = v . tanh(W h_t + b)``, softmax over time)
+weights its last layer's hidden states into a context vector, and a linear head maps it to
+``horizon`` values ``[B, H]``. Options: ``window_norm`` (RevIN-style per-window normalisation,
+so trends can leave the training range) and ``highway`` (an LSTNet linear autoregressive term
+over the window's target, started at random or as the naive last value).
 """
 
 from __future__ import annotations
@@ -58,9 +44,8 @@ class AttentionLSTM(nn.Module):
         window_norm: normalise each input window by its own mean/std (RevIN-style) and map
             the prediction back with the target column's statistics.
         highway: add a linear autoregressive term over the window's target values; needs
-            ``window`` (the input length) to size it.
-        highway_init: ``"random"`` keeps PyTorch's default initialisation; ``"naive"`` starts
-            the highway as the last value (persistence).
+            ``window`` (the input length).
+        highway_init: ``"random"`` (PyTorch's default) or ``"naive"`` (the last value).
     """
 
     def __init__(

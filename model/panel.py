@@ -1,17 +1,9 @@
 """Many series in one dataset: load a long-format panel and split each series by time.
 
-Practitioners rarely have one series: they have hundreds (stores, products, sensors), and the
-standard practice (NeuralForecast, Darts, GluonTS) trains one global model on windows from all of
-them. ``load_panel(PanelSpec)`` reads long format (one row per series and time step; Nixtla's
-``unique_id``/``ds``/``y`` work without options) and returns a :class:`Panel`: every series
-concatenated into one ``[N, F]`` array with per-series offsets, splits and scaling statistics,
-plain numpy arrays that go into Ray's object store once and are shared by every trial.
-
-Each series is split by time like a single series (:func:`model.data.split_sizes`: its last
-``test_size`` points, or its last ``test_fraction``, are its test part, validation before it), so no
-test point is seen in training.
-Windows that never cross two series are cut by :mod:`model.panel_windows`; forecasts are scored
-per series and across series by :mod:`model.panel_metrics`.
+``load_panel(PanelSpec)`` reads long format (Nixtla's ``unique_id``/``ds``/``y`` work without
+options) and returns a :class:`Panel`: every series concatenated into one ``[N, F]`` array with
+per-series offsets, splits and scaling statistics, for one global model. Each series is split
+like a single series (:func:`model.data.split_sizes`), so no test point is seen in training.
 """
 
 from __future__ import annotations
@@ -23,20 +15,20 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from model.data import (
+from tunecast.model.data import (
     DataError,
     Dataset,
     DataSpec,
-    _check_season,
-    _read,
-    _refuse_rows,
-    _require_columns,
-    _statistics,
+    check_season,
     data_summary,
+    read,
+    refuse_rows,
+    require_columns,
     series_from_frame,
+    train_statistics,
 )
-from model.datasets import BUILTINS
-from model.metrics import mase_scale
+from tunecast.model.datasets import BUILTINS
+from tunecast.model.metrics import mase_scale
 
 ID_COLUMN, TIME_COLUMN, TARGET = "unique_id", "ds", "y"  # Nixtla's long format
 
@@ -45,9 +37,8 @@ ID_COLUMN, TIME_COLUMN, TARGET = "unique_id", "ds", "y"  # Nixtla's long format
 class PanelSpec(DataSpec):
     """Where the panel comes from and how each series is split.
 
-    The fields of :class:`DataSpec` mean the same, applied to each series; ``time_column`` and
-    ``target`` default to Nixtla's ``ds`` and ``y`` when the file has them. Rows may come in any
-    order: each series is sorted by time (without a time column it keeps the file's row order).
+    The :class:`DataSpec` fields apply to each series; ``time_column`` and ``target`` default to
+    ``ds`` and ``y`` when present. Each series is sorted by time (else kept in file order).
 
     Args:
         id_column: the column naming each row's series.
@@ -76,9 +67,8 @@ class Panel:
     """Validated series, each split by time, concatenated into one array.
 
     Series ``s`` occupies rows ``offsets[s] : offsets[s] + lengths[s]`` of ``values``, in time
-    order; its first ``n_train[s]`` rows are its training part, then ``n_val[s]``, then
-    ``n_test[s]``. Every field is a plain numpy array (no Python object per row), so the panel
-    pickles into Ray's object store as a few buffers that trials map without copying.
+    order, split ``n_train[s]``, ``n_val[s]``, ``n_test[s]``. Plain numpy arrays only, so trials
+    map the panel from Ray's object store without copying.
     """
 
     name: str
@@ -119,11 +109,7 @@ class Panel:
         return np.repeat(np.arange(self.n_series), self.lengths)
 
     def scaled(self) -> np.ndarray:
-        """Values standardised with each series' own training statistics, ``(N, F)`` float32.
-
-        Computed once and kept, so that a panel scaled before ``ray.put`` carries this array
-        into the object store and no trial scales (copies) the data again.
-        """
+        """Values standardised per series, ``(N, F)`` float32; cached (scale before ``ray.put``)."""
         if self._scaled is None:
             rows = self.series_index()
             self._scaled = ((self.values - self.mean[rows]) / self.std[rows]).astype(np.float32)
@@ -189,13 +175,12 @@ class _Rows(NamedTuple):
                              rows=self.rows[keep])
 
 
-def load_any(spec: DataSpec) -> Dataset | Panel:
-    """One series or a panel, whichever ``spec`` describes: a :class:`PanelSpec` (``--id-column``
-    or ``--min-length`` given) is a panel; so is a file in Nixtla's long format (a ``unique_id``
-    column naming several series), read with Nixtla's names; anything else is one series."""
+def load_any(spec: DataSpec, frame: pd.DataFrame | None = None) -> Dataset | Panel:
+    """A panel for a :class:`PanelSpec` or a file in Nixtla's long format, else one series.
+    ``frame``: the data in memory (``spec.source`` then names its file)."""
     if isinstance(spec, PanelSpec):
-        return load_panel(spec)
-    frame, name, target, time_column, season = _read(spec)
+        return load_panel(spec, frame)
+    frame, name, target, time_column, season = read(spec, frame)
     if spec.source not in BUILTINS and _is_nixtla_panel(frame, spec):
         return panel_from_frame(frame, as_panel_spec(spec), name)
     return series_from_frame(spec, frame, name, target, time_column, season)
@@ -210,32 +195,30 @@ def as_panel_spec(spec: DataSpec) -> PanelSpec:
 
 def data_spec(d: dict[str, Any]) -> DataSpec:
     """The spec a YAML/JSON/CLI dict describes: a :class:`PanelSpec` when it names an id column
-    or a minimum length (tunecast.json keeps both for a panel, so a resume reads a panel back)."""
+    or a minimum length."""
     if "id_column" in d or "min_length" in d:
         return PanelSpec.from_dict(d)
     return DataSpec.from_dict(d)
 
 
 def _is_nixtla_panel(frame: pd.DataFrame, spec: DataSpec) -> bool:
-    """A ``unique_id`` column (not the target, time or a feature) with several series, each on
-    several rows: Nixtla's long format."""
+    """A ``unique_id`` column (not target, time or feature) naming several repeated series."""
     if ID_COLUMN not in frame.columns or ID_COLUMN in {spec.target, spec.time_column, *spec.features}:
         return False
     ids = frame[ID_COLUMN].dropna()
     return bool(ids.nunique() > 1 and not ids.is_unique)
 
 
-def load_panel(spec: PanelSpec) -> Panel:
-    """Read and validate the long-format panel described by ``spec``."""
+def load_panel(spec: PanelSpec, frame: pd.DataFrame | None = None) -> Panel:
+    """Read and validate the long-format panel described by ``spec`` (or in ``frame``)."""
     if not spec.source:
         raise DataError("a panel needs a data file: pass --data FILE (one row per series and time step)")
-    frame, name, *_ = _read(spec)  # the target is resolved by the panel's rules
+    frame, name, *_ = read(spec, frame)  # the target is resolved by the panel's rules
     return panel_from_frame(frame, spec, name)
 
 
 def panel_from_frame(frame: pd.DataFrame, spec: PanelSpec, name: str = "frame") -> Panel:
-    """Validate a long-format frame and build the panel (``load_panel`` after reading the file;
-    from Python, a frame already in memory needs no file)."""
+    """Validate a long-format frame and build the panel."""
     if frame.empty:
         raise DataError(f"data '{name}' has no rows: it needs a header and values")
     time_column, columns = _resolve_columns(frame, spec, name)
@@ -254,7 +237,7 @@ def _resolve_columns(frame: pd.DataFrame, spec: PanelSpec, name: str) -> tuple[s
         raise DataError(_no_id_message(frame, spec, time_column, name))
     target = spec.target or _panel_target(frame, spec, time_column, name)
     columns = [target, *[f for f in spec.features if f != target]]
-    _require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
+    require_columns(frame, [*columns, *([time_column] if time_column else [])], name)
     return time_column, columns
 
 
@@ -298,7 +281,7 @@ def _sorted_rows(frame: pd.DataFrame, id_column: str, time_column: str | None,
                  columns: list[str]) -> _Rows:
     """Ids, times and numeric values, sorted by (series, time); refuses bad or duplicate rows."""
     raw = frame[id_column]
-    _refuse_rows(raw.isna(), raw, f"id column '{id_column}' has {{n}} empty value(s)",
+    refuse_rows(raw.isna(), raw, f"id column '{id_column}' has {{n}} empty value(s)",
                  "give every row the id of its series")
     ids = raw.astype(str).to_numpy()  # (N,)
     time = _parse_time(frame[time_column], time_column) if time_column else None
@@ -321,7 +304,7 @@ def _parse_time(column: pd.Series, name: str) -> np.ndarray:
         parsed = pd.to_datetime(column, errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    _refuse_rows(parsed.isna(), column, f"time column '{name}' has {{n}} missing value(s) or "
+    refuse_rows(parsed.isna(), column, f"time column '{name}' has {{n}} missing value(s) or "
                  "value(s) that are not dates", "fix them or drop --time-column")
     return parsed.to_numpy()
 
@@ -394,10 +377,9 @@ def _drop_short(rows: _Rows, spec: PanelSpec, name: str) -> tuple[_Rows, tuple[s
     return kept._replace(codes=renumber[kept.codes], ids=rows.ids[~short]), tuple(rows.ids[short])
 
 
-def _too_short(ids: np.ndarray, lengths: np.ndarray, fails: np.ndarray, need: int, what: str,
+def too_short(ids: np.ndarray, lengths: np.ndarray, fails: np.ndarray, need: int, what: str,
                fix: str) -> DataError:
-    """One line naming the shortest failing series, the minimum, and the --min-length that drops
-    every failing series (when some series would remain)."""
+    """An error naming the shortest failing series, the minimum, and a --min-length that helps."""
     i = int(np.flatnonzero(fails)[np.argmin(lengths[fails])])
     below = max(need, int(lengths[fails].max()) + 1)
     n_drop = int((lengths < below).sum())
@@ -416,11 +398,11 @@ def _build(rows: _Rows, columns: list[str], spec: PanelSpec, name: str, dropped:
     fails = (n_train < 2) | (n_val < 1) | (n_test < 1)
     if fails.any():
         what = f"the splits ({spec.splits_text()})"
-        raise _too_short(rows.ids, lengths, fails, spec.min_points(1, 1), what, "remove it")
+        raise too_short(rows.ids, lengths, fails, spec.min_points(1, 1), what, "remove it")
     season = spec.season_length or 1
     n_pre = n_train + n_val
     shortest = int(np.argmin(n_pre))
-    _check_season(season, int(n_pre[shortest]), str(rows.ids[shortest]), spec)
+    check_season(season, int(n_pre[shortest]), str(rows.ids[shortest]), spec)
     for s in range(len(lengths)):
         insample = rows.values[offsets[s] : offsets[s] + n_pre[s], 0]
         if mase_scale(insample, season) == 0.0:
@@ -429,7 +411,7 @@ def _build(rows: _Rows, columns: list[str], spec: PanelSpec, name: str, dropped:
                 f"(seasonal-naive at lag {season} is exact there): its MASE is undefined and there "
                 "is nothing to learn; remove that series"
             )
-    stats = [_statistics(rows.values[o : o + t]) for o, t in zip(offsets, n_train, strict=True)]
+    stats = [train_statistics(rows.values[o : o + t]) for o, t in zip(offsets, n_train, strict=True)]
     return Panel(
         name=name,
         values=rows.values.astype(np.float32),

@@ -1,10 +1,6 @@
 """Scores over a panel: test metrics per series and across series, and the baselines' validation loss.
 
-The panel counterpart of :mod:`model.metrics` and :func:`model.evaluate.val_baselines`:
-:func:`panel_metrics` scores forecasts of a :class:`model.panel.Panel` per series (each on its
-own MASE scale, equal to what the single-series code gives on that series alone) and across
-series; :func:`panel_val_baselines` gives naive's and seasonal-naive's validation loss in the
-units of a trial's ``val_loss``.
+The panel counterpart of :mod:`model.metrics` and :func:`model.evaluate.val_baselines`.
 """
 
 from __future__ import annotations
@@ -14,9 +10,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model.metrics import METRIC_NAMES, all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
-from model.panel import ID_COLUMN, Panel
-from model.panel_windows import panel_windows
+from tunecast.model.metrics import (
+    METRIC_NAMES,
+    all_metrics,
+    baseline_losses,
+    naive_forecast,
+    seasonal_naive_forecast,
+)
+from tunecast.model.panel import ID_COLUMN, Panel
+from tunecast.model.panel_windows import panel_windows
 
 FORECASTERS = ("model", "naive", "seasonal_naive")
 AGGREGATE_METRICS = ("mase", "mase_ratio", "smape")  # across series: scale-free only
@@ -26,11 +28,9 @@ AGGREGATE_METRICS = ("mase", "mase_ratio", "smape")  # across series: scale-free
 class PanelMetrics:
     """Test metrics per series and across series.
 
-    ``per_series[id][forecaster]`` is what :func:`model.metrics.all_metrics` gives on that series
-    alone (its own MASE scale). ``aggregate[forecaster]`` holds the mean over series of ``mase``
-    and ``smape``, and ``mase_ratio``: the mean over series of the forecaster's MASE divided by
-    seasonal-naive's (scale-free; < 1 beats seasonal-naive), over the series where seasonal-naive
-    is not exact (``series`` counts them).
+    ``per_series[id][forecaster]`` is :func:`model.metrics.all_metrics` on that series alone.
+    ``aggregate[forecaster]`` holds the mean over series of ``mase``, ``smape`` and ``mase_ratio``
+    (MASE over seasonal-naive's, < 1 beats it; over the ``series`` where seasonal-naive is not exact).
     """
 
     per_series: dict[str, dict[str, dict[str, float]]]
@@ -42,9 +42,8 @@ class PanelMetrics:
         return {name: {m: values[m] for m in AGGREGATE_METRICS} for name, values in self.aggregate.items()}
 
     def wide(self) -> pd.DataFrame:
-        """One row per series (per_series.csv): its id, its test points, ``<forecaster>_<metric>``
-        for every forecaster and metric, and ``mase_ratio`` (the model's MASE over
-        seasonal-naive's; empty where seasonal-naive is exact)."""
+        """One row per series (per_series.csv): id, test points, ``<forecaster>_<metric>`` and
+        ``mase_ratio`` (empty where seasonal-naive is exact)."""
         rows = []
         for sid, by_name in self.per_series.items():
             row: dict[str, object] = {ID_COLUMN: sid, "n_test_points": self.points.get(sid)}
@@ -100,9 +99,8 @@ def per_series_columns() -> list[str]:
 
 
 def panel_predictions_frame(panel: Panel, positions: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
-    """predictions.csv of a panel: one row per series and point, ``unique_id`` first, then what a
-    single series' file holds (index, time, split, y_true, y_pred, block), ``index`` and ``block``
-    counted within each series. ``positions [K, H]``: rows of the panel forecast by ``y_pred``."""
+    """predictions.csv of a panel: ``unique_id``, then a single series' columns, ``index`` and
+    ``block`` counted within each series. ``positions [K, H]``: rows forecast by ``y_pred``."""
     rows = panel.series_index()  # (N,)
     local = np.arange(panel.n_points) - panel.offsets[rows]  # (N,) position within its series
     split = np.where(local < panel.n_train[rows], "train",
@@ -143,11 +141,9 @@ def _aggregate(per_series: dict[str, dict[str, dict[str, float]]]) -> dict[str, 
 
 
 def panel_val_baselines(panel: Panel, horizon: int, max_windows: int) -> dict[str, float | None]:
-    """Naive's and seasonal-naive's validation loss in the units of a trial's ``val_loss`` (the
-    mean absolute error on each series' standardised values, over the same validation windows),
-    as :func:`model.evaluate.val_baselines` for one series. Seasonal-naive skips the blocks whose
-    season reaches back before their series' start (never into the previous series); it is None
-    when every block does."""
+    """Naive's and seasonal-naive's validation loss in a trial's ``val_loss`` units, as
+    :func:`model.evaluate.val_baselines`. Seasonal-naive skips blocks whose season reaches before
+    their series' start (None when every block does)."""
     val = panel_windows(panel, 1, horizon)["val"].thinned(max_windows)
     positions = (val.starts() + 1).cpu().numpy()[:, None] + np.arange(horizon)[None, :]  # (K, H)
     return baseline_losses(panel.scaled()[:, 0].astype(np.float64), positions,

@@ -1,10 +1,7 @@
 """Windows over a panel: every series' train, validation and test windows, none crossing two series.
 
-The panel counterpart of :mod:`model.windows`, by the same rules applied to each series of a
-:class:`model.panel.Panel`. :func:`panel_windows` cuts each split's windows as strided views of
-the panel's one ``[N, F]`` array, addressed by one int64 start per window: 8 bytes a window
-where copies would take ``T * F * 4``, and no Python object per window.
-:func:`check_panel_window` names the shortest series too short for a window and horizon.
+The panel counterpart of :mod:`model.windows`: strided views of the panel's one ``[N, F]``
+array, addressed by one int64 start per window.
 """
 
 from __future__ import annotations
@@ -16,19 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.data import MIN_TRAIN_WINDOWS, DataError, Dataset, check_window
-from model.panel import Panel, _too_short
-from model.windows import Windows, WindowViews, split_windows
+from tunecast.model.data import MIN_TRAIN_WINDOWS, DataError, Dataset, check_window
+from tunecast.model.panel import Panel, too_short
+from tunecast.model.windows import Windows, WindowViews, split_windows
 
 
 @dataclass
 class PanelWindows(WindowViews):
-    """The windows of one split over all series: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``.
-
-    The same interface as :class:`model.windows.Windows`, but window ``i`` starts at
-    ``positions[i]`` (rows of the concatenated array): one int64 per window, since the windows
-    of a split are not evenly spaced across series boundaries.
-    """
+    """The windows of one split over all series, as :class:`model.windows.Windows` but window
+    ``i`` starts at row ``positions[i]`` (not evenly spaced across series boundaries)."""
 
     series: torch.Tensor  # (N, F) scaled float32, all series concatenated
     offsets: torch.Tensor  # (S,) int64 first row of each series, on series.device
@@ -47,8 +40,7 @@ class PanelWindows(WindowViews):
         return self.count
 
     def thinned(self, limit: int) -> PanelWindows:
-        """At most ``limit`` windows, every k-th one (spread over all series in proportion to
-        their windows): the same subset every time, so losses on it stay comparable."""
+        """At most ``limit`` windows, every k-th one: a fixed subset, so losses stay comparable."""
         if self.count <= limit:
             return self
         stride = -(-self.count // limit)
@@ -86,17 +78,13 @@ def check_panel_window(panel: Panel, window: int, horizon: int) -> None:
         spec = panel.spec
         need = spec.min_points(window, horizon)
         what = f"window={window}, horizon={horizon} and the splits ({spec.splits_text()})"
-        raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller window/horizon")
+        raise too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller window/horizon")
 
 
 def panel_windows(
     panel: Panel, window: int, horizon: int, series: torch.Tensor | None = None
 ) -> dict[str, PanelWindows]:
-    """Training, validation and test windows of every series, by :func:`split_windows`'s rules
-    applied to each series: train and val windows with stride 1 and targets inside the split
-    (val inputs may reach back into train); test windows rolling one-step for H = 1, else the last
-    ``floor(n_test / H) * H`` points in non-overlapping blocks of H.
-    """
+    """Training, validation and test windows of every series, by :func:`split_windows`'s rules."""
     check_panel_window(panel, window, horizon)
     if series is None:
         series = panel_tensor(panel)
@@ -117,9 +105,7 @@ def panel_windows(
 
 
 def _starts(first: np.ndarray, count: np.ndarray, step: int) -> torch.Tensor:
-    """``first[s] + step * arange(count[s])`` for every series, concatenated, without a loop
-    over series: window ``g`` of series ``s`` (``j``-th of it) is ``first[s] - step * before[s]
-    + step * g`` where ``before[s]`` counts the windows of earlier series."""
+    """``first[s] + step * arange(count[s])`` for every series, concatenated, without a loop."""
     count = np.maximum(count, 0)
     before = np.cumsum(count) - count
     base = np.repeat(first - step * before, count)  # (W,)
@@ -132,9 +118,11 @@ AnyWindows = Windows | PanelWindows  # what training and evaluation read: x(idx)
 def data_windows(
     data: Dataset | Panel, window: int, horizon: int, device: str | torch.device | None = None
 ) -> dict[str, AnyWindows]:
-    """The train/val/test windows of one series or of a panel (checked first: a series too short
-    for ``window`` and ``horizon`` is a :class:`DataError`), over one scaled copy of the data on
-    ``device`` (on the CPU a panel's windows share its array's memory)."""
+    """The train/val/test windows of one series or a panel, over one scaled copy on ``device``.
+
+    Raises:
+        DataError: a series is too short for ``window`` and ``horizon``.
+    """
     if isinstance(data, Panel):
         return dict(panel_windows(data, window, horizon, panel_tensor(data, device)))
     check_window(data, window, horizon)

@@ -1,14 +1,9 @@
 """Training: ``TrainConfig`` and ``fit()``.
 
-``fit`` trains an :class:`AttentionLSTM` with mini-batch Adam and gradient clipping, evaluates
-``val_loss`` after every epoch, stops early after ``patience`` epochs without improvement and
-restores the best weights. Losses are in the globally standardised units of the series (train
-statistics), whatever the scaler. The training loss is the config's ``loss`` (squared, absolute
-or Huber error); ``val_loss`` is always the mean absolute error, whatever the training loss, so
-it compares across trials and ranks them as the test's MAE and MASE do (both are absolute
-errors; on one series MASE is the MAE over a constant).
-
-The only seam to a tuner is the ``on_epoch`` callback (and ``on_improve`` for checkpoints).
+``fit`` trains an :class:`AttentionLSTM` with Adam, gradient clipping, early stopping on
+``val_loss`` and restores the best weights. ``val_loss`` is always the MAE in standardised
+units, whatever the training ``loss``, so it compares across trials and ranks as MAE/MASE do.
+The only seams to a tuner are the ``on_epoch`` and ``on_improve`` callbacks.
 """
 
 from __future__ import annotations
@@ -24,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.data import Dataset
-from model.network import HIGHWAY_INITS, AttentionLSTM
-from model.panel import Panel
-from model.panel_windows import AnyWindows, data_windows
-from model.typecast import cast
+from tunecast.model.data import Dataset
+from tunecast.model.network import HIGHWAY_INITS, AttentionLSTM
+from tunecast.model.panel import Panel
+from tunecast.model.panel_windows import AnyWindows, data_windows
+from tunecast.model.typecast import cast
 
 SCALERS = ("standard", "window")
 LOSSES = ("mse", "mae", "huber")  # training losses; val_loss is the mean absolute error whatever the choice
@@ -46,9 +41,8 @@ def eval_batch_size(window: int) -> int:
 
 
 def micro_batch_size(config: TrainConfig) -> int:
-    """Windows per training forward/backward pass: the whole batch unless its LSTM activations
-    (windows x steps x layers x hidden) would exceed ``TRAIN_UNITS``; then the batch's gradient
-    is accumulated over micro-batches (the same gradient, in bounded memory)."""
+    """Windows per forward/backward pass: the whole batch unless its activations would exceed
+    ``TRAIN_UNITS``; then gradients accumulate over micro-batches."""
     per_window = config.window * config.num_layers * config.hidden_size
     return max(1, min(config.batch_size, TRAIN_UNITS // per_window))
 
@@ -182,8 +176,7 @@ def mean_loss(
     model: nn.Module, windows: AnyWindows, progress: Callable[[int, int], None] | None = None
 ) -> float:
     """Mean absolute error of ``model`` over all ``windows`` (eval mode): ``val_loss``.
-    ``progress(done, total)`` (windows) is called before every batch; :func:`_progress` makes it
-    report at most every ``PROGRESS_EVERY_S`` seconds."""
+    ``progress(done, total)`` is called before every batch."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -213,23 +206,16 @@ def fit(
 
     Args:
         config: hyperparameters.
-        data: a loaded dataset (its split and scaling are used as they are), or a panel of
-            many series (one global model: windows from every series, batches mixing them,
-            each series standardised with its own training statistics, so losses are in
-            per-series standardised units). Without a validation part
-            (:meth:`Dataset.for_refit`) ``val_loss`` is the training loss and the weights of
-            the last epoch are kept.
-        on_epoch: called once per epoch with ``{"epoch", "train_loss", "val_loss",
-            "best_val_loss", "last_epoch"}`` (``last_epoch`` is True on the epoch that ends
-            the run by max_epochs, patience or divergence).
-        on_improve: called with the CPU state_dict and the epoch's metrics whenever
-            ``val_loss`` improves, before ``on_epoch`` of that epoch.
+        data: a dataset or a panel (one global model, each series in its own scaling). Without
+            a validation part ``val_loss`` is the training loss and the last epoch is kept.
+        on_epoch: called per epoch with ``{"epoch", "train_loss", "val_loss", "best_val_loss",
+            "last_epoch"}`` (``last_epoch``: the epoch that ends the run).
+        on_improve: called with the CPU state_dict and metrics whenever ``val_loss`` improves,
+            before that epoch's ``on_epoch``.
         device: force a device; default CUDA if available, else CPU.
-        resume: continue a run that was cut off (e.g. its node died) from its best
-            checkpoint: training goes on at ``resume.epoch + 1`` from those weights.
+        resume: continue a cut-off run from its best checkpoint, at ``resume.epoch + 1``.
         on_progress: called within an epoch, at most every ``PROGRESS_EVERY_S`` seconds, with
-            ``{"epoch", "stage", "done", "of", "unit"}`` (stage "training": batches done of the
-            epoch's; "validation": windows), so that a long epoch shows progress.
+            ``{"epoch", "stage", "done", "of", "unit"}``.
     """
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
@@ -253,7 +239,7 @@ def fit(
     epoch = best_epoch
     for epoch in range(best_epoch + 1, config.max_epochs + 1):
         progress = _progress(on_progress, epoch, "training", "batches")
-        train_loss, seen = _train_epoch(model, optimizer, train, config, shuffle, dev, progress)
+        train_loss, seen = train_epoch(model, optimizer, train, config, shuffle, dev, progress)
         windows_seen += seen
         if not math.isfinite(train_loss):
             val_loss = math.nan
@@ -319,7 +305,7 @@ def _progress(
     return progress
 
 
-def _train_epoch(
+def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     train: AnyWindows,
@@ -328,12 +314,8 @@ def _train_epoch(
     dev: torch.device,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
-    """Shuffled passes over the training windows (at least ``min_batches_per_epoch`` batches, at
-    most ``max_batches_per_epoch``: on a long series an epoch is that many batches of windows
-    sampled without replacement, a new sample every epoch).
-
-    Returns the mean loss per target value and the number of windows processed.
-    """
+    """Shuffled passes over the training windows, between ``min_batches_per_epoch`` and
+    ``max_batches_per_epoch`` batches. Returns the mean loss per target value and windows seen."""
     model.train()
     n = len(train)
     passes = max(1, math.ceil(config.min_batches_per_epoch * config.batch_size / n))

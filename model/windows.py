@@ -1,12 +1,7 @@
-"""Sliding windows as strided views.
-
-``Windows`` never copies the series: ``Tensor.unfold`` gives a ``[N - T + 1, F, T]`` view of the
-``[N, F]`` data, and only the windows of one mini-batch are gathered into a new tensor. Memory
-stays O(N), not O(N * T).
+"""Sliding windows as strided views (memory O(N), not O(N * T)).
 
 A window starting at ``s`` has inputs ``s .. s+T-1`` and targets ``s+T .. s+T+H-1`` (target is
-feature 0). Windows of a split take their *inputs* from anywhere before, their *targets* lie
-inside the split.
+feature 0). A split's windows take inputs from anywhere before; their targets lie inside it.
 """
 
 from __future__ import annotations
@@ -17,12 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.data import Dataset
+from tunecast.model.data import Dataset
 
 
 class WindowViews:
-    """What every kind of windows shares: inputs and targets gathered from strided views of
-    one ``[N, F]`` tensor, given the start rows of the selected windows (``starts``)."""
+    """Inputs and targets gathered from strided views of one ``[N, F]`` tensor by ``starts``."""
 
     series: torch.Tensor
     window: int
@@ -51,10 +45,8 @@ class WindowViews:
 
 @dataclass
 class Windows(WindowViews):
-    """The windows of one split: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``.
-
-    Window ``i`` starts at ``first + i * step``; the starts are never materialised.
-    """
+    """The windows of one split: ``x(idx) -> [B, T, F]``, ``y(idx) -> [B, H]``; window ``i``
+    starts at ``first + i * step`` (never materialised)."""
 
     series: torch.Tensor  # (N, F) scaled float32, shared with the numpy array
     first: int  # start of window 0
@@ -71,8 +63,7 @@ class Windows(WindowViews):
         return self.count
 
     def thinned(self, limit: int) -> Windows:
-        """At most ``limit`` windows, evenly spaced over this split (every k-th start): the same
-        subset every time, so losses on it stay comparable between epochs and trials."""
+        """At most ``limit`` evenly spaced windows: a fixed subset, so losses stay comparable."""
         if self.count <= limit:
             return self
         stride = -(-self.count // limit)
@@ -90,12 +81,8 @@ class Windows(WindowViews):
 def split_windows(
     data: Dataset, window: int, horizon: int, series: torch.Tensor | None = None
 ) -> dict[str, Windows]:
-    """Training, validation and test windows.
-
-    Train and val windows use stride 1 (every H-step target inside the split). Test windows
-    follow the evaluation protocol: rolling one-step forecasts for H = 1; for H > 1 the last
-    ``floor(n_test / H) * H`` points cut into non-overlapping blocks of H.
-    """
+    """Training and validation windows with stride 1; test windows in non-overlapping blocks of
+    H over the last ``floor(n_test / H) * H`` points (rolling one-step for H = 1)."""
     if series is None:
         series = torch.from_numpy(data.scaled())
     n_pre = data.n_train + data.n_val

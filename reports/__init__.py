@@ -10,8 +10,8 @@ Example:
     PosixPath('tunecast-runs/sine-demo/report.html')
 """
 
-from reports._files import ReportError
-from reports.collect import Experiment, collect
-from reports.html import render_html, render_report
+from tunecast.reports._files import ReportError
+from tunecast.reports.collect import Experiment, collect
+from tunecast.reports.html import render_html, render_report
 
 __all__ = ["Experiment", "ReportError", "collect", "render_html", "render_report"]

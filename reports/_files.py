@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expdir import one_line
+from tunecast.expdir import one_line
 
 __all__ = ["ReportError", "read_attention", "read_csv", "read_json"]
 
@@ -116,4 +116,3 @@ def read_attention(exp_dir: Path, name: str) -> np.ndarray:
             f"{getattr(array, 'shape', '?')}); {_FIX}"
         )
     return array.astype(np.float64)
-

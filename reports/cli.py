@@ -1,17 +1,17 @@
-"""``tunecast report EXP_DIR [-o FILE] [--series ID ...]`` (also ``python -m reports``)."""
+"""``tunecast report EXP_DIR [-o FILE] [--series ID ...]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from expdir import remote
-from expdir.contract import RUN_FILE
-from expdir.files import OneLineArgumentParser
-from reports._files import ReportError
-from reports.collect import collect
-from reports.html import render_report
-from reports.summary import banners
+from tunecast.expdir import remote
+from tunecast.expdir.contract import RUN_FILE
+from tunecast.expdir.files import OneLineArgumentParser
+from tunecast.reports._files import ReportError
+from tunecast.reports.collect import collect
+from tunecast.reports.html import render_report
+from tunecast.reports.summary import banners
 
 __all__ = ["main"]
 

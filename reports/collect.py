@@ -1,22 +1,13 @@
 """Read an experiment directory (docs/experiment-dir.md) into typed results.
 
-``collect(exp_dir)`` is the reading side of :mod:`expdir.contract`, which names every file,
-column and status and holds the typed records of the JSON files. It is strict about what it
+``collect(exp_dir)`` is the reading side of :mod:`expdir.contract`. It is strict about what it
 cannot do without (``tunecast.json``; ``trials.csv`` and ``history.csv`` of a finished search;
-``best/`` when the run names a best trial; ``ensemble/`` when it exists) and raises
-:class:`ReportError` naming the file and the fix. It is lenient about what a report can live
-without: an interrupted search, failed trials or a missing optional column become notes in
-:attr:`Experiment.warnings`, which the report shows in a banner. ``ensemble/`` itself is
-optional: without it there is simply no ensemble; so is ``importance.json``. ``combined/`` (a
-single series: the networks' forecast averaged with AutoETS and AutoARIMA) is optional and read
-leniently: absent (a panel, ``--no-combine``, an experiment written before it existed, or
-statistical models that could not be fitted) it is None, and incomplete or corrupt it is a note,
-since the rest of the report stands without it.
-
-A panel of many series (``best/metrics.json`` has ``n_series``): the test metrics are the
-aggregates across series, ``predictions.csv`` has a ``unique_id`` column, and ``per_series.csv``
-(every series' own metrics) is read into ``per_series``, and ``best/attention_index.csv`` (each
-series' rows of ``attention.npy``) into ``attention_index``.
+``best/`` when the run names a best trial; an existing ``ensemble/``) and raises
+:class:`ReportError` naming the file and the fix. What a report can live without (an interrupted
+search, failed trials, a missing optional column, an unreadable ``combined/``) becomes a note in
+:attr:`Experiment.warnings`. ``ensemble/``, ``combined/`` and ``importance.json`` are optional.
+A panel (``n_series`` in ``best/metrics.json``) has aggregate test metrics, a ``unique_id``
+column, and ``per_series.csv`` and ``best/attention_index.csv`` beside them.
 """
 
 from __future__ import annotations
@@ -28,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expdir import contract as c
-from expdir.contract import (
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import (
     BestRecord,
     CombinedRecord,
     ContractError,
@@ -40,7 +31,7 @@ from expdir.contract import (
     RunRecord,
     ScoreRecord,
 )
-from reports._files import ReportError, read_attention, read_csv, read_json
+from tunecast.reports._files import ReportError, read_attention, read_csv, read_json
 
 __all__ = ["BestTrial", "Combined", "Ensemble", "EnsembleMember", "Experiment", "Future", "ReportError",
            "RunInfo", "Scored", "collect"]
@@ -231,7 +222,10 @@ def collect(exp_dir: str | Path) -> Experiment:
             "that `tunecast search` wrote (<storage>/<name>)"
         )
     notes: list[str] = []
-    run = RunRecord.from_dict(read_json(path, c.RUN_FILE), notes)
+    try:
+        run = RunRecord.from_dict(read_json(path, c.RUN_FILE), notes)
+    except ContractError as exc:  # a format newer than this tunecast
+        raise ReportError(f"{path / c.RUN_FILE}: {exc}") from None
     if not run.name:
         run = replace(run, name=path.name)
     partial = run.status != "completed"
@@ -331,8 +325,7 @@ def _read_best(path: Path, run: RunRecord, trials: pd.DataFrame, notes: list[str
 
 def _read_attention_index(path: Path, n_rows: int, notes: list[str]) -> pd.DataFrame | None:
     """A panel's attention_index.csv, checked against attention.npy; None (and a note) when it
-    is absent (an experiment of an older tunecast) or does not fit: the report then shows no
-    attention per series."""
+    is absent or does not fit: the report then shows no attention per series."""
     name = f"{c.BEST_DIR}/{c.ATTENTION_INDEX_FILE}"
     if not (path / name).is_file():
         notes.append(f"{name} is missing (written by an older tunecast): the attention of single "

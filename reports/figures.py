@@ -1,10 +1,8 @@
 """The report's figures: matplotlib ``Figure`` objects, never pyplot's global state.
 
-As in Optuna's ``visualization`` package, each figure has a function that computes a small
-typed info object from the collected :class:`~reports.collect.Experiment` (what the tests
-check) and a function that draws it. This module holds the best trial's figures (forecast, with
-the top-k ensemble's and the combination's forecasts beside it, and attention) and :func:`make_figures`, which
-assembles every figure of the report; the search's figures live in :mod:`reports.search_figures`.
+Each figure has a function computing a small typed info object from the
+:class:`~reports.collect.Experiment` (what the tests check) and one drawing it. Here: the best
+trial's forecast and attention figures and :func:`make_figures`, which assembles them all.
 """
 
 from __future__ import annotations
@@ -16,21 +14,29 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from reports import panel
-from reports import search_figures as sf
-from reports.collect import BestTrial, Combined, Ensemble, Experiment
-from reports.future import future_figure
-from reports.importance import ImportanceInfo
-from reports.panel_figures import draw_mase_distribution, mase_distribution
-from reports.style import COMBINED, ENSEMBLE, FORECAST, SPLIT_COLORS, TRUTH, ReportFigure, listed, plain
+from tunecast.reports import panel
+from tunecast.reports import search_figures as sf
+from tunecast.reports.collect import BestTrial, Combined, Ensemble, Experiment
+from tunecast.reports.future import future_figure
+from tunecast.reports.importance import ImportanceInfo
+from tunecast.reports.panel_figures import draw_mase_distribution, mase_distribution
+from tunecast.reports.style import (
+    COMBINED,
+    ENSEMBLE,
+    FORECAST,
+    SPLIT_COLORS,
+    TRUTH,
+    ReportFigure,
+    listed,
+    plain,
+)
 
 __all__ = ["AttentionInfo", "ForecastInfo", "ReportFigure", "attention_info",
            "draw_attention", "draw_forecast", "forecast_info", "make_figures"]
 
 
 class ForecastInfo(NamedTuple):
-    """The best trial's test forecasts with the series before them (and the ensemble's and the
-    combination's)."""
+    """The best trial's (and ensemble's, combination's) test forecasts with the series before them."""
 
     x: np.ndarray  # (N,) position of every point
     y_true: np.ndarray  # (N,) original units
@@ -43,8 +49,7 @@ class ForecastInfo(NamedTuple):
     protocol: str
     ensemble_blocks: list[tuple[np.ndarray, np.ndarray]]  # the top-k ensemble's; [] without one
     ensemble_k: int  # members of the ensemble; 0 without one
-    # the combination's (the networks with AutoETS and AutoARIMA); [] without one
-    combined_blocks: list[tuple[np.ndarray, np.ndarray]]
+    combined_blocks: list[tuple[np.ndarray, np.ndarray]]  # the combination's; [] without one
     combined_label: str  # its legend entry; "" without one
 
 
@@ -64,9 +69,8 @@ def forecast_info(best: BestTrial, ensemble: Ensemble | None = None,
 
     Args:
         best: the best trial; its predictions give the truth and the main forecast.
-        ensemble: the top-k ensemble, whose forecast is drawn as a second line (None: none).
-        combined: the combination of the networks with statistical models, drawn as a further
-            line (None: none).
+        ensemble: the top-k ensemble, drawn as a second line (None: none).
+        combined: the networks combined with statistical models, a further line (None: none).
     """
     frame = best.predictions
     x = frame["index"].to_numpy(dtype=float)
@@ -210,10 +214,8 @@ def make_figures(exp: Experiment, importance: ImportanceInfo | None = None,
 
     Args:
         exp: the collected experiment.
-        importance: precomputed importances, so a caller that also shows their note computes
-            them once (computed here when None).
-        series: a panel: ids of series to draw besides the best, median and worst (checked by
-            :func:`reports.panel.check_series`).
+        importance: precomputed importances (computed here when None).
+        series: a panel: ids of series to draw besides the best, median and worst.
     """
     figures: list[ReportFigure] = []
     if exp.best is not None and exp.best.is_panel:
@@ -265,9 +267,8 @@ def _forecast_title(exp: Experiment) -> tuple[str, str]:
 
 
 def _series_figures(best: BestTrial, ensemble: Ensemble | None, named: list[str]) -> list[ReportFigure]:
-    """A panel: the distribution of per-series MASE, then the test forecasts and attention of its
-    best, median and worst series by MASE ratio to seasonal-naive and of the ``named`` ones, each
-    drawn by the single-series figures."""
+    """A panel: the per-series MASE distribution, then the forecast and attention figures of the
+    best, median and worst series by MASE ratio and of the ``named`` ones."""
     shown = panel.shown_series(best, named)
     figures = []
     distribution = mase_distribution(best, shown)

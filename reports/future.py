@@ -1,8 +1,5 @@
-"""The forecast past the end of the data (``forecast/``): the last part of the history, the
-forecast and its shaded prediction intervals, and how well the intervals covered the test split.
-
-For a panel of many series the figure shows one series, the first in id order (every series'
-forecast is in ``forecast/forecast.csv``), and the caption says so."""
+"""The forecast past the end of the data (``forecast/``): history tail, forecast, shaded
+intervals and their test coverage. For a panel, the first series in id order."""
 
 from __future__ import annotations
 
@@ -13,10 +10,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from expdir import contract as c
-from reports.collect import Experiment
-from reports.style import FORECAST, TRUTH, ReportFigure, plain
-from reports.summary import choice_name
+from tunecast.expdir import contract as c
+from tunecast.reports.collect import Experiment
+from tunecast.reports.style import FORECAST, TRUTH, ReportFigure, plain
+from tunecast.reports.summary import choice_name
 
 __all__ = ["FutureInfo", "draw_future", "future_figure", "future_info"]
 

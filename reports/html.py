@@ -1,9 +1,7 @@
 """Render an :class:`~reports.collect.Experiment` into one self-contained HTML file.
 
-The page is a Jinja2 template with autoescape switched on explicitly: every string from the
-user or the data (experiment name, column names, error messages) is escaped. ``|safe`` is
-used only for the package's own CSS. Figures are embedded as base64 PNG ``data:`` URIs, so the
-file opens offline and can be mailed.
+A Jinja2 template with autoescape on (``|safe`` only for the package's own CSS); figures are
+embedded as base64 PNG ``data:`` URIs, so the file opens offline.
 """
 
 from __future__ import annotations
@@ -20,15 +18,21 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
-from expdir import versions, write_text_atomic
-from expdir.contract import CONFIG_PREFIX, METRIC_NAMES, PANEL_METRIC_NAMES, REPORT_FILE, config_column
-from reports import panel, summary
-from reports._files import ReportError
-from reports.collect import Experiment, collect
-from reports.figures import make_figures
-from reports.importance import importance_info
-from reports.style import duration_text
-from reports.timeline import timeline_info
+from tunecast.expdir import versions, write_text_atomic
+from tunecast.expdir.contract import (
+    CONFIG_PREFIX,
+    METRIC_NAMES,
+    PANEL_METRIC_NAMES,
+    REPORT_FILE,
+    config_column,
+)
+from tunecast.reports import panel, summary
+from tunecast.reports._files import ReportError
+from tunecast.reports.collect import Experiment, collect
+from tunecast.reports.figures import make_figures
+from tunecast.reports.importance import importance_info
+from tunecast.reports.style import duration_text
+from tunecast.reports.timeline import timeline_info
 
 __all__ = ["render_html", "render_report"]
 
@@ -44,20 +48,15 @@ _TRIAL_COLUMNS = (("best val_loss", "best_val_loss"), ("best epoch", "best_epoch
 
 def render_report(exp_dir: str | Path, out: str | Path | None = None,
                   series: list[str] | None = None) -> Path:
-    """Write the report of an experiment directory and return its path.
-
-    The file is written atomically (a temporary file in the same folder, then ``os.replace``),
-    so a failure leaves no half-written report.
+    """Write the report of an experiment directory atomically and return its path.
 
     Args:
         exp_dir: the experiment directory.
         out: where to write; ``<exp_dir>/report.html`` by default.
-        series: a panel: ids of series whose forecasts and attention to show besides the best,
-            median and worst (``--series``).
+        series: a panel: ids of series to show besides the best, median and worst (``--series``).
 
     Raises:
-        ReportError: the directory cannot give a report, ``series`` names a series it does not
-            have (or it has one series), or ``out`` cannot be written. Nothing is written then.
+        ReportError: no report can be made, ``series`` is invalid, or ``out`` cannot be written.
     """
     exp = collect(exp_dir)
     target = Path(out) if out is not None else exp.path / REPORT_FILE
@@ -122,14 +121,14 @@ def render_html(exp: Experiment, series: list[str] | None = None) -> str:
         "report_versions": _report_versions(),
         "cluster_nodes": exp.run.cluster.get("nodes") or [],
         "generated": datetime.now(timezone.utc).isoformat(sep=" ", timespec="seconds"),
-        "css": (resources.files("reports") / "templates" / "report.css").read_text("utf-8"),
+        "css": (resources.files("tunecast.reports") / "templates" / "report.css").read_text("utf-8"),
     }
     return _environment().get_template("report.html").render(context)
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("tunecast.reports", "templates"),
         autoescape=True,  # explicit: every value from the data is escaped
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -150,11 +149,8 @@ def _metric_columns(exp: Experiment) -> tuple[tuple[str, str], ...]:
 
 
 def _metrics_rows(exp: Experiment) -> list[dict[str, Any]]:
-    """One row per forecaster: the best trial, the top-k ensemble and the combination with
-    AutoETS and AutoARIMA (if any), and the baselines.
-
-    Each cell is (value, lowest in its column); the lowest value of each metric is bold.
-    """
+    """One row per forecaster (best trial, ensemble, combination, baselines); each cell is
+    (value, lowest in its column)."""
     columns = _metric_columns(exp)
     if exp.best is None:
         return []

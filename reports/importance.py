@@ -1,14 +1,10 @@
-"""Hyperparameter importances, as the search computed them (``importance.json``).
-
-The search scores them with Optuna's PED-ANOVA evaluator when it ends and writes them to the
-experiment directory; the report only reads them, so it imports no Optuna.
-"""
+"""Hyperparameter importances as the search wrote them (``importance.json``); no Optuna import."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from reports.collect import Experiment
+from tunecast.reports.collect import Experiment
 
 __all__ = ["ImportanceInfo", "importance_info"]
 
@@ -23,11 +19,8 @@ class ImportanceInfo(NamedTuple):
 
 
 def importance_info(exp: Experiment) -> ImportanceInfo:
-    """The importances of the tuned hyperparameters for ``val_loss`` over the finished trials.
-
-    Never raises: without ``importance.json`` (a search stopped before its end) or with no
-    importances in it, ``importances`` is empty and ``note`` says why.
-    """
+    """The tuned hyperparameters' importances for ``val_loss``; never raises (without them,
+    ``importances`` is empty and ``note`` says why)."""
     record = exp.importance
     if record is None:
         return ImportanceInfo({}, "", len(exp.finished),

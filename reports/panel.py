@@ -1,11 +1,8 @@
 """A panel's part of the report: the per-series table and the forecasts of chosen series.
 
-A panel experiment scores one global model on many series (``best/per_series.csv``). The report
-shows its aggregates in the metrics table, every series' own scores here (worst MASE ratio to
-seasonal-naive first), the distribution of per-series MASE (:mod:`reports.panel_figures`), and
-the test forecasts and attention of three series picked by that ratio (the best, the median and
-the worst) and of any the user names (``tunecast report EXP --series ID``), each drawn by the
-single-series figures on that series' rows of ``predictions.csv`` and of ``attention.npy``.
+Series are picked by MASE ratio to seasonal-naive (best, median, worst) or named by the user
+(``--series``), and drawn by the single-series figures on their rows of ``predictions.csv``
+and ``attention.npy``.
 """
 
 from __future__ import annotations
@@ -16,9 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from expdir import contract as c
-from reports._files import ReportError
-from reports.collect import BestTrial, Ensemble, Experiment
+from tunecast.expdir import contract as c
+from tunecast.reports._files import ReportError
+from tunecast.reports.collect import BestTrial, Ensemble, Experiment
 
 __all__ = ["MAX_ROWS", "SeriesTable", "check_series", "chosen_series", "one_series", "series_table",
            "shown_series"]
@@ -30,8 +27,7 @@ _COLUMNS = (("test points", "n_test_points"), ("MASE", "model_mase"), ("naive MA
 
 
 class SeriesTable(NamedTuple):
-    """The per-series table: headers, rows (id, then one number per header) and how many
-    series there are in all (the table shows at most :data:`MAX_ROWS`)."""
+    """The per-series table: headers, rows (id, numbers; at most :data:`MAX_ROWS`), series count."""
 
     headers: list[str]
     rows: list[tuple[str, list[float]]]
@@ -58,8 +54,7 @@ def series_table(best: BestTrial) -> SeriesTable | None:
 
 
 def chosen_series(best: BestTrial) -> list[tuple[str, str]]:
-    """(label, series id) of the best, median and worst series by MASE ratio to seasonal-naive
-    (fewer when the panel has fewer series; each series once)."""
+    """(label, series id) of the best, median and worst series by MASE ratio (each once)."""
     if best.per_series is None or not len(best.per_series):
         return []
     ratio = _ratio(best.per_series).fillna(np.inf).to_numpy()
@@ -110,9 +105,8 @@ def shown_series(best: BestTrial, named: list[str] | None = None) -> list[tuple[
 
 
 def one_series(scored: Any, series_id: str) -> Any:
-    """``scored`` (a :class:`BestTrial` or :class:`Ensemble`) with only ``series_id``'s rows of
-    predictions.csv (and of attention.npy, for a best trial whose attention_index.csv was read):
-    what the single-series figures draw."""
+    """``scored`` (a :class:`BestTrial` or :class:`Ensemble`) cut to ``series_id``'s rows of
+    predictions.csv (and attention.npy, when indexed)."""
     assert isinstance(scored, BestTrial | Ensemble)
     frame = scored.predictions
     scored = dataclasses.replace(scored, predictions=frame[frame[c.SERIES_ID_COLUMN] == series_id])

@@ -1,12 +1,8 @@
 """A panel's distribution figure: every series' MASE, the best trial's against seasonal-naive's.
 
-The aggregates in the metrics table are means; a mean MASE ratio of 0.95 can be most series a
-little better or a few much better and many worse. This figure shows which: on the left the
-share of series at or below each MASE (the empirical CDF) for the model and both baselines, on
-the right each series as a point (seasonal-naive's MASE across, the model's up) with the line
-y = x, below which the model wins. Both use log axes when the MASEs span more than
-:data:`LOG_SPAN`. As in :mod:`reports.figures`, :func:`mase_distribution` computes the data
-(what the tests check) and :func:`draw_mase_distribution` draws it.
+A mean MASE ratio hides how wins spread over series. Left: the ECDF of per-series MASE for the
+model and both baselines; right: one point per series against y = x. Log axes when MASEs span
+more than :data:`LOG_SPAN`.
 """
 
 from __future__ import annotations
@@ -16,9 +12,9 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from expdir import contract as c
-from reports.collect import BestTrial
-from reports.style import BEST, FORECAST, TRUTH, plain
+from tunecast.expdir import contract as c
+from tunecast.reports.collect import BestTrial
+from tunecast.reports.style import BEST, FORECAST, TRUTH, plain
 
 __all__ = ["LOG_SPAN", "MaseDistribution", "draw_mase_distribution", "mase_distribution"]
 

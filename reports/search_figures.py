@@ -1,7 +1,6 @@
 """Figures about the search itself: learning curves, optimisation history, hyperparameters.
 
-Each figure is an info function (data, checked by the tests) and a draw function (a matplotlib
-``Figure``, no pyplot state). :func:`search_figures` returns them with their captions.
+Each figure has an info function (data, checked by the tests) and a draw function.
 """
 
 from __future__ import annotations
@@ -13,11 +12,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from expdir.contract import FINISHED, config_column
-from reports import timeline
-from reports.collect import Experiment
-from reports.importance import ImportanceInfo, importance_info
-from reports.style import BEST, OUTCOME_COLORS, OUTCOME_LABELS, ReportFigure, outcome_color, plain
+from tunecast.expdir.contract import FINISHED, config_column
+from tunecast.reports import timeline
+from tunecast.reports.collect import Experiment
+from tunecast.reports.importance import ImportanceInfo, importance_info
+from tunecast.reports.style import BEST, OUTCOME_COLORS, OUTCOME_LABELS, ReportFigure, outcome_color, plain
 
 __all__ = ["Curve", "HistoryInfo", "LearningCurvesInfo", "ParamInfo", "draw_history",
            "draw_importance", "draw_learning_curves", "draw_params", "history_info",
@@ -261,12 +260,8 @@ def draw_importance(info: ImportanceInfo) -> Figure:
 
 
 def search_figures(exp: Experiment, importance: ImportanceInfo | None = None) -> list[ReportFigure]:
-    """The search's figures with captions, skipping those without data.
-
-    Args:
-        exp: the collected experiment.
-        importance: precomputed importances (computed here when None).
-    """
+    """The search's figures with captions, skipping those without data (``importance``:
+    precomputed, or None to compute it)."""
     figures = []
     if len(exp.history):
         figures.append(ReportFigure(

@@ -1,8 +1,5 @@
-"""What the top of the report says: the verdict, the banners and the key numbers.
-
-Everything here is plain data (strings and numbers) computed from an
-:class:`~reports.collect.Experiment`; the template only lays it out and escapes it.
-"""
+"""What the top of the report says: the verdict, the banners and the key numbers, as plain data
+computed from an :class:`~reports.collect.Experiment` (the template lays it out and escapes it)."""
 
 from __future__ import annotations
 
@@ -11,10 +8,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from expdir import contract as c
-from reports.collect import Combined, Experiment, Scored
-from reports.style import OUTCOME_LABELS, duration_text, listed
-from reports.timeline import TimelineInfo
+from tunecast.expdir import contract as c
+from tunecast.reports.collect import Combined, Experiment, Scored
+from tunecast.reports.style import OUTCOME_LABELS, duration_text, listed
+from tunecast.reports.timeline import TimelineInfo
 
 __all__ = ["Banner", "Verdict", "banners", "best_config", "choice_name", "counts_by_outcome", "dataset",
            "number_text", "resources", "time_stats", "verdict"]
@@ -37,24 +34,12 @@ class Banner(NamedTuple):
 
 
 def verdict(exp: Experiment) -> Verdict:
-    """Compare the best trial's test MASE with the naive and seasonal-naive baselines, and say
-    what the search forecasts with.
+    """Compare the best trial's test MASE (MAE when a MASE is not finite) with the baselines,
+    add a sentence each for the ensemble and the combination, and, when the search chose
+    something other than the best trial on validation, open with that choice and its evidence.
 
-    MAE is used instead when a MASE is not finite (a constant in-sample series). With a top-k
-    ensemble, and with the combination of the networks with AutoETS and AutoARIMA
-    (``combined/``), a further sentence each gives its test MASE beside the best trial's,
-    whichever is lower, and says which baselines it beats. When the search chose (on validation,
-    ``tunecast.json``'s ``selection``) anything but the best trial, the verdict opens by saying
-    what it forecasts with and on what validation evidence: the chosen one's validation loss (or
-    its mean over the earlier origins) beside every other compared candidate's (no best trial
-    beside an ensemble: ``selection.compared``).
-
-    ``good`` judges what the search forecasts with, never a pick made on the test split: False
-    when a baseline was chosen; when the ensemble or the combination was chosen, whether its
-    test metric beats every baseline shown; otherwise (the best trial chosen, no selection
-    recorded by an older search, or the chosen folder unreadable) whether the best trial's does.
-    An ensemble or combination that was not chosen is shown beside the best trial and does not
-    change ``good``.
+    ``good`` judges what the search forecasts with (never a pick made on test): False for a
+    baseline, else whether the chosen forecaster's test metric beats every baseline shown.
     """
     if exp.best is None:
         if exp.run.status == "completed" or not len(exp.finished):
@@ -69,7 +54,7 @@ def verdict(exp: Experiment) -> Verdict:
     panel = exp.best.is_panel  # a panel has no MAE across series: its MASE is a mean of finite ones
     metric = "mase" if panel or all(math.isfinite(values["mase"]) for values in compared) else "mae"
     model = metrics["model"][metric]
-    # Compare with the stronger baseline first: beating it means beating both.
+    # stronger baseline first: beating it means beating both
     names.sort(key=lambda name: metrics[name][metric])
     parts = []
     for name in names:
@@ -96,7 +81,7 @@ def verdict(exp: Experiment) -> Verdict:
     if selection is None or selection.chosen == "best":
         return Verdict(text, good)
     chosen = selection.chosen
-    losses = selection.scores()  # val_loss, or its mean over the earlier origins too
+    losses = selection.score  # val_loss, or its mean over the earlier origins too
     measure = "val_loss" if selection.origins == 1 else f"mean val_loss over {selection.origins} origins"
     if selection.baseline_won:
         trained = min((v for k in ("best", "ensemble", "combined") if (v := losses.get(k)) is not None),
@@ -118,9 +103,8 @@ def verdict(exp: Experiment) -> Verdict:
 
 
 def choice_name(exp: Experiment, choice: str) -> str:
-    """How a person reads one of the search's choices (``expdir.contract.CHOICE_NAMES``), with
-    the ensemble's k when the report has the ensemble, and the statistical models the
-    combination has when the report has it (one may have failed to fit)."""
+    """How a person reads one of the search's choices, with the ensemble's k and the
+    combination's statistical models when the report has them."""
     name = c.CHOICE_NAMES.get(choice, choice)
     if choice == "ensemble" and exp.ensemble is not None:
         name = name.replace("top-k", f"top-{exp.ensemble.k}")
@@ -130,8 +114,7 @@ def choice_name(exp: Experiment, choice: str) -> str:
 
 
 def _combined_name(exp: Experiment, combined: Combined) -> str:
-    """What the combination averages, for the start of a sentence: "The best trial combined with
-    AutoETS and AutoARIMA"."""
+    """E.g. "The best trial combined with AutoETS and AutoARIMA"."""
     networks = exp.combined_networks
     return f"{networks[:1].upper()}{networks[1:]} combined with {listed(list(combined.statistical))}"
 
@@ -139,9 +122,7 @@ def _combined_name(exp: Experiment, combined: Combined) -> str:
 def _other_sentence(
     who: str, other: Scored, metrics: dict[str, dict[str, float]], names: list[str], metric: str
 ) -> str:
-    """Another forecaster's test metric (the ensemble's, the combination's) next to the best
-    trial's (``metrics``, best/metrics.json's test scores), and which of the baselines the report
-    shows it beats."""
+    """Another forecaster's test metric next to the best trial's, and which baselines it beats."""
     value, best = other.test_metrics["model"][metric], metrics["model"][metric]
     shown, best_shown = f"{value:.2f}", f"{best:.2f}"
     if shown == best_shown:

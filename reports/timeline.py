@@ -1,8 +1,7 @@
 """The timeline of trials: one bar per trial on its node over wall time, coloured by outcome.
 
-Trials of one node are packed into lanes (a lane is one concurrent trial slot, e.g. a CPU share
-or a fraction of a GPU), so the picture shows how full the cluster was. The info also gives the
-numbers behind it: busy trial-seconds over the capacity the search was allowed.
+Each node's trials are packed into lanes (concurrent slots); the info also gives busy
+trial-seconds over the allowed capacity.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from reports.collect import Experiment
-from reports.style import OUTCOME_COLORS, OUTCOME_LABELS, duration_text, outcome_color, plain
+from tunecast.reports.collect import Experiment
+from tunecast.reports.style import OUTCOME_COLORS, OUTCOME_LABELS, duration_text, outcome_color, plain
 
 __all__ = ["TimelineBar", "TimelineInfo", "caption", "draw_timeline", "timeline_info",
            "trial_starts"]

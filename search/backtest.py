@@ -1,25 +1,12 @@
 """Earlier validation origins for the candidates, on every single series.
 
-The search's own validation block cannot judge its own winners fairly: the best trial is the
-lowest of many validation losses on that block, each at the epoch where it was lowest, so its
-loss there is optimistic, and more so than the ensemble's (a mean of several) or the baselines'
-(which chose nothing). On a short series one block decides everything (airline with a 12-month
-test and validation block: one 12-step window), and a network that happened to fit it can then
-lose to "repeat last year" on test. So the search also scores the candidates at ``--origins``
-(default ``ORIGINS``) earlier origins, rolling back by one validation length each time: the split
-moved back (train ends earlier, validation is the next ``n_val`` points, all before the search's
-own validation part, never touching test), each candidate's configuration trained again on that shorter
-training part with the same early stopping, and its forecast scored with ``val_loss``'s loss.
-The ensemble is the mean of its members' forecasts; the combination adds AutoETS and AutoARIMA
-fitted on that origin's training part; naive and seasonal-naive are scored on the same windows.
-:func:`search.forecasting.select` then chooses by the mean loss over every origin.
-
-This used to be done on short series only; on the accuracy suite's stored searches it changes
-the choice on longer series too (benchmarks/RESULTS.md, section 1).
-
-The test part is never used; the trials themselves and ``best/``/``ensemble/`` are unchanged.
-The fits are independent: :func:`backtest` takes a ``fit_all`` that runs them side by side (the
-search passes one that runs them as Ray tasks, each with a trial's CPUs and GPU share).
+The best trial's loss on the search's own validation block is optimistic (the lowest of many),
+so the candidates are also scored at up to ``--origins`` earlier origins, each rolled back one
+validation length (never touching test): every configuration is retrained on the shorter
+training part and scored with ``val_loss``'s loss; the ensemble averages its members, the
+combination adds AutoETS and AutoARIMA fitted there, and the baselines use the same windows.
+:func:`search.forecasting.select` chooses by the mean over all origins (see
+benchmarks/RESULTS.md, section 1). ``fit_all`` may run the fits side by side (Ray tasks).
 """
 
 from __future__ import annotations
@@ -29,26 +16,24 @@ from dataclasses import replace
 
 import numpy as np
 
-from model.data import Dataset, _statistics
-from model.evaluate import val_baselines, val_forecast, val_positions
-from model.metrics import mae
-from model.statistical import Statistical, StatisticalError
-from model.training import TrainConfig, fit
-from search.config import DEFAULT_ORIGINS
-from search.space import MIN_TRAIN_WINDOWS
+from tunecast.model.data import Dataset, train_statistics
+from tunecast.model.evaluate import val_baselines, val_forecast, val_positions
+from tunecast.model.metrics import mae
+from tunecast.model.statistical import Statistical, StatisticalError
+from tunecast.model.training import TrainConfig, fit
+from tunecast.search.config import DEFAULT_ORIGINS
+from tunecast.search.space import MIN_TRAIN_WINDOWS
 
 ORIGINS = DEFAULT_ORIGINS  # earlier validation origins scored beside the search's own (--origins)
 
-# the candidates' fits: [(configuration, split)] -> each one's validation forecast (prediction,
-# target), [K, H] in the split's scaled units
+# [(configuration, split)] -> each one's validation (prediction, target), [K, H] scaled units
 FitAll = Callable[[list[tuple[TrainConfig, Dataset]]], list[tuple[np.ndarray, np.ndarray]]]
 
 
 def earlier_split(data: Dataset, back: int) -> Dataset:
-    """The series split ``back`` validation lengths earlier: training ends ``back * n_val``
-    points sooner, validation is the ``n_val`` points after it; scaling from that training part."""
+    """The series split ``back`` validation lengths earlier, scaled by that training part."""
     n_train = data.n_train - back * data.n_val
-    mean, std = _statistics(data.values[:n_train].astype(np.float64))
+    mean, std = train_statistics(data.values[:n_train].astype(np.float64))
     return replace(data, n_train=n_train, n_test=data.n_test + back * data.n_val, mean=mean, std=std)
 
 
@@ -71,9 +56,12 @@ def fit_each(jobs: list[tuple[TrainConfig, Dataset]],
 
 def combined_val_loss(statistical: Statistical, split: Dataset, networks: np.ndarray, target: np.ndarray,
                       horizon: int, limit: int) -> float:
-    """The combination's validation loss on ``split`` (val_loss's loss, in the split's scaled
-    units): ``networks``' validation forecast ``[K, H]`` (scaled) with ``statistical``'s from the
-    same windows. Raises :class:`StatisticalError` where the statistical models cannot forecast."""
+    """The combination's validation loss on ``split`` (scaled units) from ``networks``'
+    validation forecast ``[K, H]`` and ``statistical``'s.
+
+    Raises:
+        StatisticalError: the statistical models cannot forecast.
+    """
     positions = val_positions(split, horizon, limit)
     paths = statistical.paths(split.values[:, 0], positions[:, 0], horizon)
     return mae(target, statistical.combine(networks, (paths - float(split.mean[0])) / float(split.std[0])))
@@ -81,8 +69,7 @@ def combined_val_loss(statistical: Statistical, split: Dataset, networks: np.nda
 
 def _combined_loss(split: Dataset, networks: np.ndarray, target: np.ndarray, horizon: int,
                    limit: int) -> float | None:
-    """The combination's validation loss at an earlier origin, its statistical models fitted on
-    that origin's training part; None where neither fits or forecasts."""
+    """The combination's loss at an earlier origin (models fitted there); None if they fail."""
     try:
         statistical = Statistical(split.values[:, 0], split.n_train, split.season_length)
         return combined_val_loss(statistical, split, networks, target, horizon, limit)
@@ -98,13 +85,10 @@ def backtest(
     combined: bool = False,
     most: int = ORIGINS,
 ) -> dict[str, list[float | None]]:
-    """Each candidate's validation loss at the earlier origins: ``best`` (a trial id of
-    ``members``), ``ensemble`` (the mean of every member's forecast; only with two or more
-    members), with ``combined`` the combination of those networks (the ensemble, else the best)
-    with AutoETS and AutoARIMA fitted on that origin's training part (None where neither fits),
-    ``naive`` and ``seasonal_naive``, at up to ``most`` origins. Empty when no earlier origin
-    fits. ``fit_all`` trains the candidates at every origin (default: :func:`fit_each`, one after
-    the other)."""
+    """Each candidate's validation loss at up to ``most`` earlier origins: ``best`` (a trial id
+    of ``members``), ``ensemble`` (two or more members), ``combined`` (if asked), ``naive`` and
+    ``seasonal_naive``. Empty when no earlier origin fits. ``fit_all`` defaults to
+    :func:`fit_each`."""
     configs = list(members.values())
     splits = origins(data, configs, most)
     losses: dict[str, list[float | None]] = {"best": [], "naive": [], "seasonal_naive": []}

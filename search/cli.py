@@ -1,7 +1,6 @@
 """The ``tunecast`` command line: search, train, forecast, report, submit.
 
-Every user error (bad data, bad config, bad options) ends as one line ``error: ...`` on stderr
-and exit code 2, with no traceback and nothing written.
+Every user error ends as one line ``error: ...`` on stderr, exit code 2, nothing written.
 """
 
 from __future__ import annotations
@@ -12,24 +11,24 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from expdir.files import OneLineArgumentParser
-from expdir.remote import RemoteError
-from search.cli_forecast import add_forecast_parser, run_forecast_command
-from search.cli_options import UsageError, add_data_arguments, data_overrides
-from search.cli_search import add_search_parser, run_search_command
-from search.storage import EXIT_CODE as STORAGE_EXIT
-from search.storage import StorageFault
-from search.submit import add_submit_parser, run_submit_command
+from tunecast.expdir.files import OneLineArgumentParser
+from tunecast.expdir.remote import RemoteError
+from tunecast.search.cli_forecast import add_forecast_parser, run_forecast_command
+from tunecast.search.cli_options import UsageError, add_data_arguments
+from tunecast.search.cli_search import add_search_parser, run_search_command
+from tunecast.search.storage import EXIT_CODE as STORAGE_EXIT
+from tunecast.search.storage import StorageFault
+from tunecast.search.submit import add_submit_parser, run_submit_command
 
 USER_ERROR = 2
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from model.checkpoint import CheckpointError
-    from model.data import DataError
-    from model.forecast import ForecastError
-    from model.training import ConfigError
-    from search.config import SearchConfigError
+    from tunecast.model.checkpoint import CheckpointError
+    from tunecast.model.data import DataError
+    from tunecast.model.forecast import ForecastError
+    from tunecast.model.training import ConfigError
+    from tunecast.search.config import SearchConfigError
 
     return (CheckpointError, DataError, ConfigError, ForecastError, SearchConfigError, UsageError)
 
@@ -75,11 +74,12 @@ def run_train(args: argparse.Namespace) -> int:
     and test metrics."""
     import numpy as np
 
-    from model.evaluate import evaluate
-    from model.panel import Panel, data_spec, load_any
-    from model.training import TrainConfig, fit
+    from tunecast.model.evaluate import evaluate
+    from tunecast.model.panel import Panel, data_spec, load_any
+    from tunecast.model.training import TrainConfig, fit
+    from tunecast.search.config import data_options
 
-    spec = data_spec(data_overrides(args))
+    spec = data_spec(data_options(vars(args)))
     config = TrainConfig.from_dict(_parse_sets(args.set))
     data = load_any(spec)
     if isinstance(data, Panel) and not args.json:
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tunecast`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "report":
-        from reports.cli import main as report_main
+        from tunecast.reports.cli import main as report_main
 
         return report_main(argv[1:])
     parser = build_parser()

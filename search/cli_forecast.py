@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from model.panel import Panel
-from search.cli_options import UsageError
+from tunecast.model.panel import Panel
+from tunecast.search.cli_options import UsageError
 
 SHOWN_ROWS = 60  # of a panel's forecast printed (-o FILE writes every row)
 
@@ -69,8 +69,8 @@ def _future(path: str | None, columns: tuple[str, ...], steps: int) -> np.ndarra
 
 
 def run_forecast_command(args: argparse.Namespace) -> int:
-    from expdir import write_text_atomic
-    from search.forecasting import (
+    from tunecast.expdir import write_text_atomic
+    from tunecast.search.forecasting import (
         default_horizon,
         is_panel_experiment,
         load_data,

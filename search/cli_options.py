@@ -1,35 +1,13 @@
-"""Command-line pieces shared by ``tunecast search`` and ``tunecast train``."""
+"""Command-line pieces shared by ``tunecast search`` and ``tunecast train`` (their options become a
+configuration in one place, :func:`tunecast.search.config.from_options`)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 
 class UsageError(ValueError):
     """A bad command-line option; the message names it and the fix."""
-
-
-# argparse destination -> DataSpec field
-DATA_OPTIONS = {
-    "data": "source",
-    "target": "target",
-    "time_column": "time_column",
-    "features": "features",
-    "season_length": "season_length",
-    "val_fraction": "val_fraction",
-    "test_fraction": "test_fraction",
-    "val_size": "val_size",
-    "test_size": "test_size",
-    "missing": "missing",
-    "id_column": "id_column",
-    "min_length": "min_length",
-}
-
-
-def given(args: argparse.Namespace, names: dict[str, str]) -> dict[str, Any]:
-    """The options of ``names`` (argparse destination -> config key) given on the command line."""
-    return {key: getattr(args, dest) for dest, key in names.items() if getattr(args, dest) is not None}
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,11 +33,3 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default for a file with Nixtla's unique_id, ds, y columns: unique_id)")
     g.add_argument("--min-length", type=int, metavar="N",
                    help="many series: drop the series with fewer than N points (default: refuse them)")
-
-
-def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The data options given on the command line, as DataSpec keys (cast by DataSpec.from_dict)."""
-    out = given(args, DATA_OPTIONS)
-    if not out.get("features"):
-        out.pop("features", None)
-    return out

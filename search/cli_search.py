@@ -7,40 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expdir import contract as c
-from search.cli_options import UsageError, add_data_arguments, data_overrides, given
+from tunecast.expdir import contract as c
+from tunecast.search.cli_options import UsageError, add_data_arguments
 
 # what `tunecast search` exits with, by how the search ended (bad input is 2, before it starts)
 EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
-SMOKE = {"trials": 4, "max_epochs": 3, "grace_period": 1}
-SMOKE_SPACE = {
-    "hidden_size": {"low": 8, "high": 16},
-    "num_layers": 1,
-    "window": {"low": 8, "high": 16},
-}
-
-
-# argparse destination -> SearchConfig field
-SEARCH_OPTIONS = {
-    "trials": "trials",
-    "max_epochs": "max_epochs",
-    "grace_period": "grace_period",
-    "scheduler": "scheduler",
-    "cpus_per_trial": "cpus_per_trial",
-    "gpus_per_trial": "gpus_per_trial",
-    "max_concurrent": "max_concurrent",
-    "time_budget": "time_budget_s",
-    "max_failures": "max_failures",
-    "storage": "storage",
-    "name": "name",
-    "address": "address",
-    "seed": "seed",
-    "ensemble": "ensemble",
-    "origins": "origins",
-    "warm_start": "warm_start",
-}
-
-
 def add_search_parser(sub: Any) -> None:
     p = sub.add_parser(
         "search", help="run a hyperparameter search (default: a quick one on the airline data)"
@@ -90,18 +61,11 @@ def add_search_parser(sub: Any) -> None:
                        help="Ray Tune's own tables and logs instead of the progress display")
 
 
-def search_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out = given(args, SEARCH_OPTIONS)
-    if args.no_report:
-        out["report"] = False
-    if args.no_forecast:
-        out["forecast"] = False
-    if args.refit:
-        out["refit"] = True
-    if args.no_combine:
-        out["combine"] = False
-    out.update(console_override(args))
-    return out
+def search_options() -> dict[str, Any]:
+    """Every option of `tunecast search` by argparse's name, with its value when not given."""
+    parser = argparse.ArgumentParser()
+    add_search_parser(parser.add_subparsers(dest="command"))
+    return {k: v for k, v in vars(parser.parse_args(["search"])).items() if k != "command"}
 
 
 def console_override(args: argparse.Namespace) -> dict[str, int]:
@@ -112,7 +76,7 @@ def console_override(args: argparse.Namespace) -> dict[str, int]:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
-    from search.config import build_config, read_yaml
+    from tunecast.search.config import from_options
 
     if args.resume:
         given = [
@@ -123,7 +87,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UsageError(f"--resume takes the saved settings; drop {', '.join(sorted(given))}")
-        from search.run import resume_config, resume_target, run_search, saved_status, working_folder
+        from tunecast.search.run import resume_config, resume_target, run_search, saved_status, working_folder
 
         target = resume_target(args.resume)  # a folder, or a URI whose contract files come down
         config = resume_config(target)
@@ -133,27 +97,19 @@ def run_search_command(args: argparse.Namespace) -> int:
         changed = {**console_override(args), **({"address": args.address} if args.address else {})}
         if changed:
             config = config.__class__.from_dict({**config.to_dict(), **changed})
-        return _finish(run_search(config, resume=target), config.report)
+        return finish(run_search(config, resume=target), config.report)
 
-    sections = read_yaml(args.config) if args.config else {}
-    search = search_overrides(args)
-    if args.smoke_test:
-        search = {**SMOKE, **search}
-        sections = {**sections, "space": {**SMOKE_SPACE, **sections.get("space", {})}}
-    if args.horizon is not None:
-        sections = {**sections, "train": {**sections.get("train", {}), "horizon": args.horizon}}
-    config = leave_ray_runtime_folder(build_config(sections, data_overrides(args), search))
+    config = leave_ray_runtime_folder(from_options(vars(args)))
 
-    from search.run import run_search
+    from tunecast.search.run import run_search
 
-    return _finish(run_search(config), config.report)
+    return finish(run_search(config), config.report)
 
 
 def leave_ray_runtime_folder(config: Any) -> Any:
-    """Inside a Ray Job submitted with ``--working-dir`` the driver starts in a folder under
-    Ray's ``runtime_resources``, which a second raylet on the same host may garbage-collect
-    while the search runs (Tune then fails in ``os.getcwd``). Resolve the user's paths first,
-    then move to the storage folder."""
+    """In a Ray Job with ``--working-dir`` the driver starts under Ray's ``runtime_resources``,
+    which another raylet may garbage-collect mid-search (Tune then fails in ``os.getcwd``):
+    resolve the user's paths, then move to the storage folder."""
     if "runtime_resources" not in Path.cwd().parts:
         return config
     import dataclasses
@@ -172,7 +128,7 @@ def leave_ray_runtime_folder(config: Any) -> Any:
 def write_report(path: Path) -> Path | None:
     """The search's results are safe on disk already: a report that fails is a warning."""
     try:
-        from reports import ReportError, render_report
+        from tunecast.reports import ReportError, render_report
     except ImportError:
         return None
     try:
@@ -185,10 +141,10 @@ def write_report(path: Path) -> Path | None:
 
 def _selection_line(selection: Any, who: str | None = None) -> str:
     """Which forecaster the search chose on validation, plainly when a baseline won."""
-    shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in selection.scores().items())
+    shown = ", ".join(f"{k.replace('_', '-')} {v:.5f}" for k, v in selection.score.items())
     measure = ("val_loss" if selection.origins == 1
                else f"mean val_loss over {selection.origins} validation origins")
-    if "best" not in selection.compared:  # beside an ensemble (search.forecasting.select)
+    if "best" not in selection.compared:  # beside an ensemble (tunecast.search.selection)
         shown += "; the best trial only as one of the ensemble's members"
     if selection.baseline_won:
         name = selection.chosen.replace("_", "-")
@@ -206,7 +162,7 @@ def _panel_line(who: str, val_loss: float | None, scores: Any) -> str:
             f"{test['model']['mase_ratio']:.3f}")
 
 
-def _finish(outcome: Any, report: bool) -> int:
+def finish(outcome: Any, report: bool) -> int:
     counts = outcome.trials["status"].value_counts().to_dict() if len(outcome.trials) else {}
     print(f"\nsearch {outcome.status}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     best, ensemble = outcome.best, outcome.ensemble
@@ -246,7 +202,7 @@ def _finish(outcome: Any, report: bool) -> int:
         print(f"resume with: tunecast search --resume {outcome.location}")
     path = write_report(outcome.path) if report else None
     if path is not None and outcome.remote:
-        from expdir import remote
+        from tunecast.expdir import remote
 
         remote.upload(outcome.path, outcome.remote, (path.name,))
         print(f"report: {remote.join(outcome.remote, path.name)} (a copy: {path})")

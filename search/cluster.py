@@ -1,10 +1,7 @@
 """What the Ray cluster offers, and the checks made before a search starts.
 
-A cluster with an autoscaler offers more than its nodes at start: ``ray up cluster.yaml`` starts
-the head alone and adds GPU workers when tasks wait for them. :func:`describe_cluster` therefore
-also reads the autoscaler's node types, so that the GPU check accepts GPUs the autoscaler can
-add and the search queues as many trials as the cluster can scale to (queued trials are what
-make the autoscaler launch workers).
+:func:`describe_cluster` also reads the autoscaler's node types, so the GPU check accepts GPUs
+it can add and the search queues enough trials to make it launch workers.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import ray
 import yaml
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from search.config import SearchConfig, SearchConfigError
+from tunecast.search.config import SearchConfig, SearchConfigError
 
 HEAD_RESOURCE = "node:__internal_head__"  # the resource Ray gives the head node only
 AUTOSCALER_TIMEOUT_S = 30.0
@@ -53,12 +50,8 @@ def autoscaler_node_types(nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The worker node types the autoscaler may launch: ``{"source", "max_workers",
     "node_types": [{"name", "cpus", "gpus", "min_workers", "max_workers"}]}``, or None.
 
-    Ray has no public API for this. The sources, in order: the cluster config in the GCS
-    (``ray._private.state``; Ray Train and Ray Data ask it the same question, and platforms that
-    report one fill it; `ray up` clusters leave it empty); else the config file the head's
-    autoscaler (Ray's ``monitor.py``) was started with, read on the head by a zero-CPU task
-    (``ray up`` passes ``~/ray_bootstrap_config.yaml``, its config with Ray's defaults filled in).
-    A head without an autoscaler config (``ray start --head`` alone) has nothing to add: None.
+    Ray has no public API for this: first the GCS cluster config (private ``ray._private.state``),
+    else the config file of the head's autoscaler (``monitor.py``), read on the head by a task.
     """
     from ray._private import state  # private: guarded, a missing API only means "no autoscaler"
 
@@ -98,9 +91,8 @@ def from_cluster_config(config: Any) -> dict[str, Any]:
 
 
 def from_autoscaling_config(config: dict[str, Any], source: str) -> dict[str, Any] | None:
-    """Worker node types from an autoscaling config (a `ray up` / `ray start
-    --autoscaling-config` YAML). A type without ``resources`` (e.g. the `local` provider's,
-    whose nodes report their own) counts as offering nothing until it is up."""
+    """Worker node types from an autoscaling config YAML (a type without ``resources`` offers
+    nothing until it is up)."""
     available = config.get("available_node_types") or {}
     head_type = config.get("head_node_type")
     types = [
@@ -134,9 +126,8 @@ def _read_autoscaling_config(gcs_port: str) -> dict[str, Any] | None:
 
 
 def _monitor_config_path(gcs_port: str) -> str | None:
-    """``--autoscaling-config`` of this cluster's autoscaler process (Ray's ``monitor.py``,
-    started by ``ray start --head --autoscaling-config=...``), found by its ``--gcs-address``:
-    several clusters may share a host. psutil ships with Ray (``ray/thirdparty_files``)."""
+    """``--autoscaling-config`` of this cluster's ``monitor.py``, found by its ``--gcs-address``
+    (several clusters may share a host)."""
     try:
         import psutil
     except ImportError:
@@ -155,9 +146,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """A ``host:port`` (or ``ray://host:port``) address must answer a TCP connect within
-    ``timeout`` seconds: ``ray.init`` would otherwise retry for minutes. ``auto`` and other
-    forms are left to Ray."""
+    """A ``host:port`` (or ``ray://``) address must answer a TCP connect within ``timeout``
+    (``ray.init`` would retry for minutes); other forms are left to Ray."""
     if not address or address == "auto":
         return
     hostport = address.removeprefix("ray://").rstrip("/")
@@ -200,12 +190,8 @@ def worker_types(cluster: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def max_concurrency(config: SearchConfig, cluster: dict[str, Any]) -> int:
-    """How many trials run at once: every free CPU/GPU share runs one (or the user's limit).
-
-    With an autoscaler, the larger of what fits on the nodes present and what fits on the head
-    plus every worker it may launch: trials queued beyond the present nodes are the demand that
-    makes the autoscaler add workers.
-    """
+    """How many trials run at once: one per free CPU/GPU share (or the user's limit); with an
+    autoscaler, counting every worker it may launch (queued trials make it add them)."""
 
     def fit(node: dict[str, Any]) -> int:
         by_cpu = math.floor(node["cpus"] / config.cpus_per_trial + 1e-9)

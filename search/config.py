@@ -16,18 +16,18 @@ Unknown keys anywhere are an error that names the valid ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from model.data import DataError, DataSpec
-from model.panel import data_spec
-from model.training import ConfigError, TrainConfig
-from model.typecast import cast
-from search.space import Param, SpaceError, parse_param
+from tunecast.model.data import DataError, DataSpec
+from tunecast.model.panel import data_spec
+from tunecast.model.training import ConfigError, TrainConfig
+from tunecast.model.typecast import cast
+from tunecast.search.space import Param, SpaceError, parse_param
 
 SCHEDULERS = ("asha", "fifo")
 SECTIONS = ("data", "search", "train", "space")
@@ -72,13 +72,11 @@ class SearchConfig:
     refit: bool = False  # forecast/ refits the chosen networks on every point first (docs/experiment-dir.md)
     # a single series: the networks combined with AutoETS and AutoARIMA are a candidate too (combined/)
     combine: bool = True
-    # a single series: the candidates are also scored at this many earlier validation origins,
-    # each retrained there (search.backtest); 0: the search's own validation block alone
+    # a single series: earlier validation origins the candidates are retrained and scored at (0: none)
     origins: int = DEFAULT_ORIGINS
     verbose: int = 1
     warm_start: str | None = None  # an earlier experiment whose finished trials seed the sampler
-    # A trial reports its first and last epoch and ASHA's rungs, otherwise at most one epoch this
-    # often, carrying the epochs in between (search.trainable); 0: every epoch
+    # beyond its first and last epoch and ASHA's rungs, a trial reports at most this often; 0: every epoch
     report_every_s: float = DEFAULT_REPORT_EVERY_S
 
     def __post_init__(self) -> None:
@@ -192,7 +190,6 @@ class SearchConfig:
         return CLUSTER_RETRIES if self.address else 0
 
 
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read and check a YAML config file; returns its sections."""
     p = Path(path).expanduser()
@@ -249,6 +246,49 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 _SPLIT_PAIRS = {"val_size": "val_fraction", "val_fraction": "val_size",
                 "test_size": "test_fraction", "test_fraction": "test_size"}
+
+
+# `tunecast search`'s options (argparse's names, also TuneCast's keywords) -> DataSpec/SearchConfig keys
+DATA_OPTIONS = {
+    "data": "source", "target": "target", "time_column": "time_column", "features": "features",
+    "season_length": "season_length", "val_fraction": "val_fraction", "test_fraction": "test_fraction",
+    "val_size": "val_size", "test_size": "test_size", "missing": "missing", "id_column": "id_column",
+    "min_length": "min_length",
+}
+SEARCH_OPTIONS = {
+    "trials": "trials", "max_epochs": "max_epochs", "grace_period": "grace_period",
+    "scheduler": "scheduler", "cpus_per_trial": "cpus_per_trial", "gpus_per_trial": "gpus_per_trial",
+    "max_concurrent": "max_concurrent", "time_budget": "time_budget_s", "max_failures": "max_failures",
+    "storage": "storage", "name": "name", "address": "address", "seed": "seed", "ensemble": "ensemble",
+    "origins": "origins", "warm_start": "warm_start",
+}
+FLAGS = {"no_report": ("report", False), "no_forecast": ("forecast", False), "refit": ("refit", True),
+         "no_combine": ("combine", False), "quiet": ("verbose", 0), "verbose": ("verbose", 2)}
+SMOKE = {"trials": 4, "max_epochs": 3, "grace_period": 1}  # --smoke-test: a search of seconds
+SMOKE_SPACE = {"hidden_size": {"low": 8, "high": 16}, "num_layers": 1, "window": {"low": 8, "high": 16}}
+
+
+def data_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The data options given (not None), as DataSpec keys (cast by DataSpec.from_dict)."""
+    out = {key: options[name] for name, key in DATA_OPTIONS.items() if options.get(name) is not None}
+    if not out.get("features"):
+        out.pop("features", None)
+    return out
+
+
+def from_options(options: Mapping[str, Any]) -> SearchConfig:
+    """The one place a search is configured: `tunecast search`'s options by argparse's names, or
+    TuneCast's keywords of the same names (None or False: not given), over the YAML file that
+    ``config`` names; ``smoke_test`` and ``horizon`` as the CLI takes them."""
+    sections = read_yaml(options["config"]) if options.get("config") else {}
+    search = {key: options[name] for name, key in SEARCH_OPTIONS.items() if options.get(name) is not None}
+    search.update(value for flag, value in FLAGS.items() if options.get(flag))
+    if options.get("smoke_test"):
+        search = {**SMOKE, **search}
+        sections = {**sections, "space": {**SMOKE_SPACE, **sections.get("space", {})}}
+    if options.get("horizon") is not None:
+        sections = {**sections, "train": {**sections.get("train", {}), "horizon": options["horizon"]}}
+    return build_config(sections, data_options(options), search)
 
 
 def build_config(yaml_sections: dict[str, Any], data: dict[str, Any], search: dict[str, Any]) -> SearchConfig:

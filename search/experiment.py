@@ -1,10 +1,7 @@
 """Write the experiment directory's contract files (expdir.contract, docs/experiment-dir.md).
 
-``trials.csv``, ``history.csv``, ``best/``, ``ensemble/``, ``combined/`` and ``importance.json`` are written
-atomically (a temporary file or folder, then a rename), so an interrupted write never leaves
-half a file. Models are saved in the one model format of ``model.checkpoint``. A panel of many
-series adds ``per_series.csv`` to ``best/`` and ``ensemble/`` (every series' own test metrics)
-and ``attention_index.csv`` to ``best/`` (which rows of ``attention.npy`` are which series').
+Tables and folders are written atomically; models in the ``model.checkpoint`` format. A panel
+adds ``per_series.csv`` and, in ``best/``, ``attention_index.csv``.
 """
 
 from __future__ import annotations
@@ -18,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expdir import atomic_dir, write_json, write_text_atomic
-from expdir import contract as c
-from expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, MemberRecord, ScoreRecord
-from model import checkpoint
-from model.data import Dataset
-from model.evaluate import (
+from tunecast.expdir import atomic_dir, write_json, write_text_atomic
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import BestRecord, CombinedRecord, EnsembleRecord, MemberRecord, ScoreRecord
+from tunecast.model import checkpoint
+from tunecast.model.data import Dataset
+from tunecast.model.evaluate import (
     Evaluation,
     evaluate,
     forecast_scored,
@@ -33,11 +30,11 @@ from model.evaluate import (
     val_forecast,
     val_positions,
 )
-from model.metrics import mae
-from model.panel import Panel
-from model.statistical import Statistical, StatisticalError
-from search.backtest import combined_val_loss
-from search.results import TrialRecord
+from tunecast.model.metrics import mae
+from tunecast.model.panel import Panel
+from tunecast.model.statistical import Statistical, StatisticalError
+from tunecast.search.backtest import combined_val_loss
+from tunecast.search.results import TrialRecord
 
 ENSEMBLE_MAX_RATIO = 2.0  # members' val_loss at most this many times the best trial's
 
@@ -114,8 +111,7 @@ def ranked(trials: pd.DataFrame, records: list[TrialRecord]) -> list[TrialRecord
 
 
 def ensemble_members(trials: pd.DataFrame, records: list[TrialRecord], k: int) -> list[TrialRecord]:
-    """The ``k`` best trials by val_loss, less any whose val_loss exceeds ``ENSEMBLE_MAX_RATIO``
-    times the best one's (a short search's poor trials would only drag the mean down)."""
+    """The ``k`` best trials by val_loss, less any above ``ENSEMBLE_MAX_RATIO`` times the best's."""
     top = ranked(trials, records)[:k]
     if not top:
         return []
@@ -167,8 +163,7 @@ def write_best(exp_dir: Path, best: TrialRecord, data: Dataset | Panel) -> BestR
 
 
 def attention_index(panel: Panel, evaluation: Evaluation) -> pd.DataFrame:
-    """attention_index.csv: each series' rows of attention.npy (first row, count), in id order,
-    so a reader picks one series' attention without counting its forecast blocks."""
+    """attention_index.csv: each series' rows of attention.npy (first row, count), in id order."""
     series = series_of(panel, evaluation.positions)  # (K,) non-decreasing: series in id order
     if (np.diff(series) < 0).any():
         raise ValueError("test forecasts are not grouped by series")
@@ -183,11 +178,8 @@ def _with_trial(info: checkpoint.ModelInfo, trial_id: str) -> checkpoint.ModelIn
 
 
 def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Panel) -> EnsembleRecord | None:
-    """Evaluate the mean forecast of ``members`` (the top trials by val_loss) and write
-    ``ensemble/`` with each member's model under ``members/<trial_id>/``.
-
-    Fewer than two members: no ensemble (and an old ``ensemble/`` of a resumed run is removed).
-    """
+    """Evaluate the mean forecast of ``members`` and write ``ensemble/`` (each member under
+    ``members/<trial_id>/``). Fewer than two: None, and an old ``ensemble/`` is removed."""
     target = exp_dir / c.ENSEMBLE_DIR
     if len(members) < 2:
         if target.exists():
@@ -216,8 +208,7 @@ def write_ensemble(exp_dir: Path, members: list[TrialRecord], data: Dataset | Pa
 
 def network_folders(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | None
                     ) -> list[tuple[str, Path]]:
-    """The ensemble's members, or the best trial without one (trial id, model folder in the
-    experiment): the networks of the ensemble, of the combination and of the best trial."""
+    """(trial id, model folder) of the ensemble's members, or of the best trial without one."""
     if ensemble is not None:
         return [(m.trial_id, exp_dir / c.ENSEMBLE_DIR / c.MEMBERS_DIR / m.trial_id) for m in ensemble.members]
     return [(best.trial_id, exp_dir / c.BEST_DIR)]
@@ -225,10 +216,9 @@ def network_folders(exp_dir: Path, best: BestRecord, ensemble: EnsembleRecord | 
 
 def write_combined(exp_dir: Path, best: BestRecord | None, ensemble: EnsembleRecord | None,
                    data: Dataset | Panel) -> CombinedRecord | None:
-    """Score the combination of the networks (the ensemble, else the best trial) with AutoETS
-    and AutoARIMA fitted on the training part (:mod:`model.statistical`) on validation and test,
-    and write ``combined/``. None (and no folder) for a panel, without a best trial, or when
-    neither statistical model fits."""
+    """Score the networks combined with AutoETS and AutoARIMA (:mod:`model.statistical`) on
+    validation and test and write ``combined/``. None (no folder) for a panel, without a best
+    trial, or when neither model fits."""
     target = exp_dir / c.COMBINED_DIR
     record = None
     if best is not None and isinstance(data, Dataset):

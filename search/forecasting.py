@@ -1,33 +1,13 @@
 """The forecast past the data from a finished experiment: choose, (optionally) refit, calibrate, write.
 
-The chosen forecaster is the one of the top-k ensemble (the best trial without one), the
-combination, naive and seasonal-naive with the lowest validation loss (the same loss on the same
-validation windows, decided on validation data only, :func:`select`): when no trained network
-beats a baseline, the forecast is the baseline's, and every output says so. By default its
-networks forecast as the search trained them (on the training part, early-stopped on
-validation), from the last window of every observed point. Intervals are split conformal, scaled
-to the series' local variability (``model.forecast``): the h-step errors of those same networks
-from every origin after their training part (validation and test), so the honesty check
-(calibrated on validation origins only, counting the test points inside) describes the
-forecaster that forecasts.
-
-``refit_models`` (``--refit``) trains each network again on every observed point with its
-configuration for the number of epochs its checkpoint was trained, seeded as in the search; the
-intervals then still come from the searched networks' errors. It is not the default: on the
-accuracy suite's validation parts a refit on more data was no better on average (better on 6
-series, worse on 8, geometric mean 1.005) and 1.6x worse on the shortest series, where one
-refit without early stopping can land far from the searched network (benchmarks/RESULTS.md).
-Those comparisons give the refit one more block of data; here it gets validation and test, which
-may help more on a trending series, but the default is the forecaster the experiment measured.
-
-A panel of many series (:func:`make_panel_forecast`) is forecast the same way by one global
-forecaster: the searched networks (with ``refit_models``, refitted on every point of every series,
-each series in the scaling of all its points, windows never crossing two series), or the chosen
-baseline applied to each series,
-each series forecast from its own last window after its own last time stamp (its own inferred
-frequency). Intervals come from every series' held-out scores after its own training part,
-calibrated per series when the series has ``model.forecast.MIN_SERIES_SCORES`` of them, pooled
-across series otherwise (see ``model.forecast``).
+The forecaster is the candidate (ensemble or best trial, combination, naive, seasonal-naive) with
+the lowest validation loss (:func:`tunecast.search.selection.select`). By default its networks
+forecast as the search trained them; intervals are split conformal (``model.forecast``) from their
+held-out errors after the training part, and the honesty check calibrates on validation origins
+only and counts test coverage. ``refit_models`` (``--refit``) retrains each network on every point
+for its checkpoint's epochs, keeping the searched networks' errors; it is not the default because
+it was no better on validation (see benchmarks/RESULTS.md). A panel (:func:`make_panel_forecast`)
+is forecast the same way by one global forecaster, each series from its own last window.
 """
 
 from __future__ import annotations
@@ -41,19 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from expdir import atomic_dir, write_json
-from expdir import contract as c
-from expdir.contract import (
+from tunecast.expdir import atomic_dir, write_json
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import (
     BestRecord,
     CombinedRecord,
     EnsembleRecord,
     ForecastRecord,
     RunRecord,
-    SelectionRecord,
 )
-from model import checkpoint
-from model.data import DataError, Dataset, DataSpec, _read, load
-from model.forecast import (
+from tunecast.model import checkpoint
+from tunecast.model.data import DataError, Dataset, DataSpec, load, read
+from tunecast.model.forecast import (
     LEVELS,
     BaselineForecaster,
     Forecaster,
@@ -68,9 +47,9 @@ from model.forecast import (
     panel_widths,
     refit,
 )
-from model.panel import Panel, PanelSpec, load_panel, panel_from_frame
-from model.statistical import Statistical, StatisticalError
-from search.experiment import network_folders
+from tunecast.model.panel import Panel, PanelSpec, load_panel, panel_from_frame
+from tunecast.model.statistical import Statistical, StatisticalError
+from tunecast.search.experiment import network_folders
 
 RefitAll = Callable[[list[Member], Dataset | Panel], list[Member]]
 
@@ -117,32 +96,9 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
     return run, best, ensemble
 
 
-def select(best: BestRecord | None, ensemble: EnsembleRecord | None,
-           baselines: dict[str, float | None],
-           earlier: dict[str, list[float | None]] | None = None,
-           combined: CombinedRecord | None = None) -> SelectionRecord | None:
-    """The candidate with the lowest validation loss, or, with ``earlier`` origins
-    (:mod:`search.backtest`), the lowest mean loss over them and the search's own (ties: the
-    earlier in ``CHOICES``, trained networks first). The best trial is a candidate only without
-    an ensemble: its loss on the search's own block is the lowest of many there, and where it
-    and the ensemble were both scored at an origin the rule had not seen, the ensemble in its
-    place chose better (benchmarks/RESULTS.md, section 1). None without a best trial."""
-    if best is None:
-        return None
-    losses = {"best": best.val_loss, "ensemble": ensemble.val_loss if ensemble else None,
-              "combined": combined.val_loss if combined else None, **baselines}
-    with_ensemble = c.finite_or_none(losses["ensemble"]) is not None
-    record = SelectionRecord(chosen="best", val_loss={k: losses.get(k) for k in c.CHOICES},
-                             earlier=earlier or {},
-                             compared=tuple(k for k in c.CHOICES if not (k == "best" and with_ensemble)))
-    scores = record.scores()
-    return replace(record, chosen=min(scores, key=scores.__getitem__) if scores else "best")
-
-
 def choose(best: BestRecord, ensemble: EnsembleRecord | None, run: RunRecord | None = None) -> str:
-    """What the search chose (tunecast.json's ``selection``); for an experiment written before
-    the baselines took part: ``ensemble`` when its validation loss is lower than the best
-    trial's, else ``best``."""
+    """What the search chose (tunecast.json's ``selection``); for older experiments, the lower
+    validation loss of ensemble and best trial."""
     if run is not None and run.selection is not None:
         return run.selection.chosen
     if ensemble is not None and ensemble.val_loss is not None and best.val_loss is not None \
@@ -163,8 +119,8 @@ def read_combined(exp_dir: Path) -> CombinedRecord:
 def search_forecaster(exp_dir: Path, choice: str, best: BestRecord,
                       ensemble: EnsembleRecord | None,
                       data: Dataset | None = None) -> tuple[Forecaster, tuple[str, ...]]:
-    """The chosen networks as the search left them (best/, or ensemble/members/<id>/); for the
-    combination, its networks with AutoETS and AutoARIMA fitted on ``data``'s training part."""
+    """The chosen networks as the search left them; for the combination, with AutoETS and
+    AutoARIMA fitted on ``data``'s training part."""
     assert choice != "ensemble" or ensemble is not None
     kept = network_folders(exp_dir, best, ensemble if choice != "best" else None)
     ids, folders = tuple(trial_id for trial_id, _ in kept), [folder for _, folder in kept]
@@ -233,9 +189,8 @@ def _honesty(scores_val: np.ndarray, scores_test: np.ndarray, scale_test: np.nda
 
 def _cut(scores: np.ndarray, scales: np.ndarray, first: int, start: int, end: int
          ) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out scores (rows: origins ``first, first + 1, ...``) of the origins in
-    ``[start, end)`` whose targets lie before ``end`` (NaN beyond), with their scales: one
-    forecast from every origin serves the calibration and both honesty checks."""
+    """The held-out scores (rows: origins ``first, first + 1, ...``) of origins in ``[start, end)``,
+    NaN where a target lies at or after ``end``, with their scales."""
     origins = first + np.arange(len(scores))
     rows = (origins >= start) & (origins < end)
     cut = scores[rows].copy()
@@ -252,11 +207,8 @@ def make_forecast(
     future: np.ndarray | None = None,
     refit_all: RefitAll | None = None,
 ) -> tuple[Forecaster | PanelForecaster, Prediction | PanelPrediction, ForecastRecord, Dataset | Panel]:
-    """Forecast past the end of the experiment's series (or ``source``) with intervals; for a
-    panel experiment, every series' (:func:`make_panel_forecast`).
-
-    ``refit_all`` refits the chosen networks on ``data`` (default: one after the other here;
-    the search passes one that refits them side by side on its Ray cluster)."""
+    """Forecast past the end of the experiment's series (or ``source``) with intervals (a panel:
+    :func:`make_panel_forecast`). ``refit_all`` refits the networks (default: in turn, here)."""
     run, best, ensemble = read_experiment(exp_dir)
     steps = default_horizon(best) if horizon is None else horizon
     if steps < 1:
@@ -333,14 +285,14 @@ def write_forecast(exp_dir: Path, forecaster: Forecaster | PanelForecaster,
 
 
 def load_panel_data(run: RunRecord, source: str | None) -> tuple[Panel, Panel]:
-    """The searched panel (its splits set the calibration origins) and the panel to forecast
-    from: the same, or ``source`` with the same series, each extended with newer rows."""
+    """The searched panel and the panel to forecast from (it, or ``source``: the same series
+    extended with newer rows)."""
     spec = PanelSpec.from_dict(run.config.get("data") or {})
     original = load_panel(spec)
     if source is None:
         return original, original
     spec = replace(spec, source=source)
-    frame, name, *_ = _read(spec)
+    frame, name, *_ = read(spec)
     if spec.id_column not in frame.columns:
         raise DataError(f"'{source}' has no id column '{spec.id_column}' (the search's; its columns: "
                         f"{', '.join(map(str, frame.columns))}): give the same id, time and target columns")
@@ -389,8 +341,8 @@ def _last_time(panel: Panel) -> str:
 
 def _panel_honesty(searched: PanelForecaster, original: Panel, steps: int, levels: tuple[float, ...]
                    ) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """Coverage on every series' test points of intervals calibrated on the validation scores
-    alone (by the same per-series-or-pooled rule), and their mean width in local-scale units."""
+    """Test coverage of intervals calibrated on validation scores only, and their mean width
+    in local-scale units."""
     n_pre = original.n_train + original.n_val
     val, val_series, _ = searched.held_out_scores(original, original.n_train, steps, end=n_pre)
     test, test_series, _ = searched.held_out_scores(original, n_pre, steps)
@@ -413,10 +365,8 @@ def make_panel_forecast(
     exp_dir: Path, experiment: tuple[RunRecord, BestRecord, EnsembleRecord | None], steps: int,
     levels: tuple[float, ...], refit_models: bool, source: str | None, refit_all: RefitAll | None,
 ) -> tuple[PanelForecaster, PanelPrediction, ForecastRecord, Panel]:
-    """Every series' forecast past its own end by the chosen global forecaster (the networks, or
-    with ``refit_models`` the networks refitted on every point of every series, or the baseline
-    per series), with intervals from
-    every series' held-out scores."""
+    """Every series' forecast past its own end by the chosen global forecaster, with intervals
+    from every series' held-out scores."""
     run, best, ensemble = experiment
     original, data = load_panel_data(run, source)
     times = panel_times(data, steps)

@@ -1,9 +1,7 @@
 """Hyperparameter importances with Optuna's PED-ANOVA evaluator, written to ``importance.json``.
 
-The finished trials (completed, and stopped early by ASHA, each with its best ``val_loss``) are
-re-created as Optuna trials with the distributions of the search space, added to an in-memory
-study, and scored with :class:`optuna.importance.PedAnovaImportanceEvaluator` (it needs no
-scikit-learn, unlike fANOVA). The report only reads the file: it imports no Optuna.
+The finished trials are re-created as Optuna trials in an in-memory study and scored with
+:class:`optuna.importance.PedAnovaImportanceEvaluator` (no scikit-learn needed).
 """
 
 from __future__ import annotations
@@ -15,22 +13,19 @@ from typing import Any
 
 import pandas as pd
 
-from expdir import contract as c
-from expdir import one_line, write_json
-from expdir.contract import ImportanceRecord
-from search.optuna_space import distribution
-from search.space import Param
+from tunecast.expdir import contract as c
+from tunecast.expdir import one_line, write_json
+from tunecast.expdir.contract import ImportanceRecord
+from tunecast.search.optuna_space import distribution
+from tunecast.search.space import Param
 
 EVALUATOR = "PedAnovaImportanceEvaluator"
 MIN_TRIALS = 3
 
 
 def importance(trials: pd.DataFrame, space: dict[str, Param]) -> ImportanceRecord:
-    """Score each tuned hyperparameter's importance for ``val_loss`` over the finished trials.
-
-    Never raises for lack of data: with fewer than :data:`MIN_TRIALS` finished trials, no tuned
-    parameter, or an error inside Optuna, ``importances`` is empty and ``note`` says why.
-    """
+    """Each tuned hyperparameter's importance for ``val_loss`` over the finished trials; never
+    raises (without data, ``importances`` is empty and ``note`` says why)."""
     finished = trials[trials["status"].isin(c.FINISHED) & trials["best_val_loss"].notna()] \
         if len(trials) else trials
     names = [n for n, p in space.items() if p.type != "fixed" and c.config_column(n) in trials]

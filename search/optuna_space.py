@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.space import Param
+from tunecast.search.space import Param
 
 
 def distribution(param: Param) -> Any:

@@ -1,12 +1,8 @@
 """``SearchPlan``: one search, resolved once into typed objects before Ray starts.
 
-The plan holds the loaded data, the experiment folder and the search space after the user's
-overrides and the clipping to the series. Every later step (the Tuner, the trainable, the
-records of the results) reads the plan; nothing parses the configuration again.
-
-The data is one series or a panel of many (:class:`model.panel.Panel`: ``--id-column``, or a
-file in Nixtla's long format); a panel is scaled here, once, so that the array every trial
-trains on goes into Ray's object store with the plan and no trial scales (copies) it again.
+The plan holds the loaded data (one series or a :class:`model.panel.Panel`), the experiment
+folder and the space after the user's overrides and the clipping to the series; every later step
+reads it. A panel is scaled here, once, so that it reaches Ray's object store ready to train on.
 """
 
 from __future__ import annotations
@@ -18,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from expdir import contract, remote
-from model.data import Dataset, check_sizes
-from model.panel import Panel, _too_short, as_panel_spec, load_any
-from model.training import TrainConfig
-from search.config import SearchConfig, SearchConfigError
-from search.space import (
+from tunecast.expdir import contract, remote
+from tunecast.model.data import Dataset, check_sizes
+from tunecast.model.panel import Panel, as_panel_spec, load_any, too_short
+from tunecast.model.training import TrainConfig
+from tunecast.search.config import SearchConfig, SearchConfigError
+from tunecast.search.space import (
     MIN_TRAIN_WINDOWS,
     Param,
     SpaceError,
@@ -34,7 +31,7 @@ from search.space import (
     default_space,
     max_window,
 )
-from search.study import WarmStart, load_warm_start
+from tunecast.search.study import WarmStart, load_warm_start
 
 
 @dataclass(frozen=True)
@@ -80,10 +77,10 @@ class SearchPlan:
         return TrainConfig.from_dict({**self.fixed, **params})
 
 
-def experiment_dir(config: SearchConfig, data: Dataset | Panel) -> tuple[Path, str | None]:
+def experiment_dir(config: SearchConfig, data_name: str) -> tuple[Path, str | None]:
     """The experiment's folder, and its URI when ``--storage`` is one (the folder is then the
     local working copy of the contract files)."""
-    name = config.name or f"{data.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    name = config.name or f"{data_name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
     if remote.is_uri(config.storage):
         uri = remote.join(config.storage, name)
@@ -92,10 +89,9 @@ def experiment_dir(config: SearchConfig, data: Dataset | Panel) -> tuple[Path, s
 
 
 def search_space(config: SearchConfig, data: Dataset | Panel) -> dict[str, Param]:
-    """The default space with the user's overrides, less what ``train:`` fixes, clipped to the
-    series (so that no sampled window is impossible; a panel: to its shortest series). Only the
-    default window range is clipped: a user's window range or choices that the series cannot
-    hold are an error."""
+    """The default space with the user's overrides, less what ``train:`` fixes, its default
+    window range clipped to the (shortest) series; a user's window the series cannot hold is an
+    error."""
     horizon = int(config.train.get("horizon", TrainConfig.horizon))
     space = apply_overrides(default_space(data.season_length), config.space)
     for name in config.train:
@@ -113,9 +109,8 @@ def search_space(config: SearchConfig, data: Dataset | Panel) -> dict[str, Param
 
 
 def _check_panel_lengths(panel: Panel, horizon: int) -> None:
-    """Every series leaves a window as the space requires (:func:`search.space.max_window` of at
-    least 2); else one line naming the shortest series, the minimum and the ``--min-length``
-    that drops the short ones."""
+    """Every series leaves a window of at least 2 (:func:`search.space.max_window`); else one
+    line naming the shortest series and the ``--min-length`` that drops the short ones."""
     fails = np.array([max_window(int(n), horizon) < 2 for n in panel.n_train])
     if not fails.any():
         return
@@ -123,13 +118,14 @@ def _check_panel_lengths(panel: Panel, horizon: int) -> None:
     need = next(n for n in range(2, 10**9) if max_window(spec.split(n)[0], horizon) >= 2)
     what = (f"any window with horizon {horizon} (at least {MIN_TRAIN_WINDOWS} training windows, "
             f"{spec.splits_text()})")
-    raise _too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller horizon")
+    raise too_short(panel.ids, panel.lengths, fails, need, what, "use a smaller horizon")
 
 
-def make_plan(config: SearchConfig, resume: Path | str | None = None) -> SearchPlan:
+def make_plan(config: SearchConfig, resume: Path | str | None = None,
+              frame: pd.DataFrame | None = None) -> SearchPlan:
     """Load and check the data, and resolve the space and the folder (before Ray starts).
-    ``resume``: the folder or URI of the experiment to continue."""
-    data = load_any(config.data)
+    ``resume``: the folder or URI of the experiment to continue; ``frame``: the data in memory."""
+    data = load_any(config.data, frame)
     if isinstance(data, Panel):
         config = replace(config, data=as_panel_spec(config.data))  # tunecast.json says it is a panel
         data.scaled()  # kept in the panel: it travels to the object store with the plan
@@ -139,7 +135,7 @@ def make_plan(config: SearchConfig, resume: Path | str | None = None) -> SearchP
     elif resume is not None:
         path, uri = resume, None
     else:
-        path, uri = experiment_dir(config, data)
+        path, uri = experiment_dir(config, data.name)
     if resume is None and _exists(path, uri):
         where = uri or path
         raise SearchConfigError(

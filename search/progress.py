@@ -1,13 +1,9 @@
 """What ``tunecast search`` prints while the trials run: a Ray Tune ``Callback``.
 
-On a terminal: one status line, redrawn in place (a bar of the trials finished, the number
-running, stopped early and failed, the best ``best_val_loss`` so far and its trial, the time
-elapsed and an estimate of the time left), and one line per finished trial printed above it.
-Anywhere else (a Ray Job's log, CI, a pipe): the same trial lines and a last status line, plain
-text, no control characters and no redraws, so that a log reads top to bottom.
-
-The callback is pickled with the Tuner (Ray restores it on ``--resume``), so it holds only its
-settings; the stream and whether it is a terminal are looked up when a run starts.
+On a terminal: a status line redrawn in place (progress bar, counts, best ``best_val_loss``,
+elapsed and estimated time left) under one line per finished trial. Elsewhere (a Job's log, a
+pipe): the same trial lines and a last status line, plain text without redraws. The callback is
+pickled with the Tuner, so it holds only its settings; the stream is looked up when it prints.
 """
 
 from __future__ import annotations
@@ -21,9 +17,9 @@ from typing import Any, TextIO
 
 from ray import tune
 
-from expdir import one_line
-from expdir.contract import SEARCH_METRIC
-from search.trainable import DIVERGED
+from tunecast.expdir import one_line
+from tunecast.expdir.contract import SEARCH_METRIC
+from tunecast.search.trainable import DIVERGED
 
 BAR_WIDTH = 20
 REDRAW_S = 0.5  # at most two redraws of the status line a second
@@ -31,9 +27,8 @@ ERASE_LINE = "\r\x1b[K"
 
 
 def trial_outcome(trial: Any, errored: bool = False) -> str:
-    """completed / stopped / failed, from the trial's last report (as ``search.results`` sees
-    it): ``last_epoch`` marks an end by max_epochs or patience, anything else that ended
-    without an error was stopped early (by ASHA or the time budget)."""
+    """completed / stopped / failed, from the trial's last report (as ``search.results``):
+    ``last_epoch`` marks an end by max_epochs or patience, else it was stopped early."""
     last = trial.last_result or {}
     if errored or last.get(DIVERGED):
         return "failed"
@@ -225,9 +220,8 @@ def _finite(value: Any) -> bool:
 
 
 def quiet_libraries(verbose: int) -> None:
-    """Below ``--verbose``, Optuna's start-up lines and Tune's warnings and trial tracebacks
-    stay off the console: a failed trial is one line of the display (its traceback is in the
-    trial's ``error.txt`` and the worker's log)."""
+    """Below ``--verbose``, keep Optuna's and Tune's logs and trial tracebacks off the console:
+    a failed trial is one line of the display (its traceback is in its ``error.txt``)."""
     import logging
 
     import optuna

@@ -1,74 +1,62 @@
 """Ray processes left behind by a killed search (local mode), and their removal.
 
-A search that runs Ray in-process starts a GCS, a raylet, and under the raylet two agents and
-the trial workers. When its driver is killed with SIGKILL, the GCS and the raylet go with it,
-but the agents and the workers are re-parented to PID 1 and live on for minutes. Each of them
-carries its raylet's PID in ``RAY_RAYLET_PID``; one whose raylet is gone is an orphan whatever
-cluster it came from, so removing it cannot hurt a Ray that is still running.
-
-:func:`reap` kills such orphans of this user (Linux, via /proc; elsewhere it does nothing).
-``tunecast search`` calls it before it starts Ray, and leaves a small watcher process
-(:func:`watch_driver`) that calls it when the driver is gone, however it ended.
-Standard library only: the watcher must start fast.
+A SIGKILLed driver takes the GCS and raylet with it, but Ray's agents and workers live on,
+re-parented to PID 1. Each carries its raylet's PID in ``RAY_RAYLET_PID``: one whose raylet is
+gone is an orphan, so removing it cannot hurt a running Ray. :func:`reap` kills this user's
+orphans (Linux only), before Ray starts and from a watcher process (:func:`watch_driver`) once
+the driver is gone. Standard library and psutil only: the watcher must start fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-PROC = Path("/proc")
+import psutil
+
 DONE = b"done"
+RAYLET_PID = re.compile(rb"(?:^|\0)RAY_RAYLET_PID=(\d+)\0")
 
 
-def _environ(pid: str) -> dict[str, str]:
+def _is_raylet(pid: int) -> bool:
     try:
-        raw = (PROC / pid / "environ").read_bytes()
-    except OSError:  # gone, or another user's
-        return {}
-    pairs = (item.partition(b"=") for item in raw.split(b"\0") if b"=" in item)
-    return {k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs}
-
-
-def _is_raylet(pid: str) -> bool:
-    try:
-        return b"raylet" in (PROC / pid / "cmdline").read_bytes()
-    except OSError:
+        return any("raylet" in arg for arg in psutil.Process(pid).cmdline())
+    except psutil.Error:  # gone
         return False
 
 
-def orphans() -> list[int]:
-    """PIDs of this user's Ray processes whose raylet no longer exists."""
-    if not PROC.is_dir():
+def _raylet_pid(pid: int) -> int | None:
+    """RAY_RAYLET_PID, read from the raw environ block: Ray's agents rename themselves, which
+    zeroes the start of that block, and psutil's ``environ()`` stops at the first empty entry."""
+    try:
+        found = RAYLET_PID.search(Path(f"/proc/{pid}/environ").read_bytes())
+    except OSError:  # gone, or another user's
+        return None
+    return int(found[1]) if found else None
+
+
+def orphans() -> list[psutil.Process]:
+    """This user's Ray processes whose raylet no longer exists."""
+    if not psutil.LINUX:
         return []
-    uid, me, found = os.getuid(), os.getpid(), []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            if entry.stat().st_uid != uid:
-                continue
-        except OSError:
-            continue
-        raylet = _environ(entry.name).get("RAY_RAYLET_PID", "")
-        if raylet.isdigit() and not _is_raylet(raylet):
-            found.append(int(entry.name))
-    return found
+    me, uid = os.getpid(), os.getuid()
+    mine = (p for p in psutil.process_iter(["uids"])
+            if p.pid != me and p.info["uids"] is not None and p.info["uids"].effective == uid)
+    return [p for p in mine if (raylet := _raylet_pid(p.pid)) is not None and not _is_raylet(raylet)]
 
 
 def reap() -> int:
     """Kill the orphaned Ray processes of this user; how many were killed."""
     killed = 0
-    for pid in orphans():
-        try:
-            os.kill(pid, signal.SIGKILL)
+    for proc in orphans():
+        with contextlib.suppress(psutil.Error):
+            proc.kill()  # SIGKILL, unless the PID now belongs to another process
             killed += 1
-        except OSError:
-            pass
     return killed
 
 
@@ -87,10 +75,10 @@ def _watch(settle_s: float = 15.0) -> None:
 def watch_driver() -> subprocess.Popen | None:
     """Start the watcher: a process in its own session (a Ctrl-C or a kill of the driver's
     group does not reach it) whose stdin is a pipe only this process holds."""
-    if not PROC.is_dir():
+    if not psutil.LINUX:
         return None
     return subprocess.Popen(
-        [sys.executable, "-c", "from search.reaper import _watch; _watch()"],
+        [sys.executable, "-c", "from tunecast.search.reaper import _watch; _watch()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -102,9 +90,7 @@ def release(watcher: subprocess.Popen | None) -> None:
     """Ray was shut down cleanly: the watcher can go without reaping."""
     if watcher is None or watcher.stdin is None:
         return
-    try:
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         watcher.stdin.write(DONE)
         watcher.stdin.close()
         watcher.wait(timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        pass

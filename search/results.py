@@ -1,13 +1,8 @@
 """Ray Tune's results -> one :class:`TrialRecord` per trial, through Ray's public API only.
 
-A ``Result`` carries the trial's reports (``metrics_dataframe``, ``metrics``), its error and its
-checkpoints. The rest comes from what the trainable reports itself: ``last_epoch`` marks the
-epoch that ended a trial by max_epochs or patience; ``done`` is Ray Tune's own flag on the
-report at which its scheduler (ASHA) stopped the trial; ``diverged`` (its error message) marks
-the report of the epoch at which a trial diverged, which returned without raising so that Tune
-does not retry it: such a trial is failed, and that report is no epoch of its history. A report
-also carries the epochs the trial did not report on their own (``epochs``, see
-``search.trainable``): they become rows of the history before the report's own.
+Besides Ray's ``Result``, the trainable's own report keys are read: ``last_epoch`` (ended by
+max_epochs or patience), ``diverged`` (a failed trial; that report is no epoch) and ``epochs``
+(carried rows, see ``search.trainable``); ``done`` is ASHA's stop.
 """
 
 from __future__ import annotations
@@ -21,9 +16,9 @@ import numpy as np
 import pandas as pd
 from ray import tune
 
-from expdir import one_line
-from search.plan import SearchPlan
-from search.trainable import DIVERGED, EPOCHS
+from tunecast.expdir import one_line
+from tunecast.search.plan import SearchPlan
+from tunecast.search.trainable import DIVERGED, EPOCHS
 
 
 @dataclass
@@ -40,8 +35,7 @@ class TrialRecord:
 
 
 def with_carried_epochs(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per reported epoch: the rows a report carried (``EPOCHS``) go before its own, with
-    the report's other columns; they are neither a divergence nor the scheduler's stop."""
+    """One row per reported epoch: the rows a report carried (``EPOCHS``) go before its own."""
     if EPOCHS not in history:
         return history
     columns = [col for col in history.columns if col != EPOCHS]
@@ -94,8 +88,7 @@ def trial_status(result: tune.Result, history: pd.DataFrame, out_of_time: bool) 
 
 
 def local_checkpoint(saved: tune.Checkpoint, plan: SearchPlan) -> Path:
-    """A folder holding the checkpoint: itself on a local file system; on object storage a
-    copy in the experiment's working copy (``.checkpoints/``, never uploaded)."""
+    """A local folder holding the checkpoint (from object storage: a copy in ``.checkpoints/``)."""
     import pyarrow.fs as pafs
 
     if isinstance(saved.filesystem, pafs.LocalFileSystem):

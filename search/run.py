@@ -1,11 +1,8 @@
 """``run_search(SearchConfig)``: one search from start to the experiment directory's files.
 
-Flow: resolve the plan (load and check the data before Ray starts), start or join Ray, check
-the cluster (GPUs present when asked for, shared storage on multi-node clusters), write
-``tunecast.json``, run or restore the Tuner, then turn its results into records and write
-``trials.csv``, ``history.csv``, ``best/``, ``ensemble/`` and ``importance.json``; a completed
-search ends with ``forecast/`` (the chosen forecaster past the end of the data).
-The report is the CLI's business (``search`` and ``reports`` meet only in the directory).
+Resolve the plan (data checked before Ray starts), start or join Ray, check the cluster, write
+``tunecast.json``, run or restore the Tuner, then write the records; a completed search ends with
+``forecast/``. The report is the CLI's business (``search`` and ``reports`` meet only on disk).
 """
 
 from __future__ import annotations
@@ -23,13 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import ray
 import torch
 from ray import tune
 
-from expdir import contract as c
-from expdir import one_line, remote, versions, write_json
-from expdir.contract import (
+from tunecast.expdir import contract as c
+from tunecast.expdir import one_line, remote, versions, write_json
+from tunecast.expdir.contract import (
     BestRecord,
     CombinedRecord,
     EnsembleRecord,
@@ -37,16 +35,16 @@ from expdir.contract import (
     RunRecord,
     SelectionRecord,
 )
-from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
-from model.data import DataError, Dataset
-from model.evaluate import val_baselines
-from model.forecast import ForecastError, Member, PanelPrediction, refit
-from model.panel import Panel
-from model.training import TrainConfig
-from search import backtest, reaper
-from search import cluster as cluster_checks
-from search.config import SearchConfig, SearchConfigError
-from search.experiment import (
+from tunecast.expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
+from tunecast.model.data import DataError, Dataset
+from tunecast.model.evaluate import val_baselines
+from tunecast.model.forecast import ForecastError, Member, PanelPrediction, refit
+from tunecast.model.panel import Panel
+from tunecast.model.training import TrainConfig
+from tunecast.search import backtest, reaper
+from tunecast.search import cluster as cluster_checks
+from tunecast.search.config import SearchConfig, SearchConfigError
+from tunecast.search.experiment import (
     ensemble_members,
     ranked,
     write_best,
@@ -54,13 +52,14 @@ from search.experiment import (
     write_ensemble,
     write_tables,
 )
-from search.forecasting import make_forecast, select, write_forecast
-from search.importance import write_importance
-from search.plan import SearchPlan, make_plan
-from search.results import TrialRecord, trial_records
-from search.signals import sigterm_as_interrupt
-from search.space import describe
-from search.storage import (
+from tunecast.search.forecasting import make_forecast, write_forecast
+from tunecast.search.importance import write_importance
+from tunecast.search.plan import SearchPlan, make_plan
+from tunecast.search.results import TrialRecord, trial_records
+from tunecast.search.selection import candidates_losses, select
+from tunecast.search.signals import sigterm_as_interrupt
+from tunecast.search.space import describe
+from tunecast.search.storage import (
     StorageFault,
     StorageWatch,
     driver_errors,
@@ -70,8 +69,8 @@ from search.storage import (
     repair,
     storage_error,
 )
-from search.trainable import train_trial
-from search.tuner import build_tuner, restore_tuner
+from tunecast.search.trainable import train_trial
+from tunecast.search.tuner import build_tuner, restore_tuner
 
 PACKAGES = ("tunecast", "torch", "ray", "optuna", "numpy", "pandas")
 
@@ -95,22 +94,26 @@ class SearchOutcome:
         return self.remote or str(self.path)
 
 
-def run_search(config: SearchConfig, resume: Path | str | None = None) -> SearchOutcome:
+def run_search(config: SearchConfig, resume: Path | str | None = None,
+               frame: pd.DataFrame | None = None) -> SearchOutcome:
     """Run (or resume) a search and write the experiment directory.
 
     Args:
         config: the search. For a resume, the config saved in the experiment (:func:`resume_config`).
         resume: an interrupted experiment (its folder, or its URI) to continue with ``Tuner.restore``.
+        frame: the data in memory (``TuneCast.fit``); ``config.data.source`` is then the experiment's
+            own data file, written when the search starts.
     """
-    plan = make_plan(config, resume)
+    plan = make_plan(config, resume, frame)
     if isinstance(plan.data, Panel) and (config.verbose > 0 or plan.data.dropped):
         print(plan.data.describe(), flush=True)  # what --min-length dropped is said even with --quiet
-    return execute(plan)
+    return execute(plan, frame=frame)
 
 
-def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> SearchOutcome:
-    """Run a resolved plan. ``trainable`` (same signature as :func:`train_trial`) lets the
-    fault-injection tests put a failing trial in front of the real one."""
+def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial,
+            frame: pd.DataFrame | None = None) -> SearchOutcome:
+    """Run a resolved plan. ``trainable`` (as :func:`train_trial`) lets fault-injection tests
+    wrap the real one; ``frame`` is kept as the experiment's data file."""
     config, path = plan.config, plan.path
     if config.address is None and not ray.is_initialized():  # local: say so before Ray starts
         cluster_checks.check_gpus(config.gpus_per_trial, {"total_gpus": torch.cuda.device_count()})
@@ -121,13 +124,14 @@ def execute(plan: SearchPlan, trainable: Callable[..., None] = train_trial) -> S
     try:
         with experiment_lock(path):  # one writer per experiment, until this search ends
             _check_unclaimed(plan)
+            if frame is not None:
+                frame.to_parquet(plan.config.data.source, index=False)
             return _execute(plan, trainable)
     except ExperimentInUse as exc:
         raise SearchConfigError(str(exc)) from None
     except SearchConfigError:  # refused before anything was written (e.g. by the cluster checks)
-        if created and [p.name for p in path.iterdir()] == [LOCK_FILE]:
-            (path / LOCK_FILE).unlink()
-            path.rmdir()
+        if created and {p.name for p in path.iterdir()} <= {LOCK_FILE, c.DATA_FILE}:
+            shutil.rmtree(path)
         raise
 
 
@@ -163,8 +167,7 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
     started_ray = _init_ray(config.address, config.verbose)
     sigterm_as_interrupt()  # after ray.init, which sets its own SIGTERM handler (exit 15)
     run: RunRecord | None = None
-    # The lock file this run holds: once the mount vanishes, Ray may recreate the folder on the
-    # disk beneath it, where only a different lock file (or none) tells that it is not ours.
+    # our lock file's (dev, inode): if the mount vanishes and Ray recreates the folder, it differs
     lock = lock_identity(path) if not plan.remote else None
     try:
         cluster = cluster_checks.describe_cluster(config.address)
@@ -174,7 +177,7 @@ def _execute(plan: SearchPlan, trainable: Callable[..., None]) -> SearchOutcome:
         concurrency = cluster_checks.max_concurrency(config, cluster)
         run = _run_record(plan, cluster, concurrency)
         write_json(path / c.RUN_FILE, run.to_dict())
-        sync_up(plan, c.RUN_FILE)  # a resume needs it, whatever happens next
+        sync_up(plan, c.RUN_FILE, c.DATA_FILE)  # a resume needs them, whatever happens next
         return _search(plan, trainable, run, concurrency)
     except StorageFault:
         _mark_interrupted(path, run)
@@ -199,9 +202,7 @@ def _search(
     """Run (or restore) the Tuner under a storage watch, then write the records."""
     config, path = plan.config, plan.path
     began = time.monotonic()
-    # Tune warns whenever a checkpoint forces an experiment-state snapshot within 5 s of the
-    # last one: with num_to_keep=1 and fast epochs that is every improvement, and the user
-    # cannot act on it.
+    # Tune's warning on a checkpoint-forced state sync within 5 s: every improvement here, not actionable
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if plan.resume:
         tuner = restore_tuner(plan, trainable, retry_errored=not plan.remote and repair(path))
@@ -225,11 +226,11 @@ def _search(
     unfinished = bool(trials["status"].isin(c.UNFINISHED).any()) if len(trials) else True
     unfinished = unfinished or (len(trials) < config.trials and not out_of_time)
     status = "interrupted" if unfinished else ("completed" if best is not None else "failed")
-    # the earlier origins retrain the candidates: only for a search that ends here (an interrupted
-    # one is stopping, and its resume chooses again)
+    # retraining at earlier origins only for a completed search (a resume chooses again)
     earlier = _earlier_origins(plan, records, best, ensemble, combined is not None) \
         if status == "completed" else None
-    selection = select(best, ensemble, _baselines(plan), earlier, combined)
+    losses = candidates_losses(best, ensemble, combined, _baselines(plan)) if best else None
+    selection = select(losses, earlier) if losses else None
     ended_at = None if status == "interrupted" else _now()  # null while it can be resumed
     run = replace(run, status=status, ended_at=ended_at, best_trial_id=best.trial_id if best else None,
                   selection=selection)
@@ -242,9 +243,8 @@ def _search(
 
 def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRecord | None,
                      ensemble: EnsembleRecord | None, combined: bool) -> dict[str, list[float | None]] | None:
-    """The candidates' losses at earlier validation origins (each retrained there, side by side
-    on Ray, after the trials): the search's own block chose the best trial, so it cannot judge it
-    alone (:mod:`search.backtest`)."""
+    """The candidates' losses at earlier validation origins, each retrained there on Ray: the
+    search's own block chose the best trial, so it cannot judge it alone (:mod:`search.backtest`)."""
     # a panel validates on every series' blocks; origins 0: the search's own block alone
     if best is None or isinstance(plan.data, Panel) or not plan.config.origins:
         return None
@@ -254,7 +254,7 @@ def _earlier_origins(plan: SearchPlan, records: list[TrialRecord], best: BestRec
         print("scoring the best trial" + (f", the top-{len(ids)} ensemble" if len(ids) > 1 else "")
               + (", the combination with AutoETS and AutoARIMA" if combined else "")
               + f" and the baselines at up to {plan.config.origins} earlier validation origins", flush=True)
-    return backtest.backtest(plan.data, members, best.trial_id, _fits_on_ray(plan.config), combined,
+    return backtest.backtest(plan.data, members, best.trial_id, fits_on_ray(plan.config), combined,
                              plan.config.origins)
 
 
@@ -264,7 +264,7 @@ def _fit_task(config: TrainConfig, split: Dataset, device: str | None, threads: 
     return backtest.fit_each([(config, split)], device=device)[0]
 
 
-def _fits_on_ray(config: SearchConfig) -> backtest.FitAll:
+def fits_on_ray(config: SearchConfig) -> backtest.FitAll:
     """The backtest's fits side by side on the search's Ray cluster, each with a trial's CPUs and
     GPU share (on the CPU when trials have no GPU: a task holds no GPU then)."""
     task = _fit_task.options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial)
@@ -291,8 +291,7 @@ def sync_up(plan: SearchPlan, *names: str) -> None:
 
 
 def _mark_interrupted(path: Path, run: RunRecord | None) -> None:
-    """After a storage fault: tunecast.json says "interrupted" if the storage takes the write
-    (a full disk may not; "running" resumes the same way)."""
+    """After a storage fault: mark tunecast.json "interrupted" if the storage takes the write."""
     if run is None:
         return
     with contextlib.suppress(OSError):
@@ -300,9 +299,8 @@ def _mark_interrupted(path: Path, run: RunRecord | None) -> None:
 
 
 def make_folder(path: Path) -> bool:
-    """Create the experiment folder before Ray starts: a storage path that is a file, a name the
-    file system refuses, or a folder without write permission is one line of bad input.
-    True if the folder is new."""
+    """Create the experiment folder before Ray starts, so a bad storage path or name is one line
+    of bad input. True if the folder is new."""
     storage = path.parent
     if storage.exists() and not storage.is_dir():
         raise SearchConfigError(f"storage '{storage}' is a file, not a folder: pass a folder as --storage")
@@ -330,9 +328,8 @@ def _refit_on_ray(members: list[Member], data: Dataset | Panel) -> list[Member]:
 
 
 def _forecast(path: Path, refit_models: bool = False, verbose: int = 1) -> ForecastRecord | None:
-    """forecast/: the chosen forecaster (with ``refit_models``, its networks refitted on every
-    point of every series, side by side on Ray, which is still up), the default horizon past the
-    data. A forecast that cannot be made (e.g. extra features without future values) is a warning."""
+    """forecast/: the chosen forecaster (``refit_models``: refitted on every point, on Ray) the
+    default horizon past the data; a forecast that cannot be made is a warning."""
     try:
         forecaster, prediction, record, _ = make_forecast(path, refit_models=refit_models,
                                                           refit_all=_refit_on_ray)
@@ -349,10 +346,7 @@ def _forecast(path: Path, refit_models: bool = False, verbose: int = 1) -> Forec
 
 def _init_ray(address: str | None, verbose: int = 1) -> bool:
     """Start Ray in-process sized to this machine, or join ``address``. True if we started it.
-
-    Below ``verbose`` 2 (``--verbose``) Ray's start-up warnings and the trials' own output stay
-    in Ray's log files: the console shows tunecast's progress display.
-    """
+    Below ``verbose`` 2, Ray's warnings and the trials' output stay in Ray's log files."""
     if ray.is_initialized():
         return False
     common: dict[str, Any] = {"logging_level": "warning" if verbose >= 2 else "error",
@@ -442,13 +436,5 @@ def resume_config(target: Path | str) -> SearchConfig:
     saved = _read_run(path).config
     if not saved:
         raise SearchConfigError(f"'{path / c.RUN_FILE}' holds no search config: cannot resume")
-    if "report_every_s" not in saved:  # saved before reports were coalesced: its restored ASHA
-        saved = {**saved, "report_every_s": 0}  # counts reports as epochs, so report every epoch
-    if "refit" not in saved:  # saved when forecast/ refitted by default: it still does
-        saved = {**saved, "refit": True}
-    if not saved.get("forecast", True):  # no forecast/, nothing to refit (refused in a new search)
-        saved = {**saved, "refit": False}
-    if "combine" not in saved:  # saved before the combination was a candidate: it still is not
-        saved = {**saved, "combine": False}
     storage = target.rsplit("/", 1)[0] if isinstance(target, str) else str(path.parent)
     return replace(SearchConfig.from_dict(saved), name=path.name, storage=storage)

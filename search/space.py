@@ -1,8 +1,7 @@
 """The search space, as a pure description (no Ray, no Optuna objects).
 
-``default_space()`` is what tunecast tunes unless told otherwise; ``apply_overrides`` merges a
-user's YAML ``space:`` section (change a range, fix a value, or list choices);
-``adapt_to_series`` narrows the window range so that no sampled trial is impossible.
+``default_space()`` is the default; ``apply_overrides`` merges a user's YAML ``space:``;
+``adapt_to_series`` narrows the window range so no sampled trial is impossible.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.training import LOSSES, ConfigError, TrainConfig
-from model.typecast import cast
+from tunecast.model.training import LOSSES, ConfigError, TrainConfig
+from tunecast.model.typecast import cast
 
 TUNABLE = tuple(name for name in TrainConfig.__dataclass_fields__ if name not in ("max_epochs", "seed"))
 RANGE_KEYS = ("low", "high", "log", "choices", "value")
@@ -58,9 +57,7 @@ DEFAULT_WINDOW = (8, 64)  # the default window range, widened to two seasons whe
 
 
 def default_space(season_length: int = 1) -> dict[str, Param]:
-    """What tunecast tunes by default. The window range reaches at least two seasons (``2m``),
-    so a window can hold a whole season and the one before it; :func:`adapt_to_series` then
-    clips it to what the series' training part allows."""
+    """What tunecast tunes by default; the window range reaches at least two seasons (``2m``)."""
     low, high = DEFAULT_WINDOW
     return {
         "hidden_size": Param("int", 16, 128, log=True),
@@ -75,11 +72,8 @@ def default_space(season_length: int = 1) -> dict[str, Param]:
     }
 
 
-# The first trials of a search that starts from nothing (no --warm-start): two sound, different
-# configurations, so that even a search of a few trials has a model that can follow a trend
-# beyond the training range (the highway's linear term; the window scaler's per-window level)
-# and one trained on each kind of loss. The sampler's own trials follow; values outside the
-# space a user set are left to the sampler.
+# The first trials without --warm-start: two sound, different configurations (each can follow
+# a trend; one per kind of loss), so even a short search has a reasonable model.
 STARTS: tuple[dict[str, Any], ...] = (
     {"scaler": "window", "highway": True, "loss": "mae", "hidden_size": 32, "num_layers": 1,
      "lr": 3e-3, "batch_size": 32, "dropout": 0.1},
@@ -90,8 +84,7 @@ START_WINDOW = 24  # the starting window without a season (m = 1); two seasons o
 
 
 def starting_points(space: dict[str, Param], season_length: int, trials: int) -> list[dict[str, Any]]:
-    """:data:`STARTS` restricted to the tuned parameters, each value kept only where ``space``
-    allows it (at most ``trials`` of them)."""
+    """:data:`STARTS` (at most ``trials``) restricted to the values ``space`` allows."""
     window = 2 * season_length if season_length > 1 else START_WINDOW
     points = []
     for start in STARTS[:trials]:
@@ -195,11 +188,7 @@ def apply_overrides(space: dict[str, Param], overrides: dict[str, Param]) -> dic
 
 
 def max_window(n_train: int, horizon: int) -> int:
-    """Largest window that still leaves enough training windows.
-
-    At least ``MIN_TRAIN_WINDOWS`` windows and three quarters of the training points remain as
-    training windows.
-    """
+    """Largest window leaving ``MIN_TRAIN_WINDOWS`` and 3/4 of the training points as windows."""
     keep = max(MIN_TRAIN_WINDOWS, math.ceil(n_train * MIN_TRAIN_WINDOW_FRACTION))
     return n_train - horizon + 1 - keep
 
@@ -235,8 +224,7 @@ def adapt_to_series(space: dict[str, Param], n_train: int, horizon: int) -> dict
 def check_user_window(
     overrides: dict[str, Param], space: dict[str, Param], n_train: int, horizon: int
 ) -> None:
-    """The user's own window entry must fit the series as given: only the default range is
-    clipped by :func:`adapt_to_series`; a user's range or choices it had to narrow are an error."""
+    """Refuse a user's window entry that :func:`adapt_to_series` had to narrow."""
     user = overrides.get("window")
     if user is None or space.get("window", user) == user:
         return

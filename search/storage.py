@@ -1,28 +1,15 @@
 """Storage faults while a search runs: a full disk, a read-only or vanished mount.
 
-What goes wrong without this (measured on a 700 KB tmpfs): Ray Tune stages its experiment
-state on the driver's local disk and copies it to the storage folder; a copy that hits a full
-disk leaves ``experiment_state-*.json`` cut short, and trials die writing their checkpoints and
-their own ``error.pkl`` (left at 0 bytes, which later breaks Ray's ``ResultGrid`` with an
-EOFError). A resume then cannot read the state and starts from nothing.
+A failed write can leave Ray's state files cut short, or whole but of different moments, and
+trials' ``error.pkl`` empty; a resume then fails or starts from nothing. Three parts, none of
+which changes what Ray writes:
 
-Worse, files can each be whole but not of one moment: after a failed copy the experiment state
-may name a trial the searcher state never saw (OptunaSearch then fails the resume with a
-KeyError). Three parts, none of which changes what Ray writes:
-
-- :class:`StorageWatch` runs beside ``Tuner.fit``. Twice a second it looks at Ray's state files;
-  when all of them parse (JSON, or a pickle stream that reaches its STOP opcode) and none
-  changed since the last look, it snapshots them together into ``.tunecast-state/`` (built
-  aside and swapped in, so a failed copy leaves the previous snapshot). It notices a storage
-  folder that vanished (the lock file is no longer the one this run holds), turned read-only,
-  or has under :data:`MIN_FREE_BYTES` left; then it leaves a marker and stops the search the way
-  Ctrl-C does (Tune saves what it can and returns).
-- :func:`fault_of` turns what surfaces in the driver (an ``OSError`` with a storage errno, Ray
-  failing to read a half-written file) into a :class:`StorageFault`: one line, exit 74.
-- :func:`repair`, before ``Tuner.restore``: after a fault (the marker) or when a state file does
-  not parse, Ray's state goes back to the last snapshot, and unreadable trial ``error.pkl``
-  files are removed. Trials the fault hit resume from their checkpoints instead of staying
-  failed.
+- :class:`StorageWatch`, beside ``Tuner.fit``: snapshots Ray's state files into
+  ``.tunecast-state/`` whenever all parse and none changed since the last look, and stops the
+  search as Ctrl-C does when the storage vanishes, turns read-only or runs low.
+- :func:`fault_of`: what surfaces in the driver becomes a :class:`StorageFault` (exit 74).
+- :func:`repair`, before ``Tuner.restore``: Ray's state goes back to the last snapshot and
+  unreadable ``error.pkl`` files go, so trials the fault hit resume from their checkpoints.
 """
 
 from __future__ import annotations
@@ -40,9 +27,9 @@ import signal
 import threading
 from pathlib import Path
 
-from expdir.contract import STUDY_FILE
-from expdir.files import LOCK_FILE
-from model.checkpoint import WEIGHTS_FILE
+from tunecast.expdir.contract import STUDY_FILE
+from tunecast.expdir.files import LOCK_FILE
+from tunecast.model.checkpoint import WEIGHTS_FILE
 
 BACKUP_DIR = ".tunecast-state"
 FAULT_MARKER = ".tunecast-storage-fault"
@@ -113,6 +100,7 @@ def parses(file: Path) -> bool:
             return True
         except ValueError:
             return False
+    # no public Ray check of its files; pickle.load would import, construct, and reject a whole error.pkl
     try:
         return any(op.name == "STOP" for op, _, _ in pickletools.genops(io.BytesIO(data)))
     except (ValueError, EOFError):
@@ -141,10 +129,9 @@ def _stamps(files: list[Path]) -> Stamps:
 
 
 def backup(folder: Path, seen: dict[str, Stamps], settled: bool = False) -> None:
-    """Snapshot Ray's state files into ``folder/.tunecast-state/`` when they form a whole set:
-    every one parses and none changed since the last look (``seen`` carries the stamps between
-    calls; ``settled``: Tune has finished writing, no need to wait). The snapshot is a folder
-    built aside and swapped in, so a failed copy (a full disk) leaves the previous one."""
+    """Snapshot Ray's state files into ``folder/.tunecast-state/`` when every one parses and none
+    changed since the last look (``seen``: the stamps between calls; ``settled``: no need to
+    wait). Built aside and swapped in, so a failed copy leaves the previous snapshot."""
     try:
         files = _state_files(folder)
         stamps = _stamps(files)
@@ -209,13 +196,10 @@ def repair(folder: Path) -> bool:
 def restore_checkpoints(folder: Path) -> int:
     """Give every trial the checkpoint Ray's newest experiment state names, when Ray deleted it.
 
-    Ray deletes the checkpoint a better one replaces (``num_to_keep=1``) at once, and names the
-    new one in its experiment state only at its next snapshot. A search stopped in between (its
-    driver killed, its storage unmounted) leaves a state naming a deleted checkpoint, and Ray
-    then fails the trial on resume ("does not exist on storage anymore"). Checkpoints are saved
-    only when ``val_loss`` improved, so the newest one left in the trial's folder is its best:
-    it takes the missing one's name (Ray's state is not rewritten). Returns how many moved.
-    The state is read with Ray's own ``Trial``; anything unexpected leaves the folder alone."""
+    Ray deletes a replaced checkpoint at once but names the new one only at its next snapshot;
+    a search stopped in between fails that trial on resume. Checkpoints are saved only on
+    improvement, so the newest one left takes the missing name. Returns how many moved;
+    anything unexpected leaves the folder alone."""
     states = sorted(folder.glob("experiment_state-*.json"))  # Ray resumes from the newest name
     try:
         from ray.tune.experiment.trial import Trial
@@ -242,22 +226,20 @@ def restore_checkpoints(folder: Path) -> int:
 
 
 def rewind_journal(folder: Path) -> None:
-    """After Ray's state went back to a snapshot: cut the Optuna study's journal back to what
-    the snapshot's searcher had read. Optuna replays the whole journal on a resume; records
-    written after the snapshot (a trial finished) contradict the restored state (that trial
-    runs again), and Optuna refuses ("Trial#0 has already finished"). The searcher's pickle
-    keeps the byte offset of every journal line it read (Optuna's private fields, read
-    defensively: anything unexpected leaves the journal as it is)."""
+    """After Ray's state went back to a snapshot: cut the Optuna journal back to the length the
+    snapshot's searcher recorded (``EpochOptunaSearch.save``); later records contradict the
+    restored state and Optuna refuses the replay. Anything unexpected leaves it as it is."""
     journal = folder / STUDY_FILE
     states = sorted(folder.glob("searcher-state-*.pkl"))
     if not journal.is_file() or not states:
         return
     try:
-        with states[-1].open("rb") as fh:
-            searcher = pickle.load(fh)
-        offsets = searcher["_ot_study"]._storage._backend._log_number_offset
-        end = int(offsets[max(offsets)])
-    except Exception:  # another searcher, another Optuna: nothing to rewind by
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher = OptunaSearch()
+        searcher.restore(str(states[-1]))
+        end = int(vars(searcher)["journal_bytes"])  # set by EpochOptunaSearch.save
+    except Exception:  # another searcher, a state saved before the length was: nothing to rewind by
         return
     if 0 < end < journal.stat().st_size:
         with journal.open("r+b") as fh:
@@ -265,10 +247,8 @@ def rewind_journal(folder: Path) -> None:
 
 
 def repair_journal(file: Path) -> int:
-    """Make the Optuna study's journal readable again after a failed write: a record cut short
-    and then continued by the next write leaves a line Optuna cannot replay (the resume fails),
-    and a cut-short last line would swallow the next record. Each line is split into its
-    records (every one starts with ``{"op_code"``), the whole ones are kept, one per line.
+    """Make the Optuna journal replayable after a failed write: each line is split into its
+    records (each starts with ``{"op_code"``) and the whole ones are kept, one per line.
     Returns how many fragments were dropped (0: the file was left untouched)."""
     try:
         raw = file.read_bytes()

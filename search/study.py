@@ -1,14 +1,9 @@
 """The search's Optuna study on disk, and warm starts from an earlier experiment.
 
-Every search keeps its study in ``optuna-study.log`` in the experiment directory: Optuna's
-journal file storage, which Ray Tune's ``OptunaSearch`` takes as ``storage`` and which
-``optuna-dashboard <file>`` opens while the search runs and after it (a journal file, unlike
-SQLite, also works on NFS). The searcher is pickled with Tune's state; unpickled on
-``--resume``, its storage replays the same file and appends to it.
-
-``--warm-start EXP_DIR`` reads the finished trials of an earlier experiment (``trials.csv``:
-configurations and ``best_val_loss``) and adds those that lie in the new space to the study
-before the first trial, so TPE starts from what they taught.
+The study is Optuna's journal file ``optuna-study.log`` in the experiment directory (unlike
+SQLite, it works on NFS): ``OptunaSearch``'s storage, opened by ``optuna-dashboard``, replayed
+and appended to on ``--resume``. ``--warm-start EXP_DIR`` adds the finished trials of an earlier
+experiment that lie in the new space to the study before the first trial.
 """
 
 from __future__ import annotations
@@ -20,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from expdir import contract as c
-from expdir import remote
-from model.training import TrainConfig
-from search.config import SearchConfigError
-from search.optuna_space import distribution
-from search.space import Param, is_choice
+from tunecast.expdir import contract as c
+from tunecast.expdir import remote
+from tunecast.model.training import TrainConfig
+from tunecast.search.config import SearchConfigError
+from tunecast.search.optuna_space import distribution
+from tunecast.search.space import Param, is_choice
 
 FINISHED = ("completed", "stopped")  # the trials.csv statuses whose best_val_loss the searcher saw
 WARM_START_ATTR = "warm_start_from"  # user attribute of a study trial copied from an earlier experiment

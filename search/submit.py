@@ -1,12 +1,7 @@
 """``tunecast submit``: send a search to a running Ray cluster as a Ray Job.
 
-The job's entrypoint is ``tunecast search --address auto ...``: the driver runs on the head
-node, joins the cluster, and writes the experiment to ``--storage`` (shared storage on a
-multi-node cluster). No ``--working-dir`` is uploaded: tunecast is installed on every node by
-the cluster's setup commands, so the job does not depend on Ray's runtime-resources folder.
-
-``ray job stop`` interrupts the search as Ctrl-C would (the job's stop signal is SIGINT, with
-time to save Tune's state), so ``tunecast submit -- --resume DIR`` continues it.
+The entrypoint is ``tunecast search --address auto ...`` on the head (tunecast is installed on
+every node, so no ``--working-dir``). ``ray job stop`` sends SIGINT, so the search is resumable.
 """
 
 from __future__ import annotations
@@ -20,8 +15,8 @@ import sys
 import time
 from typing import Any
 
-from expdir import one_line
-from search.config import SearchConfigError
+from tunecast.expdir import one_line
+from tunecast.search.config import SearchConfigError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 TOKEN_SOURCES = "RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names, else ~/.ray/auth_token"
@@ -29,9 +24,8 @@ TOKEN_FIX = (
     "copy the cluster's token (`ray get-auth-token` on its head) to ~/.ray/auth_token, "
     "or set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH"
 )
-# The job's supervisor reads these from its environment: `ray job stop` then sends SIGINT, which
-# the search answers as Ctrl-C (Tune saves its state, the search exits 130, resumable), and
-# waits this long before SIGKILL (Ray's default, 3 s, is too short to write the results).
+# `ray job stop` sends SIGINT (the search saves its state) and waits this long before SIGKILL
+# (Ray's default 3 s is too short to write the results).
 STOP_WAIT_S = 60
 JOB_ENV = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 
@@ -75,12 +69,8 @@ def entrypoint(search_args: list[str]) -> str:
 
 
 def auth_headers() -> dict[str, str]:
-    """The cluster's token as an HTTP header, found where Ray's CLI finds it, or {} if none.
-
-    Ray's job client sends a token only when ``RAY_AUTH_MODE=token`` is exported; a laptop that
-    holds the cluster's token in ``~/.ray/auth_token`` has no reason to export it. Ray's own
-    loader reads the token here whatever the mode; a cluster without auth ignores it.
-    """
+    """The cluster's token as an HTTP header, found where Ray's CLI finds it, or {} if none
+    (read whatever ``RAY_AUTH_MODE`` says; a cluster without auth ignores it)."""
     from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
     from ray.exceptions import AuthenticationError
 
@@ -93,16 +83,14 @@ def auth_headers() -> dict[str, str]:
 
 
 def ray_cli(headers: dict[str, str]) -> str:
-    """How to call Ray's CLI from this shell: Ray 2.60's `ray job` sends the token only with
-    RAY_AUTH_MODE=token, so the commands printed for the user say so when it is not exported."""
+    """How to call Ray's CLI here (`ray job` sends the token only with RAY_AUTH_MODE=token)."""
     if headers and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
         return "RAY_AUTH_MODE=token ray"
     return "ray"
 
 
 def new_job_id() -> str:
-    """A submission id made here, as Ray makes them: a retried submission then names the job the
-    lost answer had created instead of submitting it twice."""
+    """A submission id made here, so a retried submission cannot create the job twice."""
     letters = [c for c in string.ascii_letters + string.digits if c not in "IloO0"]
     return "raysubmit_" + "".join(secrets.choice(letters) for _ in range(16))
 
@@ -115,9 +103,7 @@ def _dropped(exc: BaseException) -> bool:
 
 
 def _submit(client: Any, command: str, job_id: str, patience_s: float = 90) -> str:
-    """Submit; ask again while a freshly started head has no job agent yet ("try again later") or
-    the dashboard drops the connection. A retry after a dropped answer that finds the job already
-    there has found the one the first request created."""
+    """Submit, retrying while the head has no job agent yet or the connection drops."""
     deadline = time.monotonic() + patience_s
     dropped = False
     while True:
@@ -134,13 +120,11 @@ def _submit(client: Any, command: str, job_id: str, patience_s: float = 90) -> s
 
 
 class ClusterLost(Exception):
-    """``--wait`` could not follow the job any more: the dashboard stopped answering for longer
-    than the patience, or answered with an error (exit 1, one line; the job goes on)."""
+    """``--wait`` could not follow the job any more (the job goes on)."""
 
 
 def _wait(client: Any, job_id: str, address: str, ray: str, patience_s: float = 120) -> Any:
-    """The job's final status, asked every 2 s; a dashboard that stops answering for longer than
-    ``patience_s`` ends the wait (the job goes on)."""
+    """The job's final status, polled every 2 s; silence beyond ``patience_s`` ends the wait."""
     last_answer = time.monotonic()
     while True:
         try:

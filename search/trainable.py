@@ -1,28 +1,12 @@
 """The Ray adapter: Tune config dict -> TrainConfig -> fit(), its epochs reported to Tune.
 
-This is the only place that calls Ray's reporting API. Each report carries the epoch's metrics,
-what the records of the results need that Ray's ``Result`` does not carry (where and on what
-the trial runs, when it started, whether this was its last epoch) and, when ``best_val_loss``
-improved since the last report, a checkpoint of the best weights in the model format of
-``model.checkpoint``; ``CheckpointConfig(num_to_keep=1)`` keeps only the newest (best) one.
-
-A report waits until the driver has taken it (3-8 ms), which adds up over hundreds of short
-epochs. So a trial reports its first and last epoch, every epoch at which ASHA decides (its
-rungs), and otherwise at most one epoch every ``report_every_s`` seconds (a search option, 5 by
-default; 0 reports every epoch); the epochs in between ride along in that report's ``epochs``
-(JSON rows), and ``search.results`` puts them back in order. ASHA sees exactly the epochs it
-decides on, and history.csv every epoch a trial reported or carried: a trial that the time
-budget stops, or that raises and is not retried, loses the epochs since its last report (at
-most ``report_every_s`` of training, and a better checkpoint from them).
-
-A report with a checkpoint also saves in it the rows it carried up to the checkpoint's epoch,
-stamped with the attempt that trained them (``ORIGIN``: node, device, start): a trial resumed
-from that checkpoint (after a crash, a kill, Ctrl-C) reports them again, so no epoch goes
-missing even when the driver never took that report, and the trial keeps its first start.
-
-A trial that diverges (NaN/inf loss) does not raise: it would diverge again, and Tune retries
-every raised error (``max_failures``, 2 on a cluster, for crashes and lost nodes). Its last
-report carries ``DIVERGED`` (why), and ``search.results`` records the trial as failed.
+The only place that calls Ray's reporting API. A report carries the epoch's metrics, the trial's
+node/device/start, and, when ``best_val_loss`` improved, a ``model.checkpoint`` of the best
+weights (``num_to_keep=1``). Reports block the trial for a few ms, so a trial reports its first
+and last epoch, ASHA's rung epochs, and otherwise at most every ``report_every_s`` seconds; the
+epochs in between ride along in ``EPOCHS``. A checkpoint also stores the rows it covers
+(``TRAIL_FILE``), so a resumed trial loses no epoch. A diverged trial does not raise (Tune would
+retry it): its last report carries ``DIVERGED``.
 """
 
 from __future__ import annotations
@@ -39,9 +23,9 @@ import ray
 import torch
 from ray import tune
 
-from model import checkpoint
-from model.training import Resume, fit
-from search.plan import SearchPlan
+from tunecast.model import checkpoint
+from tunecast.model.training import Resume, fit
+from tunecast.search.plan import SearchPlan
 
 DIVERGED = "diverged"  # the key of the report that ends a diverged trial: its error message
 EPOCHS = "epochs"  # the key of a report's earlier, unreported epochs: a JSON list of their rows
@@ -51,11 +35,8 @@ TRAIL_FILE = "epochs.json"  # in a trial's checkpoint: its report's rows up to t
 
 
 def trial_device(gpu_share: float) -> torch.device:
-    """CUDA when Ray gave this trial a GPU share and CUDA exists, else CPU.
-
-    With a share below 1 the process caps its CUDA memory to that share, since Ray shares a
-    GPU logically, not its memory.
-    """
+    """CUDA when Ray gave this trial a GPU share and CUDA exists, else CPU. A share below 1
+    caps CUDA memory to it (Ray shares a GPU logically, not its memory)."""
     gpu_ids = ray.get_gpu_ids() if ray.is_initialized() else []
     if gpu_share > 0 and gpu_ids and torch.cuda.is_available():
         device = torch.device("cuda", 0)  # Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU
@@ -66,9 +47,8 @@ def trial_device(gpu_share: float) -> torch.device:
 
 
 def _resume_point() -> tuple[Resume | None, list[dict[str, Any]]]:
-    """The best checkpoint of an earlier attempt of this trial (retried after a failure, or
-    resumed), and the epochs up to it that the report carrying it carried (``TRAIL_FILE``):
-    that report may never have reached the driver, and training goes on after its epoch."""
+    """The best checkpoint of an earlier attempt of this trial, and the epochs up to it
+    (``TRAIL_FILE``: its report may never have reached the driver)."""
     saved = tune.get_checkpoint()
     if saved is None:
         return None, []
@@ -129,9 +109,7 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
         row = {**{k: metrics[k] for k in EPOCH_KEYS[:4]}, "last_epoch": int(metrics["last_epoch"]),
                "wall_time": time.time()}
         if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
-            # The trial's last report: fit stops at this epoch and the trial returns normally.
-            # val_loss is inf, not NaN: Optuna then counts the trial as the worst outcome and
-            # its sampler learns to avoid the region (a NaN would make it discard the trial).
+            # the last report; inf, not NaN, so Optuna counts it as the worst, not discarded
             why = f"training diverged (NaN/inf loss) at epoch {metrics['epoch']} with lr={train_config.lr:g}"
             report({**row, "val_loss": math.inf, "last_epoch": 1}, **{DIVERGED: why})
             return
@@ -144,9 +122,7 @@ def train_trial(config: dict[str, Any], plan: SearchPlan) -> None:
 
     fit(train_config, data, on_epoch=on_epoch, on_improve=on_improve, device=device, resume=resume)
     if resume is not None and last_report[0] == -math.inf:
-        # Resumed from a checkpoint at its last epoch (max_epochs): nothing was left to train.
-        # Its last report goes (again) to Tune, which would otherwise end the trial at the
-        # epoch it last heard of.
+        # resumed at its last epoch: report it again, or Tune ends the trial where it last heard
         last = unreported.pop() if unreported else {
             "epoch": resume.epoch, "train_loss": math.nan, "val_loss": resume.best_val_loss,
             "best_val_loss": resume.best_val_loss, "wall_time": time.time()}

@@ -14,21 +14,22 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from expdir.contract import MODE, SEARCH_METRIC
-from search.optuna_space import distribution
-from search.plan import SearchPlan
-from search.progress import ProgressDisplay, quiet_libraries
-from search.space import starting_points
-from search.storage import storage_error
-from search.study import enqueue_starts, seed_study, study_file, study_storage
-from search.trainable import EPOCHS
+from tunecast.expdir.contract import MODE, SEARCH_METRIC
+from tunecast.search.optuna_space import distribution
+from tunecast.search.plan import SearchPlan
+from tunecast.search.progress import ProgressDisplay, quiet_libraries
+from tunecast.search.space import starting_points
+from tunecast.search.storage import storage_error
+from tunecast.search.study import enqueue_starts, seed_study, study_file, study_storage
+from tunecast.search.trainable import EPOCHS
 
 
 class EpochOptunaSearch(OptunaSearch):
     """Ray's OptunaSearch with the study's intermediate values per epoch (step = the epoch, not
-    Tune's report count), the epochs a report carried along included: the learning curves
-    optuna-dashboard draws are the trials' own, to the last epoch. A retried trial's repeated
-    epochs keep their first value, as Optuna does, without its warning for each."""
+    Tune's report count, coalesced epochs included), so optuna-dashboard draws the real curves.
+    A retried trial's repeated epochs keep their first value, without Optuna's warning."""
+
+    journal = ""  # the study's journal file: each saved state records its length (storage.rewind_journal)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         with warnings.catch_warnings():
@@ -45,17 +46,23 @@ class EpochOptunaSearch(OptunaSearch):
             self.on_trial_result(trial_id, result)
         super().on_trial_complete(trial_id, result, error)
 
+    def save(self, checkpoint_path: str) -> None:
+        """Tune's checkpoint, with the journal's length now (only the searcher writes it meanwhile)."""
+        try:
+            self.journal_bytes: int | None = os.path.getsize(self.journal)
+        except OSError:  # no journal, or the storage failed: nothing to rewind to
+            self.journal_bytes = None
+        super().save(checkpoint_path)
+
 
 def console(plan: SearchPlan) -> tuple[int, list[tune.Callback]]:
-    """Ray Tune's verbosity and callbacks for ``plan``'s console setting: 0 (``--quiet``) prints
-    nothing while the trials run, 1 (the default) tunecast's progress display, 2
-    (``--verbose``) Ray Tune's own tables as they were."""
+    """Ray Tune's verbosity and callbacks: 0 (``--quiet``) silent, 1 (the default) tunecast's
+    progress display, 2 (``--verbose``) Ray Tune's own tables."""
     verbose = plan.config.verbose
     quiet_libraries(verbose)
     if verbose >= 2:
         return 1, []
-    # Ray's new output engine prints its experiment table even at verbose=0; the legacy one,
-    # at 0, prints nothing (read by Tuner.fit, in this driver process only).
+    # Ray's new output engine prints its table even at verbose=0, the legacy one does not (driver only)
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     if verbose <= 0:
         return 0, []
@@ -97,13 +104,15 @@ def build_tuner(plan: SearchPlan, concurrency: int, trainable: Callable[..., Non
         if config.scheduler == "asha"
         else FIFOScheduler()
     )
+    searcher = EpochOptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler,
+                                 storage=storage, study_name=plan.path.name)
+    searcher.journal = str(study_file(plan.path))
     return tune.Tuner(
         _trainable(plan, trainable),
         tune_config=tune.TuneConfig(
             metric=SEARCH_METRIC,
             mode=MODE,
-            search_alg=EpochOptunaSearch(space=space, metric=SEARCH_METRIC, mode=MODE, sampler=sampler,
-                                    storage=storage, study_name=plan.path.name),
+            search_alg=searcher,
             scheduler=scheduler,
             num_samples=config.trials,
             max_concurrent_trials=concurrency,
@@ -133,10 +142,9 @@ def restore_tuner(
 ) -> tune.Tuner:
     """The Tuner of an interrupted search, continuing its unfinished trials.
 
-    Trials that failed are left failed, except after a storage fault: trials that died writing
-    to a full or read-only disk (``retry_errored``, or an error that says so) resume from their
-    last checkpoint. Ray's restore takes one flag for every failed trial, so a trial that
-    failed for another reason in that same run is resumed too.
+    Failed trials stay failed, except after a storage fault (``retry_errored``, or an error that
+    says so): then they resume from their last checkpoint. Ray's flag covers every failed trial,
+    so one that failed otherwise in that run resumes too.
     """
 
     def restore(errored: bool) -> tune.Tuner:
@@ -157,10 +165,10 @@ def restore_tuner(
 
 
 def _set_console(tuner: tune.Tuner, plan: SearchPlan) -> None:
-    """A restored Tuner runs with the RunConfig pickled at the search's start; this run's
-    console setting (``--quiet``/``--verbose`` on ``--resume``) replaces its verbosity and
-    display. Ray's restore takes no RunConfig, so this reaches into the Tuner's run config."""
+    """A restored Tuner runs with its pickled RunConfig: this run's ``--quiet``/``--verbose``
+    replaces its verbosity and display (Ray's restore takes no RunConfig)."""
     verbose, callbacks = console(plan)
+    # private: Ray has no public getter or setter of a restored Tuner's RunConfig (ray-project/ray#41364)
     run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", lambda: None)()
     if run_config is None:
         return

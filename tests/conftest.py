@@ -35,8 +35,8 @@ TRIALS_ONLY_ARGS = ("--no-combine", "--origins", "0", "--no-forecast")
 
 def small_search(tmp: Path, name: str, **overrides):
     """A real 4-trial search on the sine data; returns (SearchConfig, SearchOutcome)."""
-    from search.config import SearchConfig
-    from search.run import run_search
+    from tunecast.search.config import SearchConfig
+    from tunecast.search.run import run_search
 
     settings = {
         "data": {"source": "sine"},

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from expdir import contract as c
+from tunecast.expdir import contract as c
 
 ID_COLUMNS = {"trial_id": str, "unique_id": str}
 

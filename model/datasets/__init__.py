@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DATASET_DIR = Path(__file__).resolve().parent
 
@@ -47,3 +48,17 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("co2", "co2.csv", "co2", "month", 12, "monthly Mauna Loa CO2 1958-2001 (ppm)"),
     )
 }
+
+
+def load_dataset(name: str) -> Any:
+    """A built-in series as a long-format pandas frame (``unique_id``, ``ds``, ``y``), as
+    :meth:`tunecast.TuneCast.fit` takes it."""
+    import pandas as pd
+
+    if name not in BUILTINS:
+        raise ValueError(f"no built-in dataset '{name}': choose one of {', '.join(BUILTINS)}")
+    b = BUILTINS[name]
+    raw = pd.read_csv(b.path)
+    ds = raw[b.time_column] if pd.api.types.is_numeric_dtype(raw[b.time_column]) else \
+        pd.to_datetime(raw[b.time_column])
+    return pd.DataFrame({"unique_id": name, "ds": ds, "y": raw[b.target].astype(float)})

@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
-from search.cluster import check_gpus, from_autoscaling_config, from_cluster_config, max_concurrency
-from search.config import SearchConfig, SearchConfigError
 from tests.cluster.net import free_port, wait_for
 from tests.tables import read_table
+from tunecast.search.cluster import check_gpus, from_autoscaling_config, from_cluster_config, max_concurrency
+from tunecast.search.config import SearchConfig, SearchConfigError
 
 BIN = Path(sys.executable).parent
 FAKE_CLUSTER = Path(__file__).with_name("fake-cluster.yaml")

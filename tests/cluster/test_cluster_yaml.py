@@ -21,7 +21,7 @@ import yaml
 from ray.autoscaler._private.providers import _NODE_PROVIDERS
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from search.cluster import from_autoscaling_config
+from tunecast.search.cluster import from_autoscaling_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["cluster.yaml", "cluster-onprem.yaml"]

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
 from tests.cluster.net import DroppingProxy, free_port, wait_for
 from tests.conftest import SMALL_SPACE, TRIALS_ONLY_ARGS
 from tests.search.test_resume import finished_trials
 from tests.tables import read_table
+from tunecast.search.cli import main
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -82,7 +82,7 @@ def test_node_loss_retries_trials_and_search_finishes(two_nodes, tmp_path):
     for _, trial in trials.iterrows():  # one row per epoch, even for retried trials
         epochs = history.loc[history["trial_id"] == trial["trial_id"], "epoch"]
         assert list(epochs) == list(range(1, len(epochs) + 1))
-    from reports import render_report
+    from tunecast.reports import render_report
 
     report = render_report(outcome.path).read_text()
     assert "were retried" in report and "retries" in report  # the report shows what happened

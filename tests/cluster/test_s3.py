@@ -124,3 +124,25 @@ def test_missing_bucket_is_one_line_before_ray_starts(s3, tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot write to 's3://no-such-bucket/x'")
     assert "Traceback" not in err and time.monotonic() - started < 30
+
+
+API_ON_S3 = """
+from tunecast import TuneCast, load_dataset
+tc = TuneCast(storage="s3://runs/api", name="air", horizon=3, season_length=12, smoke_test=True,
+              quiet=True, no_report=True, origins=0, no_combine=True).fit(load_dataset("airline"))
+print(len(tc.predict(h=4)), tc.path)
+"""
+
+
+def test_the_python_api_searches_on_s3_like_the_cli(s3, tmp_path):
+    """``TuneCast(storage="s3://...")``: the experiment, the frame it was fitted on included,
+    lands in the bucket; the forecast comes from the local working copy."""
+    env = {k: v for k, v in s3.items() if k != "client"}
+    done = subprocess.run([sys.executable, "-c", API_ON_S3], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "4"
+    stored = keys(s3, "api/air/")
+    for name in ("tunecast.json", "data.parquet", "best/model.pt", "forecast/forecast.csv"):
+        assert name in stored
+    assert list(tmp_path.iterdir()) == []  # nothing written in the working folder

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from model import forecast
-from model.data import DataSpec, load
-from model.evaluate import val_baselines
-from model.forecast import BaselineForecaster
-from model.training import TrainConfig, mean_loss
-from model.windows import split_windows
+from tunecast.model import forecast
+from tunecast.model.data import DataSpec, load
+from tunecast.model.evaluate import val_baselines
+from tunecast.model.forecast import BaselineForecaster
+from tunecast.model.training import TrainConfig, mean_loss
+from tunecast.model.windows import split_windows
 
 
 @pytest.mark.parametrize(("window", "horizon"), [(24, 1), (7, 3)])

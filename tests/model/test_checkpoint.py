@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
-from model import checkpoint
-from model.data import DataSpec, load
-from model.evaluate import evaluate
-from model.training import TrainConfig, fit
+from tunecast.model import checkpoint
+from tunecast.model.data import DataSpec, load
+from tunecast.model.evaluate import evaluate
+from tunecast.model.training import TrainConfig, fit
 
 
 def test_a_saved_model_loads_back_to_the_same_forecasts(tmp_path):
@@ -42,10 +42,10 @@ def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
 
 def test_loading_a_model_imports_neither_ray_nor_optuna(tmp_path):
     config = TrainConfig(hidden_size=4, window=8)
-    from model.training import build_model
+    from tunecast.model.training import build_model
 
     checkpoint.save(tmp_path, build_model(config, 1), checkpoint.ModelInfo(config, 1, ("y",)))
-    code = (f"import sys; from model import checkpoint; checkpoint.load({str(tmp_path)!r}); "
-            "print(sorted({'ray', 'optuna', 'search', 'reports'} & set(sys.modules)))")
+    code = (f"import sys; from tunecast.model import checkpoint; checkpoint.load({str(tmp_path)!r}); "
+            "print(sorted({'ray', 'optuna', 'tunecast.search', 'tunecast.reports'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from model.data import DataError, DataSpec, check_window, load, min_length, split_sizes
-from model.datasets import BUILTINS
-from model.windows import split_windows
-from search.cli import main
+from tunecast.model.data import DataError, DataSpec, check_window, load, min_length, split_sizes
+from tunecast.model.datasets import BUILTINS
+from tunecast.model.windows import split_windows
+from tunecast.search.cli import main
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def _rss() -> int:
 def test_windows_of_ten_million_points_are_views():
     n = 10_000_000
     series = torch.from_numpy(np.sin(np.arange(n, dtype=np.float32))[:, None].copy())
-    from model.data import Dataset
+    from tunecast.model.data import Dataset
 
     data = Dataset(
         "big",
@@ -334,7 +334,7 @@ def test_sizes_split_the_last_points_and_defaults_stay_fractions(tmp_path):
 
 
 def test_a_command_line_size_replaces_the_config_files_fraction_of_that_part():
-    from search.config import build_config
+    from tunecast.search.config import build_config
 
     config = build_config({"data": {"source": "airline", "test_fraction": 0.1, "val_size": 10}},
                           {"test_size": 24, "val_fraction": 0.1}, {})
@@ -387,6 +387,7 @@ def test_cli_error_has_no_traceback_and_writes_nothing(tmp_path):
         [
             sys.executable,
             "-m",
+            "tunecast",
             "search",
             "--data",
             str(tmp_path / "missing.csv"),

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from model import checkpoint, forecast
-from model.data import DataSpec, load
-from model.forecast import Forecaster, ForecastError, Member, future_times
-from model.training import TrainConfig, build_model, fit
+from tunecast.model import checkpoint, forecast
+from tunecast.model.data import DataSpec, load
+from tunecast.model.forecast import Forecaster, ForecastError, Member, future_times
+from tunecast.model.training import TrainConfig, build_model, fit
 
 
 def _linear_extrapolator(horizon: int, window: int = 8) -> Member:
@@ -149,9 +149,9 @@ def test_forecasting_from_a_saved_folder_imports_neither_ray_nor_optuna(tmp_path
 
     member = _linear_extrapolator(horizon=2)
     Forecaster([member], np.ones((5, 4))).save(tmp_path / "forecast")
-    code = ("import sys, numpy as np; from model import forecast; "
+    code = ("import sys, numpy as np; from tunecast.model import forecast; "
             f"f = forecast.load({str(tmp_path)!r}); f.predict(np.arange(30.0)[:, None], 4); "
-            "print(sorted({'ray', 'optuna', 'search', 'reports'} & set(sys.modules)))")
+            "print(sorted({'ray', 'optuna', 'tunecast.search', 'tunecast.reports'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -164,7 +164,7 @@ def _two_lines() -> pd.DataFrame:
 
 
 def test_a_panel_forecaster_continues_each_series_from_its_own_last_window(tmp_path):
-    from model.panel import PanelSpec, panel_from_frame
+    from tunecast.model.panel import PanelSpec, panel_from_frame
 
     panel = panel_from_frame(_two_lines(), PanelSpec("two-lines"))
     member = _linear_extrapolator(horizon=1)  # linear in any series' own scaling: fed back 5 times
@@ -207,7 +207,7 @@ def test_a_flat_stretch_of_an_intermittent_series_does_not_swamp_the_pooled_inte
     flat, so the local scale is near 0 and the spike's score huge; such scores are 7% of the
     pool here, more than a 95% quantile ignores. The floor (a tenth of the series' mean one-step
     change) bounds them, and with them the intervals of a short series calibrated on the pool."""
-    from model.panel import PanelSpec, panel_from_frame
+    from tunecast.model.panel import PanelSpec, panel_from_frame
 
     spikes = np.where(np.arange(300) % 14 == 13, 50.0, 0.0)
     rng = np.random.default_rng(1)
@@ -230,8 +230,8 @@ def test_a_flat_stretch_of_an_intermittent_series_does_not_swamp_the_pooled_inte
 
 
 def test_a_panel_refit_trains_on_every_point_of_every_series_in_its_own_scaling():
-    from model.panel import PanelSpec, panel_from_frame
-    from model.panel_windows import panel_windows
+    from tunecast.model.panel import PanelSpec, panel_from_frame
+    from tunecast.model.panel_windows import panel_windows
 
     panel = panel_from_frame(_two_lines(), PanelSpec("two-lines"))
     config = TrainConfig(hidden_size=4, window=8, horizon=2, batch_size=16, min_batches_per_epoch=1, seed=3)

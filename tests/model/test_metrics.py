@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model import metrics
+from tunecast.model import metrics
 
 
 def test_basic_metrics():

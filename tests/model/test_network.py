@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.network import AttentionLSTM
+from tunecast.model.network import AttentionLSTM
 
 
 def test_shapes_and_weights_sum_to_one():

@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import torch
 
-from model.data import DataError, DataSpec, load, min_length, split_sizes
-from model.evaluate import _scored, evaluate, predictions_frame, val_baselines
-from model.metrics import all_metrics
-from model.panel import Panel, PanelSpec, as_panel_spec, load_panel, panel_from_frame
-from model.panel_metrics import panel_metrics, panel_val_baselines
-from model.panel_windows import panel_windows
-from model.training import TrainConfig, fit
-from model.windows import split_windows
-from search.config import SearchConfig, build_config
-from search.plan import make_plan
+from tunecast.model.data import DataError, DataSpec, load, min_length, split_sizes
+from tunecast.model.evaluate import evaluate, predictions_frame, scored, val_baselines
+from tunecast.model.metrics import all_metrics
+from tunecast.model.panel import Panel, PanelSpec, as_panel_spec, load_panel, panel_from_frame
+from tunecast.model.panel_metrics import panel_metrics, panel_val_baselines
+from tunecast.model.panel_windows import panel_windows
+from tunecast.model.training import TrainConfig, fit
+from tunecast.model.windows import split_windows
+from tunecast.search.config import SearchConfig, build_config
+from tunecast.search.plan import make_plan
 
 LENGTHS = {"A": 120, "B": 80, "C": 200}
 STARTS = {"A": "2020-01-01", "B": "2020-02-15", "C": "2019-06-01"}
@@ -135,7 +135,7 @@ def test_per_series_metrics_equal_the_single_series_code(panel_csv, tmp_path):
     series = test.series_of()
     for s, sid in enumerate(panel.ids):
         rows = series == s
-        alone = _scored(_alone(tmp_path, sid), positions[rows] - panel.offsets[s], y_pred[rows],
+        alone = scored(_alone(tmp_path, sid), positions[rows] - panel.offsets[s], y_pred[rows],
                         np.zeros((rows.sum(), 0), np.float32))
         for name, expected in alone.metrics.items():
             assert result.per_series[sid][name] == pytest.approx(expected, rel=1e-12)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from statsforecast.models import AutoARIMA, AutoETS
 
-from model.statistical import HISTORY, MAX_SEASON, Statistical
+from tunecast.model.statistical import HISTORY, MAX_SEASON, Statistical
 
 
 def _direct(models, y: np.ndarray, fit_on: slice, origins, steps: int, history: int | None = None):
@@ -78,7 +78,7 @@ def test_before_a_late_origin_the_filter_restarts_in_the_seasonal_phase_it_was_f
 def test_a_forecast_that_is_not_finite_falls_back_to_the_other_model(monkeypatch):
     """Where AutoETS's forecast is not finite (a multiplicative form after the series reached 0),
     AutoARIMA's stands in for the statistical half; where neither is finite, StatisticalError."""
-    from model.statistical import StatisticalError
+    from tunecast.model.statistical import StatisticalError
 
     rng = np.random.default_rng(3)
     y = 20 + np.cumsum(rng.normal(0, 1, 120))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import ConfigError, DataSpec, TrainConfig, evaluate, fit, load
-from model.training import mean_loss
-from model.windows import split_windows
+from tunecast.model import ConfigError, DataSpec, TrainConfig, evaluate, fit, load
+from tunecast.model.training import mean_loss
+from tunecast.model.windows import split_windows
 
 # highway off: these tests are about the LSTM and attention learning, not the linear term
 SMALL = {"hidden_size": 16, "num_layers": 1, "window": 20, "batch_size": 32, "lr": 3e-3, "highway": False}
@@ -127,7 +127,7 @@ def test_highway_learns_co2_better_than_the_lstm_alone():
 
 def test_micro_batches_give_the_same_training_in_bounded_memory(sine, monkeypatch):
     """A batch too large for TRAIN_UNITS is split; the accumulated gradient is the batch's."""
-    import model.training as training
+    import tunecast.model.training as training
 
     config = TrainConfig(**SMALL, max_epochs=2, patience=5)
     assert training.micro_batch_size(config) == config.batch_size  # normal sizes: no split
@@ -177,7 +177,7 @@ def test_each_training_loss_learns_and_val_loss_stays_the_mae(sine, loss):
 def test_import_model_does_not_import_ray_or_optuna():
     import subprocess
 
-    code = "import sys, model; print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
+    code = "import sys, tunecast.model; print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -194,7 +194,7 @@ def test_an_epoch_is_capped_at_max_batches_per_epoch(sine):
 
 
 def test_a_long_epoch_reports_progress(sine, monkeypatch):
-    from model import training
+    from tunecast.model import training
 
     monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.0)  # every batch and validation step
     seen = []

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from model.typecast import cast
+from tunecast.model.typecast import cast
 
 
 @pytest.mark.parametrize(

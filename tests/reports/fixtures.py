@@ -24,16 +24,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from expdir import contract as c
-from expdir import write_json
-from expdir.contract import RunRecord
-from model import checkpoint
-from model.data import Dataset, DataSpec, load
-from model.evaluate import val_baselines
-from model.panel import Panel, PanelSpec, load_panel
-from model.training import TrainConfig, build_model
-from search.config import SearchConfig
-from search.experiment import (
+from tunecast.expdir import contract as c
+from tunecast.expdir import write_json
+from tunecast.expdir.contract import RunRecord
+from tunecast.model import checkpoint
+from tunecast.model.data import Dataset, DataSpec, load
+from tunecast.model.evaluate import val_baselines
+from tunecast.model.panel import Panel, PanelSpec, load_panel
+from tunecast.model.training import TrainConfig, build_model
+from tunecast.search.config import SearchConfig
+from tunecast.search.experiment import (
     ensemble_members,
     ranked,
     write_best,
@@ -41,10 +41,10 @@ from search.experiment import (
     write_ensemble,
     write_tables,
 )
-from search.forecasting import select
-from search.importance import write_importance
-from search.results import TrialRecord
-from search.space import Param, adapt_to_series, describe
+from tunecast.search.importance import write_importance
+from tunecast.search.results import TrialRecord
+from tunecast.search.selection import candidates_losses, select
+from tunecast.search.space import Param, adapt_to_series, describe
 
 __all__ = ["XSS_IMG", "XSS_SCRIPT", "data_file", "make_fixture_experiment", "models_folder"]
 
@@ -196,8 +196,8 @@ def _write(
         if combine:
             combined = write_combined(path, best, members, data)
             shared = TrainConfig.from_dict(configs[0])  # horizon and max_val_windows are never tuned
-            selection = select(best, members, val_baselines(data, shared.horizon, shared.max_val_windows),
-                               None, combined)
+            baselines = val_baselines(data, shared.horizon, shared.max_val_windows)
+            selection = select(candidates_losses(best, members, combined, baselines)) if best else None
     write_importance(path, trials, space)
     ended = trials["end_time"].max(skipna=True) if len(trials) else None
     ended_at = None if run_status in ("running", "interrupted") else _time(

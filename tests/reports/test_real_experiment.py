@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import collect, render_report
-from reports.figures import attention_info, forecast_info
-from reports.search_figures import history_info, learning_curves_info
-from reports.summary import verdict
-from reports.timeline import timeline_info
 from tests.tables import read_table
+from tunecast.reports import collect, render_report
+from tunecast.reports.figures import attention_info, forecast_info
+from tunecast.reports.search_figures import history_info, learning_curves_info
+from tunecast.reports.summary import verdict
+from tunecast.reports.timeline import timeline_info
 
 pytestmark = pytest.mark.slow
 
@@ -90,9 +90,9 @@ def test_collect_reads_a_real_ensemble(ensemble_search) -> None:
 
 
 def test_the_forecast_past_the_data_is_shown(sine_experiment: Path, tmp_path: Path) -> None:
-    from reports import ReportError
-    from reports.figures import make_figures
-    from reports.future import future_info
+    from tunecast.reports import ReportError
+    from tunecast.reports.figures import make_figures
+    from tunecast.reports.future import future_info
 
     exp = collect(sine_experiment)
     info = future_info(exp)
@@ -120,7 +120,7 @@ def test_the_forecast_past_the_data_is_shown(sine_experiment: Path, tmp_path: Pa
 def test_collect_reads_a_real_combination(sine_search, ensemble_search) -> None:
     """The session's searches wrote combined/ (a single series has the candidate by default): the
     report reads it, names it in the verdict, and says what the search forecasts with."""
-    from reports.summary import choice_name
+    from tunecast.reports.summary import choice_name
 
     for config, outcome in (sine_search, ensemble_search):
         exp = collect(outcome.path)
@@ -152,7 +152,7 @@ def test_the_forecast_of_the_combination_is_named(sine_experiment: Path, tmp_pat
     import json
     import shutil
 
-    from reports.future import future_figure
+    from tunecast.reports.future import future_figure
 
     copy = tmp_path / "copy"
     shutil.copytree(sine_experiment, copy)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from reports import render_report
+from tunecast.reports import render_report
 
 SHOTS = os.environ.get("TUNECAST_SCREENSHOT_DIR")  # keep a copy of the screenshot here if set
 FLAGS = [

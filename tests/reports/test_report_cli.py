@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.cli import main
+from tunecast.reports.cli import main
 
 FAILED_WARNING = "warning: 1 of 8 trials failed; their errors are listed under Failed trials.\n"
 
@@ -46,7 +46,7 @@ def test_cli_output_option(exp_h1: Path, tmp_path: Path, capsys: pytest.CaptureF
 def test_python_dash_m_reports(exp_h1: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.html"
     done = subprocess.run(
-        [sys.executable, "-m", "reports", str(exp_h1), "-o", str(out)],
+        [sys.executable, "-m", "tunecast", "report", str(exp_h1), "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from reports import Experiment, ReportError, collect, render_html
 from tests.tables import read_table
+from tunecast.reports import Experiment, ReportError, collect, render_html
 
 
 def test_collect_reads_every_file(exp_h1: Path) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
-from reports import render_report
 from tests.reports.fixtures import XSS_IMG, XSS_SCRIPT
+from tunecast.reports import render_report
 
 
 class _Tags(HTMLParser):

@@ -12,10 +12,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from reports import collect
-from reports.figures import attention_info, draw_attention, draw_forecast, forecast_info, make_figures
-from reports.importance import importance_info
-from reports.search_figures import (
+from tunecast.reports import collect
+from tunecast.reports.figures import (
+    attention_info,
+    draw_attention,
+    draw_forecast,
+    forecast_info,
+    make_figures,
+)
+from tunecast.reports.importance import importance_info
+from tunecast.reports.search_figures import (
     draw_history,
     draw_importance,
     draw_learning_curves,
@@ -24,9 +30,9 @@ from reports.search_figures import (
     learning_curves_info,
     params_info,
 )
-from reports.style import plain
-from reports.timeline import draw_timeline, timeline_info
-from search.importance import EVALUATOR
+from tunecast.reports.style import plain
+from tunecast.reports.timeline import draw_timeline, timeline_info
+from tunecast.search.importance import EVALUATOR
 
 
 def test_forecast_info_h1_marks_splits_and_rolls_over_the_test_split(exp_h1: Path) -> None:
@@ -285,7 +291,7 @@ def test_forecast_info_carries_the_combination(exp_ens_cmb: Path) -> None:
 
 
 def test_draw_forecast_adds_a_dash_dot_combination_line(exp_ens_cmb: Path) -> None:
-    from reports.style import COMBINED
+    from tunecast.reports.style import COMBINED
 
     exp = collect(exp_ens_cmb)
     assert exp.best is not None and exp.combined is not None

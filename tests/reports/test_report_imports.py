@@ -9,10 +9,11 @@ from pathlib import Path
 
 CHECK = """
 import sys
-import reports, reports.cli
-from reports import render_report
+import tunecast.reports, tunecast.reports.cli
+from tunecast.reports import render_report
 render_report(sys.argv[1])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"ray", "torch", "optuna", "model", "search"})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"ray", "torch", "optuna"}
+               or m.startswith(("tunecast.model", "tunecast.search")))
 assert not heavy, heavy
 print("ok")
 """

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from expdir import contract as c
-from model import checkpoint
-from model.evaluate import evaluate
-from model.panel import PanelSpec, data_spec, load_panel
-from reports import panel
-from reports.collect import collect
-from reports.figures import make_figures
-from reports.panel_figures import draw_mase_distribution, mase_distribution
+from tunecast.expdir import contract as c
+from tunecast.model import checkpoint
+from tunecast.model.evaluate import evaluate
+from tunecast.model.panel import PanelSpec, data_spec, load_panel
+from tunecast.reports import panel
+from tunecast.reports.collect import collect
+from tunecast.reports.figures import make_figures
+from tunecast.reports.panel_figures import draw_mase_distribution, mase_distribution
 
 
 def report(*args: str) -> subprocess.CompletedProcess[str]:
-    """``tunecast report`` as a user runs it (``python -m reports``), in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "reports", *args], capture_output=True, text=True,
+    """``tunecast report`` as a user runs it (``python -m tunecast report``), in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "tunecast", "report", *args], capture_output=True, text=True,
                           timeout=300)
 
 

@@ -11,16 +11,17 @@ import time
 
 import pytest
 
-from search.cluster import check_reachable
-from search.config import SearchConfigError
 from tests.cluster.net import closed_port
+from tunecast.search.cluster import check_reachable
+from tunecast.search.config import SearchConfigError
 
 
 def test_closed_port_answers_within_30_s(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "search", "--address", f"127.0.0.1:{closed_port()}", "--storage", "runs"],
+        [sys.executable, "-m", "tunecast", "search",
+         "--address", f"127.0.0.1:{closed_port()}", "--storage", "runs"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env,
     )
     seconds = time.monotonic() - started

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from statsforecast.models import AutoARIMA, AutoETS
 
-from expdir import contract as c
-from expdir.contract import SelectionRecord
-from model.data import DataSpec, load
-from model.evaluate import val_baselines, val_positions
-from model.training import TrainConfig
-from search import backtest
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import SelectionRecord
+from tunecast.model.data import DataSpec, load
+from tunecast.model.evaluate import val_baselines, val_positions
+from tunecast.model.training import TrainConfig
+from tunecast.search import backtest
+from tunecast.search.selection import select
 
 SMALL = TrainConfig(hidden_size=8, window=12, horizon=12, batch_size=16, max_epochs=3, patience=3)
 
@@ -105,55 +106,50 @@ def test_the_combination_is_scored_at_every_origin_with_statistical_models_fitte
 
 def test_the_choice_is_the_lowest_mean_over_every_origin():
     """Best wins on the search's own block by luck; over three origins seasonal-naive is better."""
-    record = SelectionRecord(chosen="best", val_loss={"best": 0.10, "ensemble": None, "combined": None,
-                                                      "naive": 0.9, "seasonal_naive": 0.20},
-                             earlier={"best": [0.6, 0.5], "naive": [0.8, 0.9], "seasonal_naive": [0.25, 0.3]})
-    scores = record.scores()
-    assert scores == pytest.approx({"best": 0.4, "naive": 0.8666667, "seasonal_naive": 0.25})
+    val_loss = {"best": 0.10, "ensemble": None, "combined": None, "naive": 0.9, "seasonal_naive": 0.20}
+    earlier = {"best": [0.6, 0.5], "naive": [0.8, 0.9], "seasonal_naive": [0.25, 0.3]}
+    record = select(val_loss, earlier)
+    assert record.score == pytest.approx({"best": 0.4, "naive": 0.8666667, "seasonal_naive": 0.25})
+    assert record.chosen == "seasonal_naive" and record.origins == 3
     assert SelectionRecord.from_dict(record.to_dict()) == record
-    assert record.to_dict()["score"] == scores
+    assert record.to_dict()["score"] == record.score
     # an origin where a candidate has no loss (a season longer than its history) is left out for all
-    partial = SelectionRecord(chosen="best", val_loss=record.val_loss,
-                              earlier={**record.earlier, "seasonal_naive": [None, 0.3]})
-    assert partial.scores() == pytest.approx({"best": 0.3, "naive": 0.9, "seasonal_naive": 0.25})
+    partial = select(val_loss, {**earlier, "seasonal_naive": [None, 0.3]})
+    assert partial.score == pytest.approx({"best": 0.3, "naive": 0.9, "seasonal_naive": 0.25})
     # the combination missing at an origin (its models did not fit there) leaves the comparison,
     # not the origin: best and the baselines are still judged over all three
-    combined = SelectionRecord(chosen="best", val_loss={**record.val_loss, "combined": 0.05},
-                               earlier={**record.earlier, "combined": [0.1, None]})
-    assert combined.scores() == pytest.approx(scores) and combined.origins == 3
-    complete = SelectionRecord(chosen="best", val_loss=combined.val_loss,
-                               earlier={**record.earlier, "combined": [0.1, 0.15]})
-    assert complete.scores()["combined"] == pytest.approx(0.1)
+    combined = select({**val_loss, "combined": 0.05}, {**earlier, "combined": [0.1, None]})
+    assert combined.score == pytest.approx(record.score) and combined.origins == 3
+    complete = select({**val_loss, "combined": 0.05}, {**earlier, "combined": [0.1, 0.15]})
+    assert complete.score["combined"] == pytest.approx(0.1) and complete.chosen == "combined"
 
 
 def test_beside_an_ensemble_the_best_trial_is_not_compared():
     """The best trial's loss on the search's own block is the lowest of many there: beside an
     ensemble it is recorded, not compared; without one it is a candidate. A record written
-    before (no ``compared``) still compares every candidate, as its choice was made."""
-    from expdir.contract import BestRecord, EnsembleRecord
-    from search.forecasting import select
+    before (format 1: no ``compared``) compared every candidate, as its choice was made."""
+    from tunecast.expdir.contract import migrate
 
-    best, ensemble = BestRecord.__new__(BestRecord), EnsembleRecord.__new__(EnsembleRecord)
-    object.__setattr__(best, "val_loss", 0.10)
-    object.__setattr__(ensemble, "val_loss", 0.12)
-    baselines = {"naive": 0.9, "seasonal_naive": 0.2}
+    val_loss = {"best": 0.10, "ensemble": 0.12, "combined": None, "naive": 0.9, "seasonal_naive": 0.2}
     earlier = {"best": [0.3, 0.3], "ensemble": [0.2, 0.25], "naive": [0.8, 0.9],
                "seasonal_naive": [0.25, 0.3]}
-    record = select(best, ensemble, baselines, earlier)
-    assert record is not None and record.chosen == "ensemble" and "best" not in record.scores()
+    record = select(val_loss, earlier)
+    assert record.chosen == "ensemble" and "best" not in record.score
     assert record.val_loss["best"] == 0.10 and record.earlier["best"] == [0.3, 0.3]  # still recorded
     raw = record.to_dict()
     assert raw["compared"] == ["ensemble", "combined", "naive", "seasonal_naive"]
     assert SelectionRecord.from_dict(raw) == record
     # best lower than the ensemble everywhere: still the ensemble; worse than seasonal-naive: that
-    lucky = select(best, ensemble, {**baselines, "seasonal_naive": 0.11},
+    lucky = select({**val_loss, "seasonal_naive": 0.11},
                    {**earlier, "best": [0.1, 0.1], "seasonal_naive": [0.15, 0.2]})
-    assert lucky is not None and lucky.chosen == "seasonal_naive"
-    alone = select(best, None, baselines, {k: v for k, v in earlier.items() if k != "ensemble"})
-    assert alone is not None and alone.chosen == "best" and "best" in alone.scores()
-    old = {k: v for k, v in raw.items() if k != "compared"}
-    old_record = SelectionRecord.from_dict({**old, "chosen": "best"})
-    assert old_record is not None and old_record.compared == c.CHOICES and "best" in old_record.scores()
+    assert lucky.chosen == "seasonal_naive"
+    alone = select({**val_loss, "ensemble": None}, {k: v for k, v in earlier.items() if k != "ensemble"})
+    assert alone.chosen == "best" and "best" in alone.score
+    # format 1 stored no compared, and a score only beside earlier origins
+    old = {k: v for k, v in raw.items() if k not in ("compared", "score", "origins", "earlier_origins")}
+    old_record = SelectionRecord.from_dict(migrate({"selection": {**old, "chosen": "best"}})["selection"])
+    assert old_record is not None and old_record.compared == c.CHOICES and "best" in old_record.score
+    assert old_record.origins == 1 and min(old_record.score, key=old_record.score.__getitem__) == "best"
 
 
 @pytest.mark.slow
@@ -169,7 +165,7 @@ def test_a_search_chooses_over_every_origin_on_a_long_series_too(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "search", "--data", "co2", "--trials", "2", "--max-epochs", "2",
+        [sys.executable, "-m", "tunecast", "search", "--data", "co2", "--trials", "2", "--max-epochs", "2",
          "--storage", str(tmp_path), "--name", "long", "--no-report", "--no-forecast", "--origins", "1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -179,7 +175,7 @@ def test_a_search_chooses_over_every_origin_on_a_long_series_too(tmp_path):
     assert record is not None and record.origins == 2 and raw["config"]["origins"] == 1
     assert set(raw["selection"]["earlier_origins"]) >= {"best", "naive", "seasonal_naive"}
     assert all(len(v) == 1 for v in raw["selection"]["earlier_origins"].values())
-    assert record.chosen == min(record.scores(), key=record.scores().__getitem__)
+    assert record.chosen == min(record.score, key=record.score.__getitem__)
     assert f"mean val_loss over {record.origins} validation origins" in done.stdout
     assert "at up to 1 earlier validation origins" in done.stdout  # said before it retrains them
 
@@ -191,14 +187,14 @@ def test_the_fits_on_ray_are_the_fits_here_in_the_same_order(airline12):
     import ray
     import torch
 
-    from search.config import SearchConfig
-    from search.run import _fits_on_ray
+    from tunecast.search.config import SearchConfig
+    from tunecast.search.run import fits_on_ray
 
     configs = [SMALL, TrainConfig(**{**SMALL.to_dict(), "seed": 1, "scaler": "window"})]
     jobs = [(config, split) for split in backtest.origins(airline12, configs) for config in configs]
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="error")
     try:
-        remote = _fits_on_ray(SearchConfig())(jobs)
+        remote = fits_on_ray(SearchConfig())(jobs)
     finally:
         ray.shutdown()
     threads = torch.get_num_threads()

@@ -71,7 +71,7 @@ _text[7] = "n/a?"
 _s200 = np.sin(np.arange(200) / 5) + np.arange(200) / 50
 
 
-def _panel_csv(short: int = 60, duplicate: bool = False, text: bool = False) -> Setup:
+def panel_csv(short: int = 60, duplicate: bool = False, text: bool = False) -> Setup:
     """Two series in Nixtla's long format (unique_id, ds, y): A of 60 points, B of ``short``;
     ``duplicate`` repeats one (id, time) row of B, ``text`` puts a word in B's y."""
     days = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
@@ -177,17 +177,17 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
      [_csv("p.csv", store=["A"] * 30 + ["B"] * 30, date=_days * 2, sales=_sine)],
      "long-format panel (2 series in column 'store') read as one series: pass --id-column store"),
     # data (a panel of many series, long format)
-    ("panel-missing-id-column", [*S, "--data", "p.csv", "--id-column", "store"], [_panel_csv()],
+    ("panel-missing-id-column", [*S, "--data", "p.csv", "--id-column", "store"], [panel_csv()],
      "id column 'store' not found"),
-    ("panel-series-too-short", [*S, "--data", "p.csv"], [_panel_csv(short=12)],
+    ("panel-series-too-short", [*S, "--data", "p.csv"], [panel_csv(short=12)],
      "series 'B' has 12 points, too short for any window"),
-    ("panel-series-too-short-for-splits", [*S, "--data", "p.csv"], [_panel_csv(short=3)],
+    ("panel-series-too-short-for-splits", [*S, "--data", "p.csv"], [panel_csv(short=3)],
      "series 'B' has 3 points, too short for the splits"),
-    ("panel-duplicate-id-time", [*S, "--data", "p.csv"], [_panel_csv(duplicate=True)],
+    ("panel-duplicate-id-time", [*S, "--data", "p.csv"], [panel_csv(duplicate=True)],
      "duplicate (id, time) row(s)"),
-    ("panel-non-numeric-in-one-series", [*S, "--data", "p.csv"], [_panel_csv(text=True)],
+    ("panel-non-numeric-in-one-series", [*S, "--data", "p.csv"], [panel_csv(text=True)],
      "column 'y' is non-numeric in 1 series (series 'B'"),
-    ("panel-min-length-drops-all", [*S, "--data", "p.csv", "--min-length", "500"], [_panel_csv()],
+    ("panel-min-length-drops-all", [*S, "--data", "p.csv", "--min-length", "500"], [panel_csv()],
      "all 2 series of 'p.csv' have fewer than --min-length 500"),
     # data (train)
     ("missing-file", [*TR, "--data", "nope.csv"], [], "no such file"),
@@ -230,7 +230,7 @@ CASES: list[tuple[str, list[str], list[Setup], str]] = [
     ("series-too-short-for-sizes", [*TR, "--data", "d.csv", "--val-size", "10", "--test-size", "24"],
      [_csv("d.csv", y=np.sin(np.arange(30.0)))], "too short for the splits (val 10 points, test 24 points)"),
     ("panel-too-short-for-sizes", [*S, "--data", "p.csv", "--val-size", "10", "--test-size", "24"],
-     [_panel_csv(short=30)], "'B' has 30 points, too short for the splits (val 10 points, test 24 points)"),
+     [panel_csv(short=30)], "'B' has 30 points, too short for the splits (val 10 points, test 24 points)"),
     ("unknown-training-option", ["train", "--data", "sine", "--set", "hiddensize=3"], [], "hiddensize"),
     ("train-lr-1e6", [*TR, "--data", "sine", "--set", "lr=1e6"], [], "lr must lie in (0, 10]"),
     ("train-set-without-equals", [*TR, "--data", "sine", "--set", "lr"], [], "KEY=VALUE"),
@@ -245,7 +245,7 @@ SCRIPT_CASES = ("unknown-command", "report-missing-dir", "space-scaler-minmax", 
 SERVER = """
 import json, os, sys, traceback
 import ray, torch  # noqa: F401  what a search imports, once
-from search.cli import main
+from tunecast.search.cli import main
 cases = json.load(sys.stdin)
 running = {}
 def reap():

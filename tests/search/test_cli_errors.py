@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.cli import main
+from tunecast.search.cli import main
 
 
 def run(capsys, tmp_path, *args):

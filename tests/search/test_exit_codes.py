@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from search.cli_search import EXIT_CODES, _finish
-from search.run import SearchOutcome
+from tunecast.search.cli_search import EXIT_CODES, finish
+from tunecast.search.run import SearchOutcome
 
 
 @pytest.mark.parametrize(("status", "code"), [("completed", 0), ("failed", 1), ("interrupted", 130)])
 def test_exit_code_by_status(capsys, status, code):
     trials = pd.DataFrame({"status": ["failed"]})
     outcome = SearchOutcome(path=Path("runs/x"), status=status, trials=trials, best=None, ensemble=None)
-    assert _finish(outcome, report=False) == code == EXIT_CODES[status]
+    assert finish(outcome, report=False) == code == EXIT_CODES[status]
     out = capsys.readouterr().out
     assert f"search {status}" in out and ("resume with" in out) == (status == "interrupted")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expdir import contract as c
 from tests.tables import choosing
+from tunecast.expdir import contract as c
 
 pytestmark = pytest.mark.slow
 TUNECAST = str(Path(sys.executable).parent / "tunecast")
@@ -71,8 +71,8 @@ def test_by_default_the_forecast_is_the_searched_networks_own(sine_search, tmp_p
     """Without --refit, the chosen networks forecast as the search trained them: the forecast is
     theirs, recomputed here from best/ (the choice forced to the best trial on a copy, since two
     short trials may lose to naive)."""
-    from model.forecast import Forecaster
-    from search.forecasting import load_data, read_experiment, search_forecaster
+    from tunecast.model.forecast import Forecaster
+    from tunecast.search.forecasting import load_data, read_experiment, search_forecaster
 
     exp = choosing(sine_search[1].path, tmp_path / "best", "best")
     done = tunecast("forecast", str(exp), "--horizon", "4", "--json", cwd=tmp_path)
@@ -93,9 +93,9 @@ def test_the_combination_forecasts_the_networks_mean_with_autoets_and_autoarima(
     forecaster folder fits the same models again when loaded; --refit fits them on every point."""
     from statsforecast.models import AutoARIMA, AutoETS
 
-    from model import forecast
-    from model.forecast import Forecaster
-    from search.forecasting import load_data, make_forecast, read_experiment, search_forecaster
+    from tunecast.model import forecast
+    from tunecast.model.forecast import Forecaster
+    from tunecast.search.forecasting import load_data, make_forecast, read_experiment, search_forecaster
 
     exp = choosing(ensemble_search[1].path, tmp_path / "combined", "combined")
     record = c.CombinedRecord.from_dict(json.loads((exp / c.COMBINED_DIR / c.METRICS_FILE).read_text()))

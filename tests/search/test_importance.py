@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from expdir import contract as c
-from search.importance import EVALUATOR, importance, write_importance
-from search.space import Param
+from tunecast.expdir import contract as c
+from tunecast.search.importance import EVALUATOR, importance, write_importance
+from tunecast.search.space import Param
 
 SPACE = {"lr": Param("float", 1e-4, 1e-2, log=True), "window": Param("int", 8, 64),
          "num_layers": Param("fixed", value=1)}

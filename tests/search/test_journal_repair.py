@@ -7,7 +7,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from search.storage import repair_journal
+from tunecast.search.storage import repair_journal
 
 
 def study(file):
@@ -32,3 +32,27 @@ def test_a_cut_record_continued_by_the_next_write_is_dropped_and_the_rest_replay
     assert [t.value for t in trials] == [1.0, 2.0]
     assert file.read_bytes().endswith(b"\n")
     assert repair_journal(file) == 0  # a whole journal is left as it is
+
+
+def test_a_resume_from_an_earlier_state_cuts_the_journal_back_to_what_that_state_saw(tmp_path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    from tunecast.expdir.contract import SEARCH_METRIC, STUDY_FILE
+    from tunecast.search.storage import rewind_journal
+    from tunecast.search.tuner import EpochOptunaSearch
+
+    file, state = tmp_path / STUDY_FILE, tmp_path / "searcher-state-1.pkl"
+    searcher = EpochOptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 10)},
+                                 metric=SEARCH_METRIC, mode="min", study_name="s",
+                                 storage=JournalStorage(JournalFileBackend(str(file))))
+    searcher.journal = str(file)
+    searcher.suggest("t1")
+    searcher.save(str(state))  # the snapshot's state: t1 running
+    saved = file.read_bytes()
+    searcher.on_trial_complete("t1", {SEARCH_METRIC: 1.0})  # written after the snapshot
+    rewind_journal(tmp_path)
+    assert file.read_bytes() == saved
+    resumed = OptunaSearch()
+    resumed.restore(str(state))
+    resumed.on_trial_complete("t1", {SEARCH_METRIC: 2.0})  # t1 runs again and finishes: no "already finished"
+    assert [t.value for t in study(file).trials] == [2.0]

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 from tests.conftest import TRIALS_ONLY_ARGS
 from tests.search.test_resume import start_search
 from tests.tables import read_table
+from tunecast.expdir.files import LOCK_FILE, ExperimentInUse, experiment_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from expdir.files import experiment_lock
+from tunecast.expdir.files import experiment_lock
 with experiment_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(120)
@@ -61,7 +61,8 @@ def test_a_second_search_into_a_locked_experiment_is_refused(tmp_path):
         before = _files(exp)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
         done = subprocess.run(
-            [sys.executable, "-m", "search", "--data", "sine", "--storage", "runs", "--name", "exp",
+            [sys.executable, "-m", "tunecast", "search",
+             "--data", "sine", "--storage", "runs", "--name", "exp",
              "--quiet"],
             cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
         )
@@ -83,7 +84,7 @@ def test_resume_while_the_search_runs_is_refused_and_the_search_is_intact(tmp_pa
         while time.time() < deadline and not list(exp.glob("experiment_state*.json")):
             assert driver.poll() is None, "the search ended too soon"
             time.sleep(0.5)
-        second = subprocess.run([sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        second = subprocess.run([sys.executable, "-m", "tunecast", "search", "--resume", str(exp), "--quiet"],
                                 cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert driver.poll() is None, "the first search should still run"
         lines = second.stderr.strip().splitlines()
@@ -106,7 +107,7 @@ def test_a_folder_recreated_where_the_mount_was_is_a_storage_fault(tmp_path):
     lock file this run holds (now missing) tells that the storage went away."""
     import shutil
 
-    from search.storage import StorageFault, fault_of, lock_identity
+    from tunecast.search.storage import StorageFault, fault_of, lock_identity
 
     exp = tmp_path / "exp"
     exp.mkdir()
@@ -125,7 +126,7 @@ def test_an_error_tune_wrapped_in_its_controller_is_a_storage_fault(tmp_path):
     a read-only disk) in a TuneError whose text alone holds the errno."""
     from ray.tune.error import TuneError
 
-    from search.storage import StorageFault, driver_errors, fault_of
+    from tunecast.search.storage import StorageFault, driver_errors, fault_of
 
     exp = tmp_path / "exp"
     exp.mkdir()

@@ -12,17 +12,17 @@ import time
 import pandas as pd
 import pytest
 
-from expdir import contract as c
-from tests.search.test_panel_search import CONFIG, SEASON, TUNECAST, _panel_csv, tunecast
+from tests.search.test_panel_search import CONFIG, SEASON, TUNECAST, panel_csv, tunecast
 from tests.search.test_resume import finished_trials
 from tests.tables import read_table
+from tunecast.expdir import contract as c
 
 pytestmark = pytest.mark.slow
 TRIALS = 3
 
 
 def test_a_panel_search_interrupted_then_resumed(tmp_path):
-    _panel_csv(tmp_path / "panel.csv")
+    panel_csv(tmp_path / "panel.csv")
     (tmp_path / "c.yaml").write_text(CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     driver = subprocess.Popen(

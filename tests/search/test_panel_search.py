@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expdir import contract as c
-from model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
 from tests.tables import choosing, read_table
+from tunecast.expdir import contract as c
+from tunecast.model.metrics import all_metrics, naive_forecast, seasonal_naive_forecast
 
 pytestmark = pytest.mark.slow
 TUNECAST = str(Path(sys.executable).parent / "tunecast")
@@ -33,7 +33,7 @@ def tunecast(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([TUNECAST, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=400)
 
 
-def _panel_csv(path: Path) -> None:
+def panel_csv(path: Path) -> None:
     """Four series of different lengths, starts and scales, rows shuffled; D is too short for
     --min-length 60."""
     parts = []
@@ -60,7 +60,7 @@ def _expected(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 def test_a_panel_search_writes_the_contract_files_and_per_series_metrics(tmp_path, monkeypatch):
-    _panel_csv(tmp_path / "panel.csv")
+    panel_csv(tmp_path / "panel.csv")
     (tmp_path / "c.yaml").write_text(CONFIG)
     done = tunecast("search", "--data", "panel.csv", "--season-length", str(SEASON),
                     "--horizon", str(HORIZON), "--min-length", "60", "--trials", "2", "--max-epochs", "2",
@@ -143,8 +143,8 @@ def _check_forecast(frame: pd.DataFrame, ends: dict[str, pd.Timestamp], steps: i
 def _forecast_commands(exp: Path, tmp_path: Path) -> None:
     """The best trial refitted on every series; seasonal-naive per series after newer rows; a
     --data without the id column."""
-    from model.forecast import PanelForecaster
-    from search.forecasting import load_panel_data, read_experiment, search_forecaster
+    from tunecast.model.forecast import PanelForecaster
+    from tunecast.search.forecasting import load_panel_data, read_experiment, search_forecaster
 
     best = choosing(exp, tmp_path / "best", "best")
     done = tunecast("forecast", "best", "--horizon", "5", "--refit", "-o", "f.csv", cwd=tmp_path)

@@ -77,7 +77,8 @@ def run_in_terminal(args: list[str], cwd: Path, timeout: float = 300) -> tuple[i
 
 def test_terminal_shows_one_live_status_line_and_a_line_per_trial(tmp_path):
     code, raw = run_in_terminal(
-        [sys.executable, "-m", "search", "--smoke-test", "--storage", str(tmp_path), "--name", "tty",
+        [sys.executable, "-m", "tunecast", "search",
+         "--smoke-test", "--storage", str(tmp_path), "--name", "tty",
          "--no-report", "--no-forecast"], cwd=tmp_path)
     assert code == 0, raw[-3000:]
     assert "\r\x1b[K[" in raw  # the status line was redrawn in place

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from search.cli_search import write_report
 from tests.reports.fixtures import make_fixture_experiment
+from tunecast.search.cli_search import write_report
 
 
 def test_report_written_into_the_experiment(tmp_path):

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search.trainable import EPOCHS
 from tests.conftest import SMALL_SPACE, TRIALS_ONLY_ARGS
 from tests.search.test_progress import user_env
 from tests.search.test_study import finished_live, load_study
 from tests.tables import read_table
+from tunecast.search.trainable import EPOCHS
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,7 @@ def start_search(tmp_path: Path, name: str, *extra: str, **popen: object) -> tup
     cmd = [
         sys.executable,
         "-m",
+        "tunecast",
         "search",
         "--data",
         "sine",
@@ -74,7 +75,7 @@ def start_search(tmp_path: Path, name: str, *extra: str, **popen: object) -> tup
 
 def resume(tmp_path: Path, exp: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        [sys.executable, "-m", "tunecast", "search", "--resume", str(exp), "--quiet"],
         cwd=tmp_path,
         env=user_env(),
         capture_output=True,

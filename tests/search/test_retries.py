@@ -23,8 +23,8 @@ def counting_trainable(attempts: Path) -> Callable[..., None]:
     def trainable(config: dict[str, Any], plan: Any) -> None:
         from ray import tune
 
-        from search.trainable import train_trial
         from tests.model.test_training import exploding
+        from tunecast.search.trainable import train_trial
 
         mark = attempts / tune.get_context().get_trial_id()
         with mark.open("a") as log:
@@ -39,9 +39,9 @@ def counting_trainable(attempts: Path) -> Callable[..., None]:
 
 
 def test_a_diverged_trial_is_not_retried_and_a_crashed_one_is(tmp_path):
-    from search.config import SearchConfig
-    from search.plan import make_plan
-    from search.run import execute
+    from tunecast.search.config import SearchConfig
+    from tunecast.search.plan import make_plan
+    from tunecast.search.run import execute
 
     space = {"hidden_size": 8, "num_layers": 1, "window": 8, "batch_size": 32,
              "lr": [CRASHING_LR, DIVERGING_LR], "dropout": 0.0, "scaler": "standard"}

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expdir import contract as c
-from expdir.contract import BASELINES
+from tunecast.expdir import contract as c
+from tunecast.expdir.contract import BASELINES
 
 
 def test_a_trained_model_that_wins_on_validation_is_chosen(ensemble_search):
@@ -40,9 +40,9 @@ def test_the_combination_is_the_ensemble_with_autoets_and_autoarima_fitted_on_th
     networks and statsforecast's models fitted on the training part only, each a third."""
     from statsforecast.models import AutoARIMA, AutoETS
 
-    from model import checkpoint
-    from model.data import load
-    from model.evaluate import val_forecast, val_positions
+    from tunecast.model import checkpoint
+    from tunecast.model.data import load
+    from tunecast.model.evaluate import val_forecast, val_positions
 
     config, outcome = ensemble_search
     exp = outcome.path
@@ -86,7 +86,7 @@ def test_when_no_trained_model_beats_naive_the_search_forecasts_with_naive_and_s
     pd.DataFrame({"y": walk}).to_csv(tmp_path / "walk.csv", index=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "search", "--data", str(tmp_path / "walk.csv"), "--trials", "2",
+        [sys.executable, "-m", "tunecast", "search", "--data", str(tmp_path / "walk.csv"), "--trials", "2",
          "--max-epochs", "2", "--storage", str(tmp_path / "runs"), "--name", "walk", "--quiet",
          "--no-combine"],  # the networks alone; with AutoARIMA, which is naive on a walk, it may win
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -14,10 +14,10 @@ import time
 import pytest
 import yaml
 
-from search.signals import INTERRUPTED_EXIT_CODE
 from tests.conftest import SMALL_SPACE
 from tests.search.test_resume import finished_trials
 from tests.tables import read_table
+from tunecast.search.signals import INTERRUPTED_EXIT_CODE
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_sigterm_interrupts_the_search_which_exits_130(tmp_path):
     (tmp_path / "small.yaml").write_text(yaml.safe_dump({"space": SMALL_SPACE}))
     exp = tmp_path / "runs" / "terminated"
-    cmd = [sys.executable, "-m", "search", "--data", "sine", "--trials", "4", "--config",
+    cmd = [sys.executable, "-m", "tunecast", "search", "--data", "sine", "--trials", "4", "--config",
            str(tmp_path / "small.yaml"), "--max-epochs", "12", "--scheduler", "fifo", "--max-concurrent", "1",
            "--storage", str(tmp_path / "runs"), "--name", exp.name, "--quiet", "--no-report"]
     driver = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.data import load
-from model.training import LOSSES
-from search.config import build_config
-from search.plan import search_space
-from search.space import max_window
+from tunecast.model.data import load
+from tunecast.model.training import LOSSES
+from tunecast.search.config import build_config
+from tunecast.search.plan import search_space
+from tunecast.search.space import max_window
 
 
 def plan_space(csv, season_length: int, **space):

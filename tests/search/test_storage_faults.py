@@ -54,7 +54,7 @@ def search(storage: Path, tmp_path: Path) -> subprocess.Popen:
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump({"space": SMALL_SPACE}))
     cmd = [
-        sys.executable, "-m", "search", "--data", "sine", "--trials", str(TRIALS), "--config",
+        sys.executable, "-m", "tunecast", "search", "--data", "sine", "--trials", str(TRIALS), "--config",
         str(config), "--max-epochs", "25", "--scheduler", "fifo", "--max-concurrent", "1",
         "--storage", str(storage), "--name", "exp", "--quiet", "--no-report", *TRIALS_ONLY_ARGS,
     ]
@@ -101,7 +101,7 @@ def ended_with_fault(driver: subprocess.Popen, phrase: str) -> None:
 
 def resumes_to_n_trials(exp: Path, tmp_path: Path, before: set[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "search", "--resume", str(exp), "--quiet"],
+        [sys.executable, "-m", "tunecast", "search", "--resume", str(exp), "--quiet"],
         cwd=tmp_path, capture_output=True, text=True, timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -81,7 +81,8 @@ def warm_search(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("warm")
     losses = earlier_experiment(tmp / "earlier")
     done = subprocess.run(
-        [sys.executable, "-m", "search", "--smoke-test", "--storage", str(tmp / "runs"), "--name", "warm",
+        [sys.executable, "-m", "tunecast", "search",
+         "--smoke-test", "--storage", str(tmp / "runs"), "--name", "warm",
          "--warm-start", str(tmp / "earlier"), "--no-report", "--no-forecast"],
         cwd=tmp, env=user_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
