@@ -1,21 +1,12 @@
 """The statistical half of the ``combined`` forecaster: statsforecast's AutoETS and AutoARIMA.
 
-The search's ``combined`` candidate is the equal mean of three forecasts: the networks' (the
-top-k ensemble's, or the best trial's when there is no ensemble), AutoETS's and AutoARIMA's.
-Each statistical model chooses its form and fits its parameters on the leading ``fit_end``
-points only, as the networks train on the training part, and then forecasts from any later
-origin with those parameters, filtering the points up to that origin without refitting
-(statsforecast's ``forward``), as the networks read their last window. It sees the target column
-only (extra features are the networks' to use). To bound the cost on long series, a model fits on
-and filters at most the last ``HISTORY`` points (before an origin: starting in the same seasonal
-phase as its fit, since the filter restarts from the fitted initial states), and a season longer
-than ``MAX_SEASON`` is not modelled (seasonal AutoARIMA with a 24-point season takes about a
-minute to fit on this 2-core machine, and 10 s per 300 origins to forecast).
-
+The ``combined`` candidate is the equal mean of the networks', AutoETS's and AutoARIMA's
+forecasts (target column only). Each model fits on the leading ``fit_end`` points and forecasts
+from later origins by filtering without refitting (statsforecast's ``forward``). To bound the
+cost it sees at most ``HISTORY`` points, and a season longer than ``MAX_SEASON`` is not modelled.
 Nothing is pickled: a forecaster folder records ``fit_end`` and the season, and the models are
-fitted again from the same points when it is loaded (both are deterministic). A model that
-cannot be fitted (too few points for its form) is left out; with neither, there is no
-``combined`` candidate (:class:`StatisticalError`).
+refitted (deterministically) on load. A model that cannot fit is left out; with neither,
+:class:`StatisticalError`.
 """
 
 from __future__ import annotations
@@ -25,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-MODELS = ("AutoETS", "AutoARIMA")
+MODELS = ("AutoETS", "AutoARIMA")  # the combination's by default (AutoTheta: benchmarks/theta.py)
 HISTORY = 1000  # the trailing points a model fits on and filters before each origin
-MAX_SEASON = {"AutoETS": 24, "AutoARIMA": 12}  # a longer season is not modelled
+# the statistical models known (statsforecast's names); a longer season is not modelled
+MAX_SEASON = {"AutoETS": 24, "AutoARIMA": 12, "AutoTheta": 24}
 
 
 class StatisticalError(ValueError):
@@ -39,9 +31,9 @@ def _season(name: str, season_length: int) -> int:
 
 
 def _model(name: str, season_length: int) -> Any:
-    from statsforecast.models import AutoARIMA, AutoETS  # imported on use: numba compiles on import
+    from statsforecast import models  # imported on use: numba compiles on import
 
-    return {"AutoETS": AutoETS, "AutoARIMA": AutoARIMA}[name](season_length=_season(name, season_length))
+    return getattr(models, name)(season_length=_season(name, season_length))
 
 
 class Statistical:
@@ -79,17 +71,18 @@ class Statistical:
         return tuple(self.fitted)
 
     def _start(self, origin: int, name: str) -> int:
-        """Where the points a model filters before ``origin`` start: at most ``HISTORY`` back,
-        in the same seasonal phase as the points it was fitted on (the filter restarts from the
-        fitted initial states, seasonal ones included)."""
+        """Where the points filtered before ``origin`` start: at most ``HISTORY`` back, in the
+        seasonal phase of the fit (the filter restarts from the fitted initial states)."""
         earliest, season = max(0, origin - HISTORY), _season(name, self.season_length)
         return earliest + (self.fit_start - earliest) % season
 
     def paths(self, target: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
-        """The mean forecast ``[B, steps]`` of the fitted models from each origin (original units;
-        an origin ``o`` sees ``target[:o]``). Where one model's forecast is not finite (e.g. a
-        multiplicative form after the series reached 0), the others' mean stands in for it; where
-        none is finite, :class:`StatisticalError`."""
+        """The mean forecast ``[B, steps]`` of the fitted models from each origin ``o`` (seeing
+        ``target[:o]``), over the models whose forecast is finite.
+
+        Raises:
+            StatisticalError: no model gives a finite forecast at some origin.
+        """
         target = np.asarray(target, np.float64).reshape(-1)
         origins = np.asarray(origins, dtype=np.int64)
         out = np.zeros((len(self.fitted), len(origins), steps))
@@ -109,8 +102,7 @@ class Statistical:
         return np.asarray(np.nanmean(out, axis=0))
 
     def combine(self, networks: np.ndarray, statistical: np.ndarray) -> np.ndarray:
-        """The combined forecast from the networks' forecast and :meth:`paths`: the networks and
-        each fitted statistical model equally weighted (the networks one third with both)."""
+        """The networks' forecast and each fitted model's (:meth:`paths`), equally weighted."""
         n = len(self.fitted)
         return (np.asarray(networks, np.float64) + n * statistical) / (n + 1)
 

@@ -95,3 +95,13 @@ def test_cross_validation_never_lets_a_model_see_its_window(tmp_path):
     assert np.allclose(out["y"], truth.loc[list(zip(out["unique_id"], out["ds"], strict=True))].to_numpy())
     searched = pd.read_parquet(tc.cv_paths[0] / "data.parquet")
     assert searched["ds"].max() == 151  # the search saw nothing after the first cutoff
+
+
+def test_cross_validation_with_refit_searches_again_at_every_cutoff(tmp_path):
+    """``refit=True``: one search per window, each on the history before its own cutoff."""
+    df = pd.DataFrame({"ds": np.arange(150), "y": 10 + np.sin(np.arange(150) / 4)})
+    tc = TuneCast(horizon=3, storage=str(tmp_path), name="refit", **SMALL)
+    out = tc.cross_validation(df, h=3, n_windows=2, step_size=5, refit=True)
+    assert "unique_id" not in out.columns  # the frame named no series
+    assert list(out["cutoff"]) == [141] * 3 + [146] * 3 and list(out["ds"]) == [142, 143, 144, 147, 148, 149]
+    assert [pd.read_parquet(p / "data.parquet")["ds"].max() for p in tc.cv_paths] == [141, 146]
