@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from tunecast.model.data import Dataset
-from tunecast.model.metrics import all_metrics, baseline_losses, naive_forecast, seasonal_naive_forecast
+from tunecast.model.metrics import BASELINES, all_metrics, baseline_forecast, baseline_losses
 from tunecast.model.panel import Panel
 from tunecast.model.panel_metrics import (
     PanelMetrics,
@@ -91,11 +91,7 @@ def scored(data: Dataset | Panel, positions: np.ndarray, y_pred: np.ndarray,
         return Evaluation(positions, y_true, y_pred, attention, scores.summary(), protocol, scores)
     insample = target[: data.n_train + data.n_val]
     m = data.season_length
-    forecasts = {
-        "model": y_pred,
-        "naive": naive_forecast(target, positions),
-        "seasonal_naive": seasonal_naive_forecast(target, positions, m),
-    }
+    forecasts = {"model": y_pred, **{k: baseline_forecast(k, target, positions, m) for k in BASELINES}}
     metrics = {
         name: all_metrics(y_true.ravel(), forecast.ravel(), insample, m)
         for name, forecast in forecasts.items()

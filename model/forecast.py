@@ -41,6 +41,7 @@ from torch import nn
 from tunecast.model import checkpoint
 from tunecast.model.checkpoint import CheckpointError, ModelInfo
 from tunecast.model.data import Dataset, train_statistics
+from tunecast.model.metrics import BASELINES, baseline_forecast
 from tunecast.model.panel import Panel
 from tunecast.model.statistical import Statistical, StatisticalError
 from tunecast.model.training import TrainConfig, eval_batch_size, fit
@@ -50,7 +51,6 @@ INFO_FILE = "forecaster.json"
 ERRORS_FILE = "errors.npy"
 MEMBERS_DIR = "members"
 LEVELS = (80.0, 95.0)
-BASELINES = ("naive", "seasonal_naive")
 # Floor of a panel series' local scale, as a share of its whole history's mean one-step change,
 # so a flat stretch cannot swamp the pooled quantile with huge scores.
 PANEL_SCALE_FLOOR = 0.1
@@ -346,13 +346,8 @@ class BaselineForecaster(Forecaster):
 
     def paths(self, values: np.ndarray, origins: np.ndarray, steps: int,
               features: np.ndarray | None = None) -> np.ndarray:
-        target = np.asarray(values, np.float64)[:, 0]
-        origins = np.asarray(origins)[:, None]
-        h = np.arange(steps)[None, :]
-        if self.kind == "naive":
-            return np.repeat(target[origins - 1], steps, axis=1)
-        m = self.season_length
-        return target[origins + h - m * (h // m + 1)]
+        blocks = np.asarray(origins)[:, None] + np.arange(steps)[None, :]
+        return baseline_forecast(self.kind, np.asarray(values, np.float64)[:, 0], blocks, self.season_length)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -575,13 +570,10 @@ class PanelForecaster:
     def paths(self, panel: Panel, starts: np.ndarray, steps: int) -> np.ndarray:
         """The forecast path from each origin row ``starts`` of ``panel``'s rows (in one series,
         at least ``window`` rows after its first), ``[B, steps]`` in original units."""
-        target = panel.values[:, 0].astype(np.float64)
-        h = np.arange(steps)[None, :]
         if not self.members:
-            if self.kind == "naive":
-                return np.repeat(target[starts - 1][:, None], steps, axis=1)
-            m = self.season_length
-            return target[starts[:, None] + h - m * (h // m + 1)]
+            blocks = starts[:, None] + np.arange(steps)[None, :]
+            return baseline_forecast(str(self.kind), panel.values[:, 0].astype(np.float64), blocks,
+                                     self.season_length)
         if len(self.columns) > 1 and steps > self.horizon:
             raise ForecastError(
                 f"forecasting {steps} steps with extra features {list(self.columns[1:])} needs their "

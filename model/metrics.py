@@ -70,6 +70,17 @@ def seasonal_naive_forecast(series: np.ndarray, positions: np.ndarray, season_le
     return np.asarray(series)[source]
 
 
+BASELINES = ("naive", "seasonal_naive")
+
+
+def baseline_forecast(kind: str, series: np.ndarray, positions: np.ndarray, season_length: int) -> np.ndarray:
+    """Naive's (``kind`` "naive") or seasonal-naive's forecast of the blocks ``positions [K, H]``:
+    the one definition of both, for scoring and for forecasting past the data."""
+    if kind == "naive":
+        return naive_forecast(series, positions)
+    return seasonal_naive_forecast(series, positions, season_length)
+
+
 def baseline_losses(
     series: np.ndarray, positions: np.ndarray, series_starts: np.ndarray | int, season_length: int
 ) -> dict[str, float | None]:

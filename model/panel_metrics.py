@@ -10,13 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tunecast.model.metrics import (
-    METRIC_NAMES,
-    all_metrics,
-    baseline_losses,
-    naive_forecast,
-    seasonal_naive_forecast,
-)
+from tunecast.model.metrics import BASELINES, METRIC_NAMES, all_metrics, baseline_forecast, baseline_losses
 from tunecast.model.panel import ID_COLUMN, Panel
 from tunecast.model.panel_windows import panel_windows
 
@@ -79,11 +73,7 @@ def panel_metrics(panel: Panel, positions: np.ndarray, y_pred: np.ndarray) -> Pa
         o, n = int(panel.offsets[s]), int(panel.lengths[s])
         target = panel.values[o : o + n, 0].astype(np.float64)  # (n,) original units
         block = local[rows]  # (k, H)
-        forecasts = {
-            "model": y_pred[rows],
-            "naive": naive_forecast(target, block),
-            "seasonal_naive": seasonal_naive_forecast(target, block, m),
-        }
+        forecasts = {"model": y_pred[rows], **{k: baseline_forecast(k, target, block, m) for k in BASELINES}}
         insample = target[: int(panel.n_train[s] + panel.n_val[s])]
         per_series[str(panel.ids[s])] = {
             name: all_metrics(target[block].ravel(), f.ravel(), insample, m) for name, f in forecasts.items()
