@@ -113,6 +113,10 @@ class ContractError(ValueError):
     """A record does not follow the contract; the message names the field."""
 
 
+class NewerFormatError(ContractError):
+    """An experiment written by a newer tunecast: the message names both versions."""
+
+
 def finite_or_none(value: Any) -> float | None:
     """A finite float, or None (JSON has no NaN/inf; a bool or text is no number)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -235,7 +239,7 @@ def migrate(run: dict[str, Any]) -> dict[str, Any]:
     """tunecast.json of any earlier format in the current one; a newer one is a ContractError."""
     version = int_or_none(run.get("format_version")) or 1
     if version > FORMAT_VERSION:
-        raise ContractError(f"experiment format {version} is newer than this tunecast "
+        raise NewerFormatError(f"experiment format {version} is newer than this tunecast "
                             f"({FORMAT_VERSION}): upgrade tunecast")
     config, selection = run.get("config"), run.get("selection")
     run = {**run, "format_version": FORMAT_VERSION}

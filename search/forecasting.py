@@ -90,6 +90,8 @@ def read_experiment(exp_dir: Path) -> tuple[RunRecord, BestRecord, EnsembleRecor
         best = BestRecord.from_dict(_json(exp_dir / c.BEST_DIR / c.METRICS_FILE))
         ensemble_file = exp_dir / c.ENSEMBLE_DIR / c.METRICS_FILE
         ensemble = EnsembleRecord.from_dict(_json(ensemble_file)) if ensemble_file.exists() else None
+    except c.NewerFormatError as exc:
+        raise ForecastError(f"experiment '{exp_dir}': {exc}") from None
     except c.ContractError as exc:
         raise ForecastError(f"experiment '{exp_dir}' is corrupt ({exc}): restore it or re-run the "
                             "search") from None

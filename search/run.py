@@ -393,6 +393,8 @@ def _read_run(path: Path) -> RunRecord:
     file = path / c.RUN_FILE
     try:
         return RunRecord.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except c.NewerFormatError as exc:
+        raise SearchConfigError(f"cannot resume '{path}': {exc}") from None
     except (OSError, ValueError, AttributeError) as exc:
         raise SearchConfigError(f"'{file}' is unreadable ({one_line(exc)}): cannot resume") from None
 

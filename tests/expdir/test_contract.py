@@ -137,6 +137,12 @@ def test_a_newer_format_is_refused_in_one_line(tmp_path):
     with pytest.raises(ReportError) as error:
         collect(tmp_path)
     assert str(error.value) == f"{tmp_path / c.RUN_FILE}: {message}"
+    from tunecast.model.forecast import ForecastError
+    from tunecast.search.forecasting import read_experiment
+
+    with pytest.raises(ForecastError) as forecast_error:  # tunecast forecast: no "corrupt, restore it"
+        read_experiment(tmp_path)
+    assert str(forecast_error.value) == f"experiment '{tmp_path}': {message}"
 
 
 def test_one_line_keeps_the_message_of_a_traceback():
