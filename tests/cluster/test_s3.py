@@ -137,7 +137,8 @@ print(len(tc.predict(h=4)), tc.path)
 def test_the_python_api_searches_on_s3_like_the_cli(s3, tmp_path):
     """``TuneCast(storage="s3://...")``: the experiment, the frame it was fitted on included,
     lands in the bucket; the forecast comes from the local working copy."""
-    env = {k: v for k, v in s3.items() if k != "client"}
+    # a notebook's environment: the store's variables, none of Ray's (the suite sets its auth token)
+    env = {k: v for k, v in s3.items() if k != "client" and not k.startswith(("RAY_", "TUNE_"))}
     done = subprocess.run([sys.executable, "-c", API_ON_S3], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
