@@ -360,6 +360,9 @@ def _init_ray(address: str | None, verbose: int = 1) -> bool:
                 "with `ray start --head` or drop --address to run locally"
             ) from None
     else:
+        # The raylet waits this long for its agents' port files, then aborts (Ray's default is 10 s:
+        # on 2 busy cores the dashboard agent took 16 s to start, and ray.init failed)
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
         ray.init(  # address="local": a new in-process cluster, never one `ray start` left running
             address="local",
             num_cpus=os.cpu_count(),
